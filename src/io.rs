@@ -1,0 +1,447 @@
+//! Inputs and outputs every filter shares: `FILE...` or stdin, line reading
+//! with line numbers and a size cap, buffered output that is line-buffered on
+//! a terminal, and the sink that failure events go to.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::store;
+
+/// Default cap on one input line: a larger line is a failure, not an event
+/// (Kafka's default `message.max.bytes` is of the same order).
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+
+/// How much of an oversize line a failure event keeps, so that one 10 MB line
+/// cannot blow up the failure log.
+pub const OVERSIZE_PREFIX: usize = 64 << 10;
+
+const READ_CHUNK: usize = 256 << 10;
+const WRITE_BUFFER: usize = 256 << 10;
+
+/// One named input: a file, or stdin (named `-` on the command line and
+/// `stdin` in messages).
+pub struct Input {
+    /// Name used in messages and failure events.
+    pub name: String,
+    /// The open stream.
+    pub reader: Box<dyn Read + Send>,
+}
+
+/// Opens every input up front, so that a missing file is a usage error
+/// before any event is read or written. No files, or `-`, mean stdin.
+pub fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {
+    if files.is_empty() {
+        return Ok(vec![stdin_input()]);
+    }
+    files
+        .iter()
+        .map(|path| {
+            if path.as_os_str() == "-" {
+                return Ok(stdin_input());
+            }
+            let file = File::open(path)
+                .with_context(|| format!("cannot open input {}", path.display()))?;
+            Ok(Input {
+                name: path.display().to_string(),
+                reader: Box::new(file),
+            })
+        })
+        .collect()
+}
+
+fn stdin_input() -> Input {
+    Input {
+        name: "stdin".to_string(),
+        reader: Box::new(io::stdin()),
+    }
+}
+
+/// A line as read: the bytes without the `\n` (and a `\r` before it), or, for
+/// a line over the cap, its first bytes and its whole length.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A line within the size cap.
+    Full(&'a [u8]),
+    /// A line over the cap: its first [`OVERSIZE_PREFIX`] bytes and its length.
+    Oversize {
+        /// The line's first bytes.
+        prefix: &'a [u8],
+        /// The whole line's length in bytes.
+        len: u64,
+    },
+}
+
+/// Reads lines from a stream without allocating per line; memory stays at
+/// most the cap plus one read chunk, however long a line is.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    scanned: usize,
+    eof: bool,
+    max_line: usize,
+    line_no: u64,
+    line_offset: u64,
+    next_offset: u64,
+    oversize: Vec<u8>,
+}
+
+impl<R: Read> LineReader<R> {
+    /// A reader with the default line cap.
+    pub fn new(inner: R) -> Self {
+        Self::with_max_line(inner, DEFAULT_MAX_LINE)
+    }
+
+    /// A reader whose lines longer than `max_line` bytes come back as
+    /// [`Line::Oversize`].
+    pub fn with_max_line(inner: R, max_line: usize) -> Self {
+        LineReader {
+            inner,
+            buf: vec![0; READ_CHUNK.min(max_line + 1).max(4096)],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            eof: false,
+            max_line,
+            line_no: 0,
+            line_offset: 0,
+            next_offset: 0,
+            oversize: Vec::new(),
+        }
+    }
+
+    /// 1-based number of the line last returned.
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Byte offset in the stream where the line last returned begins.
+    pub fn line_offset(&self) -> u64 {
+        self.line_offset
+    }
+
+    /// The next line, or `None` at the end of the stream. A last line without
+    /// a final newline is still a line.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..self.end]) {
+                let nl = self.scanned + i;
+                let line_start = self.start;
+                self.start = nl + 1;
+                self.scanned = self.start;
+                return Ok(Some(self.finish_line(line_start, nl, 1)));
+            }
+            self.scanned = self.end;
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let line_start = self.start;
+                let line_end = self.end;
+                self.start = self.end;
+                return Ok(Some(self.finish_line(line_start, line_end, 0)));
+            }
+            if self.end - self.start > self.max_line {
+                return self.skip_oversize().map(Some);
+            }
+            self.fill()?;
+        }
+    }
+
+    fn finish_line(&mut self, start: usize, mut end: usize, terminator: u64) -> Line<'_> {
+        self.line_no += 1;
+        self.line_offset = self.next_offset;
+        self.next_offset += (end - start) as u64 + terminator;
+        if end > start && self.buf[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if end - start > self.max_line {
+            let prefix = &self.buf[start..start + OVERSIZE_PREFIX.min(end - start)];
+            return Line::Oversize {
+                prefix,
+                len: (end - start) as u64,
+            };
+        }
+        Line::Full(&self.buf[start..end])
+    }
+
+    /// Keeps the first bytes of a line over the cap and reads past the rest.
+    fn skip_oversize(&mut self) -> io::Result<Line<'_>> {
+        self.line_no += 1;
+        self.line_offset = self.next_offset;
+        self.oversize.clear();
+        let keep = OVERSIZE_PREFIX.min(self.end - self.start);
+        self.oversize
+            .extend_from_slice(&self.buf[self.start..self.start + keep]);
+        let mut len = (self.end - self.start) as u64;
+        self.start = 0;
+        self.end = 0;
+        self.scanned = 0;
+        loop {
+            let n = read_retrying(&mut self.inner, &mut self.buf)?;
+            if n == 0 {
+                self.eof = true;
+                break;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[..n]) {
+                len += i as u64;
+                self.start = i + 1;
+                self.scanned = self.start;
+                self.end = n;
+                self.next_offset += len + 1;
+                return Ok(Line::Oversize {
+                    prefix: &self.oversize,
+                    len,
+                });
+            }
+            len += n as u64;
+        }
+        self.next_offset += len;
+        Ok(Line::Oversize {
+            prefix: &self.oversize,
+            len,
+        })
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(self.max_line + READ_CHUNK);
+            self.buf.resize(grown.max(self.buf.len() + 4096), 0);
+        }
+        let n = read_retrying(&mut self.inner, &mut self.buf[self.end..])?;
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+        Ok(())
+    }
+}
+
+fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Buffered output to stdout or a file. It is line-buffered on a terminal or
+/// when asked (`--line-buffered`), so a following pipeline sees each event as
+/// it happens; otherwise it writes in large blocks for speed.
+pub struct Output {
+    writer: io::BufWriter<Box<dyn Write + Send>>,
+    line_buffered: bool,
+}
+
+impl Output {
+    /// Opens `path` (created or truncated), or stdout when `None` or `-`.
+    pub fn open(path: Option<&Path>, line_buffered: bool) -> Result<Self> {
+        match path {
+            Some(p) if p.as_os_str() != "-" => {
+                let file = File::create(p)
+                    .with_context(|| format!("cannot create output {}", p.display()))?;
+                Ok(Self::from_writer(Box::new(file), line_buffered))
+            }
+            _ => Self::stdout(line_buffered),
+        }
+    }
+
+    /// Stdout, bypassing the standard library's line buffer so that a pipe
+    /// gets large writes; line-buffered on a terminal.
+    pub fn stdout(line_buffered: bool) -> Result<Self> {
+        let stdout = io::stdout();
+        let terminal = stdout.is_terminal();
+        let fd = stdout
+            .as_fd()
+            .try_clone_to_owned()
+            .context("cannot use stdout")?;
+        Ok(Self::from_writer(
+            Box::new(File::from(fd)),
+            line_buffered || terminal,
+        ))
+    }
+
+    /// Wraps any writer (used by tests).
+    pub fn from_writer(writer: Box<dyn Write + Send>, line_buffered: bool) -> Self {
+        Output {
+            writer: io::BufWriter::with_capacity(WRITE_BUFFER, writer),
+            line_buffered,
+        }
+    }
+
+    /// Writes one line (the `\n` is added), flushing when line-buffered.
+    #[inline]
+    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        self.writer.write_all(line)?;
+        self.writer.write_all(b"\n")?;
+        if self.line_buffered {
+            self.writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes one line made of several pieces.
+    #[inline]
+    pub fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        for part in parts {
+            self.writer.write_all(part)?;
+        }
+        self.writer.write_all(b"\n")?;
+        if self.line_buffered {
+            self.writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// True when every line is flushed as written.
+    pub fn is_line_buffered(&self) -> bool {
+        self.line_buffered
+    }
+
+    /// Pushes everything written so far to the file or pipe.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Where failure events go (`--bad PATH`): stderr by default, a file
+/// (appended to), or a unilog log directory.
+pub enum FailureSink {
+    /// Each failure event is a line on stderr.
+    Stderr,
+    /// Failure events are appended to a file.
+    File(io::BufWriter<File>, PathBuf),
+    /// Failure events are appended to a log, one event per failure.
+    Log(Box<store::Appender>),
+}
+
+impl FailureSink {
+    /// Opens the sink `--bad` names: `None` or `-` for stderr; an existing
+    /// log directory for a log; anything else a file, appended to.
+    pub fn open(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(FailureSink::Stderr);
+        };
+        if path.as_os_str() == "-" {
+            return Ok(FailureSink::Stderr);
+        }
+        if store::Log::exists(path) {
+            let appender = store::Appender::open(path, &store::AppendOptions::default())
+                .with_context(|| format!("cannot open failure log {}", path.display()))?;
+            return Ok(FailureSink::Log(Box::new(appender)));
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open failure file {}", path.display()))?;
+        Ok(FailureSink::File(io::BufWriter::new(file), path.to_path_buf()))
+    }
+
+    /// Writes one failure event (a complete JSON line without `\n`).
+    pub fn write(&mut self, event: &[u8]) -> Result<()> {
+        match self {
+            FailureSink::Stderr => {
+                let mut err = io::stderr().lock();
+                err.write_all(event)?;
+                err.write_all(b"\n")?;
+            }
+            FailureSink::File(w, path) => {
+                w.write_all(event)
+                    .and_then(|_| w.write_all(b"\n"))
+                    .with_context(|| format!("cannot write failure file {}", path.display()))?;
+            }
+            FailureSink::Log(appender) => appender.append(event, None)?,
+        }
+        Ok(())
+    }
+
+    /// Makes every failure written so far durable (fsync for files and
+    /// logs), so that a failure is recorded before its input is acknowledged.
+    pub fn flush(&mut self) -> Result<()> {
+        match self {
+            FailureSink::Stderr => Ok(()),
+            FailureSink::File(w, path) => {
+                w.flush()
+                    .and_then(|_| w.get_ref().sync_data())
+                    .with_context(|| format!("cannot write failure file {}", path.display()))?;
+                Ok(())
+            }
+            FailureSink::Log(appender) => appender.commit().map(|_| ()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<(u64, String)> {
+        let mut r = LineReader::with_max_line(input, max);
+        let mut out = Vec::new();
+        while let Some(line) = r.next_line().unwrap() {
+            let text = match line {
+                Line::Full(b) => String::from_utf8_lossy(b).into_owned(),
+                Line::Oversize { prefix, len } => {
+                    format!("OVERSIZE {} {}", len, String::from_utf8_lossy(&prefix[..2]))
+                }
+            };
+            out.push((r.line_no(), text));
+        }
+        out
+    }
+
+    #[test]
+    fn reads_lines_with_numbers_and_crlf() {
+        let got = lines(b"a\r\nbb\n\nlast", 100);
+        assert_eq!(
+            got,
+            vec![
+                (1, "a".into()),
+                (2, "bb".into()),
+                (3, "".into()),
+                (4, "last".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn oversize_lines_are_cut_and_reading_goes_on() {
+        let mut input = vec![b'x'; 300_000];
+        input.push(b'\n');
+        input.extend_from_slice(b"ok\n");
+        input.extend(vec![b'y'; 200_000]);
+        let got = lines(&input, 1000);
+        assert_eq!(
+            got,
+            vec![
+                (1, "OVERSIZE 300000 xx".into()),
+                (2, "ok".into()),
+                (3, "OVERSIZE 200000 yy".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn line_offsets_count_terminators() {
+        let mut r = LineReader::new(&b"ab\ncde\nf"[..]);
+        r.next_line().unwrap();
+        assert_eq!(r.line_offset(), 0);
+        r.next_line().unwrap();
+        assert_eq!(r.line_offset(), 3);
+        r.next_line().unwrap();
+        assert_eq!(r.line_offset(), 7);
+    }
+}

@@ -1,0 +1,10 @@
+//! unilog: small Unix filters for unified log processing.
+//!
+//! Every binary in `src/bin/` is a thin shell over [`cmd`]; the modules here
+//! own one idea each and are tested in-process. See `DESIGN.md` in the
+//! project's shared folder and `man/unilog-log.5` for the on-disk log format.
+
+pub mod cli;
+pub mod event;
+pub mod path;
+pub mod time;
