@@ -6,5 +6,7 @@
 
 pub mod cli;
 pub mod event;
+pub mod io;
 pub mod path;
+pub mod store;
 pub mod time;
