@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod event;
+pub mod gen;
 pub mod io;
 pub mod path;
 pub mod store;
