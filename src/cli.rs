@@ -134,3 +134,84 @@ mod tests {
         assert_eq!(Outcome::from_failures(3), Outcome::SomeFailed);
     }
 }
+
+/// Inputs every filter takes: `FILE...`, none or `-` for stdin.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// Input files of newline-delimited JSON events; none, or `-`, reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// Where a filter's output goes and how it is buffered.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Write to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Flush after every line, even into a pipe (a terminal always gets this).
+    #[arg(long)]
+    pub line_buffered: bool,
+}
+
+impl OutputArgs {
+    /// Opens the output these flags name.
+    pub fn open(&self) -> anyhow::Result<crate::io::Output> {
+        crate::io::Output::open(self.output.as_deref(), self.line_buffered)
+    }
+}
+
+/// Where failure events go.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FailureArgs {
+    /// Send failure events to PATH: a file (appended to) or a log directory;
+    /// default stderr.
+    #[arg(long = "bad", value_name = "PATH")]
+    pub bad: Option<std::path::PathBuf>,
+}
+
+/// Parses a size such as `512`, `64KiB`, `128MiB`, `1GiB` (or `K`, `M`, `G`).
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a size; write it like 512, 64KiB, 128MiB or 1GiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => anyhow::bail!("{text:?}: unknown size unit {unit:?}; use KiB, MiB, GiB or TiB"),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| anyhow::anyhow!("size {text:?} is too large"))
+}
+
+/// Value parser for durations in clap (`30m`, `1h30m`, `7d`), in ms.
+pub fn duration_arg(text: &str) -> Result<i64, String> {
+    crate::time::parse_duration_ms(text).map_err(|e| e.to_string())
+}
+
+/// Value parser for sizes in clap.
+pub fn size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64KiB").unwrap(), 65536);
+        assert_eq!(parse_size("128M").unwrap(), 128 << 20);
+        assert_eq!(parse_size("1 GiB").unwrap(), 1 << 30);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+}

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::cli::{self, FailureArgs};
+use crate::event::{kind, Failure, FailureMessage, InputPosition, Original};
+use crate::path::ScanError;
 use crate::store;
 
 /// Default cap on one input line: a larger line is a failure, not an event
@@ -29,6 +32,8 @@ pub struct Input {
     pub name: String,
     /// The open stream.
     pub reader: Box<dyn Read + Send>,
+    /// True for stdin, which may be a pipe that goes quiet.
+    pub is_stdin: bool,
 }
 
 /// Opens every input up front, so that a missing file is a usage error
@@ -48,6 +53,7 @@ pub fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {
             Ok(Input {
                 name: path.display().to_string(),
                 reader: Box::new(file),
+                is_stdin: false,
             })
         })
         .collect()
@@ -57,6 +63,7 @@ fn stdin_input() -> Input {
     Input {
         name: "stdin".to_string(),
         reader: Box::new(io::stdin()),
+        is_stdin: true,
     }
 }
 
@@ -125,9 +132,15 @@ impl<R: Read> LineReader<R> {
         self.line_offset
     }
 
-    /// The next line, or `None` at the end of the stream. A last line without
-    /// a final newline is still a line.
-    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+    /// The next line and its 1-based number, or `None` at the end of the
+    /// stream. A last line without a final newline is still a line.
+    pub fn next_line(&mut self) -> io::Result<Option<(u64, Line<'_>)>> {
+        // Every line read, oversize or not, advances the count by one.
+        let number = self.line_no + 1;
+        Ok(self.next_unnumbered()?.map(|l| (number, l)))
+    }
+
+    fn next_unnumbered(&mut self) -> io::Result<Option<Line<'_>>> {
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..self.end]) {
                 let nl = self.scanned + i;
@@ -183,7 +196,10 @@ impl<R: Read> LineReader<R> {
         self.end = 0;
         self.scanned = 0;
         loop {
-            let n = read_retrying(&mut self.inner, &mut self.buf)?;
+            let n = match read_retrying(&mut self.inner, &mut self.buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => other?,
+            };
             if n == 0 {
                 self.eof = true;
                 break;
@@ -235,6 +251,64 @@ fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
             other => return other,
         }
     }
+}
+
+/// A reader that says so, once, when its pipe has nothing to read right now:
+/// `read` then fails with `WouldBlock` instead of blocking, and the next call
+/// blocks as usual. A batching writer uses the pause to make its batch
+/// durable, so a slow producer's events are acknowledged promptly while a
+/// fast one's are batched.
+pub struct IdleAware<R> {
+    inner: R,
+    watch_stdin: bool,
+    reported: bool,
+}
+
+impl<R: Read> IdleAware<R> {
+    /// Wraps `inner`; only stdin (which may be a pipe) is watched.
+    pub fn new(inner: R, is_stdin: bool) -> Self {
+        IdleAware {
+            inner,
+            watch_stdin: is_stdin,
+            reported: false,
+        }
+    }
+}
+
+impl<R: Read> Read for IdleAware<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.watch_stdin && !self.reported && !fd_readable(0, 0) {
+            self.reported = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.reported = false;
+        self.inner.read(buf)
+    }
+}
+
+/// True when `fd` has data (or end of file) to read within `timeout_ms`.
+pub fn fd_readable(fd: i32, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    n != 0
+}
+
+/// True when stdout is a pipe whose reader has gone (`| head` finished):
+/// a follower that has nothing to write learns it here, not on its next write.
+pub fn stdout_closed() -> bool {
+    let mut pfd = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// Buffered output to stdout or a file. It is line-buffered on a terminal or
@@ -384,6 +458,106 @@ impl FailureSink {
     }
 }
 
+/// Routes failure events to their sink and tells the user on stderr, in
+/// `tool: INPUT:LINE: message` form (the first few in full, then a count).
+pub struct Failures {
+    sink: FailureSink,
+    processor: &'static str,
+    count: u64,
+}
+
+/// How many failures are described on stderr before the rest are only counted.
+const SHOWN_FAILURES: u64 = 10;
+
+impl Failures {
+    /// Opens the sink `--bad` names.
+    pub fn open(args: &FailureArgs) -> Result<Self> {
+        Ok(Failures {
+            sink: FailureSink::open(args.bad.as_deref())?,
+            processor: cli::tool_name(),
+            count: 0,
+        })
+    }
+
+    /// Records one failed input: a message on stderr and a failure event.
+    pub fn route(
+        &mut self,
+        input: &str,
+        line: u64,
+        errors: Vec<FailureMessage>,
+        original: Original<'_>,
+    ) -> Result<()> {
+        self.count += 1;
+        if self.count <= SHOWN_FAILURES {
+            let first = errors.first().map(|e| e.message.as_str()).unwrap_or("failed");
+            let more = match errors.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more errors)", n - 1),
+            };
+            cli::warn(format_args!("{input}:{line}: {first}{more}"));
+            if self.count == SHOWN_FAILURES {
+                cli::warn("further failures are not described here; every one is in the failure events");
+            }
+        }
+        let failure = Failure {
+            processor: self.processor,
+            position: InputPosition {
+                name: input.to_string(),
+                line,
+            },
+            errors,
+            original,
+        };
+        self.sink.write(&failure.to_line())
+    }
+
+    /// Failures routed so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Makes the failure events written so far durable.
+    pub fn flush(&mut self) -> Result<()> {
+        self.sink.flush()
+    }
+}
+
+/// The failure for a line that cannot be an event at all: empty or over the
+/// size cap. `Ok` gives the line's bytes.
+pub fn check_line<'a>(line: &Line<'a>, max_line: usize) -> std::result::Result<&'a [u8], (FailureMessage, Original<'a>)> {
+    match *line {
+        Line::Full(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Err((
+            FailureMessage::new(kind::EMPTY_LINE, "empty line where an event was expected"),
+            Original::Line(bytes),
+        )),
+        Line::Full(bytes) => Ok(bytes),
+        Line::Oversize { prefix, len } => Err((
+            FailureMessage::new(
+                kind::TOO_LARGE,
+                format!("line of {len} bytes is over the {max_line}-byte limit (raise it with --max-event-bytes)"),
+            )
+            .with("bytes", len),
+            Original::Truncated { prefix, len },
+        )),
+    }
+}
+
+/// The failure message for a line that is not one JSON object, telling
+/// invalid UTF-8 apart from other bad JSON.
+pub fn json_failure(bytes: &[u8], error: &ScanError) -> FailureMessage {
+    match error {
+        ScanError::NotObject(_) => FailureMessage::new(kind::NOT_OBJECT, error.to_string()),
+        ScanError::NotJson(_) => match std::str::from_utf8(bytes) {
+            Err(e) => FailureMessage::new(
+                kind::INVALID_UTF8,
+                format!("not valid UTF-8 at byte {}", e.valid_up_to()),
+            )
+            .with("byte", e.valid_up_to()),
+            Ok(_) => FailureMessage::new(kind::NOT_JSON, error.to_string()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,14 +565,14 @@ mod tests {
     fn lines(input: &[u8], max: usize) -> Vec<(u64, String)> {
         let mut r = LineReader::with_max_line(input, max);
         let mut out = Vec::new();
-        while let Some(line) = r.next_line().unwrap() {
+        while let Some((n, line)) = r.next_line().unwrap() {
             let text = match line {
                 Line::Full(b) => String::from_utf8_lossy(b).into_owned(),
                 Line::Oversize { prefix, len } => {
                     format!("OVERSIZE {} {}", len, String::from_utf8_lossy(&prefix[..2]))
                 }
             };
-            out.push((r.line_no(), text));
+            out.push((n, text));
         }
         out
     }

@@ -5,6 +5,7 @@
 //! project's shared folder and `man/unilog-log.5` for the on-disk log format.
 
 pub mod cli;
+pub mod cmd;
 pub mod event;
 pub mod gen;
 pub mod io;

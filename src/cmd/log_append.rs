@@ -1,0 +1,214 @@
+//! `log-append`: write events into a log.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome};
+use crate::event::Original;
+use crate::io::{self, check_line, json_failure, Failures, IdleAware, LineReader, Output};
+use crate::path::{scan_object, FieldPath};
+use crate::store::{AppendOptions, Appender, LogConfig};
+
+/// Append newline-delimited JSON events to a log, durably.
+///
+/// Each input line must be one JSON object; it is appended as it is, byte for
+/// byte. A line that is not (empty, not JSON, not an object, not UTF-8, too
+/// large) is not appended: it becomes a failure event (see --bad) and the exit
+/// code is 1. An event counts as appended only once it is fsynced: when
+/// log-append exits 0, or when --offsets prints its position.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "\
+Examples:
+  collector | log-append raw.log --key .data.shopper.id
+  log-append raw.log --partitions 4 events.ndjson        # create with 4 partitions
+  log-append raw.log --bad failures.ndjson < input.ndjson
+  tail -F app.log | log-append app.events --offsets       # print each event's position
+  log-append raw.log --retention 7d --retention-bytes 10GiB </dev/null  # change retention
+
+Exit status: 0 all appended, 1 some lines were failures, 2 usage, I/O or log error."
+)]
+pub struct Args {
+    /// The log directory (created when missing).
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Pick each event's partition from the value at this jq-style path, with
+    /// Kafka's murmur2 hash (events without it go round robin).
+    #[arg(long, value_name = "PATH", conflicts_with = "partition")]
+    pub key: Option<FieldPath>,
+
+    /// Append every event to this partition.
+    #[arg(long, value_name = "N")]
+    pub partition: Option<u32>,
+
+    /// Partitions of a new log (fixed once created).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub partitions: u32,
+
+    /// Roll a segment when it would grow past this size.
+    #[arg(long, value_name = "SIZE", value_parser = cli::size_arg)]
+    pub segment_bytes: Option<u64>,
+
+    /// Roll a segment when its first event is this old.
+    #[arg(long, value_name = "DURATION", value_parser = cli::duration_arg)]
+    pub segment_age: Option<i64>,
+
+    /// Delete segments whose events are all older than this.
+    #[arg(long, value_name = "DURATION", value_parser = cli::duration_arg)]
+    pub retention: Option<i64>,
+
+    /// Delete the oldest segments while a partition is larger than this.
+    #[arg(long, value_name = "SIZE", value_parser = cli::size_arg)]
+    pub retention_bytes: Option<u64>,
+
+    /// Lines longer than this are failures, not events.
+    #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
+    pub max_event_bytes: u64,
+
+    /// Print each appended event's position, {"partition":P,"offset":O}, on
+    /// stdout once it is durable.
+    #[arg(long)]
+    pub offsets: bool,
+
+    /// Do not fsync (only for throwaway logs: a crash may lose events that
+    /// were reported appended).
+    #[arg(long)]
+    pub no_sync: bool,
+
+    /// Print a summary on stderr (always on a terminal).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub failures: FailureArgs,
+}
+
+/// Runs `log-append`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let inputs = io::open_inputs(&args.input.files)?;
+    let mut failures = Failures::open(&args.failures)?;
+    let create = LogConfig {
+        partitions: args.partitions,
+        segment_bytes: args.segment_bytes.unwrap_or(LogConfig::default().segment_bytes),
+        segment_ms: args.segment_age.unwrap_or(LogConfig::default().segment_ms),
+        retention_ms: args.retention,
+        retention_bytes: args.retention_bytes,
+        ..LogConfig::default()
+    };
+    let options = AppendOptions {
+        create,
+        sync: !args.no_sync,
+        ..AppendOptions::default()
+    };
+    let mut appender = Appender::open(&args.log, &options)
+        .with_context(|| format!("cannot open log {}", args.log.display()))?;
+    update_settings(&mut appender, &args)?;
+    if let Some(p) = args.partition {
+        appender.log().check_partition(p)?;
+    }
+    let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
+    let mut acks = if args.offsets {
+        Some(Output::stdout(true)?)
+    } else {
+        None
+    };
+    let mut counts = Counts::default();
+    for input in inputs {
+        let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+        loop {
+            let (line_no, line) = match reader.next_line() {
+                Ok(Some(numbered)) => numbered,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // The producer paused: make what we have durable now.
+                    commit(&mut appender, &mut failures, acks.as_mut(), &mut counts)?;
+                    continue;
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
+            };
+            counts.read += 1;
+            let bytes = match check_line(&line, max_line) {
+                Ok(bytes) => bytes,
+                Err((message, original)) => {
+                    failures.route(&input.name, line_no, vec![message], original)?;
+                    continue;
+                }
+            };
+            match scan_object(bytes, args.key.as_ref()) {
+                Ok(key) => match args.partition {
+                    Some(p) => appender.append_to(p, bytes)?,
+                    None => appender.append(bytes, key.as_deref())?,
+                },
+                Err(e) => {
+                    let message = json_failure(bytes, &e);
+                    failures.route(&input.name, line_no, vec![message], Original::Line(bytes))?;
+                }
+            }
+            if appender.should_commit() {
+                commit(&mut appender, &mut failures, acks.as_mut(), &mut counts)?;
+            }
+        }
+    }
+    commit(&mut appender, &mut failures, acks.as_mut(), &mut counts)?;
+    counts.failed = failures.count();
+    counts.report(args.verbose, "appended");
+    Ok(counts.outcome())
+}
+
+/// Makes buffered events and failures durable, then reports the positions.
+fn commit(
+    appender: &mut Appender,
+    failures: &mut Failures,
+    acks: Option<&mut Output>,
+    counts: &mut Counts,
+) -> Result<()> {
+    failures.flush()?;
+    let positions = appender.commit()?;
+    counts.written += positions.len() as u64;
+    if let Some(out) = acks {
+        let mut line = Vec::with_capacity(48);
+        for pos in &positions {
+            line.clear();
+            line.extend_from_slice(b"{\"partition\":");
+            line.extend_from_slice(itoa::Buffer::new().format(pos.partition).as_bytes());
+            line.extend_from_slice(b",\"offset\":");
+            line.extend_from_slice(itoa::Buffer::new().format(pos.offset).as_bytes());
+            line.push(b'}');
+            out.write_parts(&[&line])?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Applies segment and retention flags given for an existing log.
+fn update_settings(appender: &mut Appender, args: &Args) -> Result<()> {
+    if args.segment_bytes.is_none()
+        && args.segment_age.is_none()
+        && args.retention.is_none()
+        && args.retention_bytes.is_none()
+    {
+        return Ok(());
+    }
+    appender.log_mut().update_config(|c| {
+        if let Some(v) = args.segment_bytes {
+            c.segment_bytes = v;
+        }
+        if let Some(v) = args.segment_age {
+            c.segment_ms = v;
+        }
+        if args.retention.is_some() {
+            c.retention_ms = args.retention;
+        }
+        if args.retention_bytes.is_some() {
+            c.retention_bytes = args.retention_bytes;
+        }
+    })
+}

@@ -1,0 +1,376 @@
+//! `log-tail`: read events out of a log.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use crate::cli::{self, Outcome, OutputArgs};
+use crate::io::{self, Output};
+use crate::store::group::{self, Group};
+use crate::store::read::end_offset;
+use crate::store::record::Record;
+use crate::store::{append, Log, PartitionReader, StartAt};
+use crate::time;
+
+/// How often a follower looks for new events.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// Records read from one partition before moving to the next.
+const TURN: usize = 4096;
+/// Records written between group commits while catching up.
+const COMMIT_EVERY: u64 = 1 << 16;
+
+/// Read events out of a log, as newline-delimited JSON.
+///
+/// Reads each partition from --from to its end (or on, with --follow),
+/// checking every record's CRC-32C; a damaged record is reported with its
+/// offset and never passed on. With --group, reading starts where the group
+/// left off and the group's position is committed only after the events
+/// are flushed downstream (at-least-once).
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "\
+Examples:
+  log-tail raw.log                            # everything, then exit
+  log-tail raw.log --from -10                 # the last 10 events of each partition
+  log-tail raw.log --from @2026-11-27T09:00:00Z --count 100
+  log-tail raw.log --group enrich --follow | validate | enrich ...
+  log-tail raw.log --group enrich --positions # end offsets, committed positions, lag
+  log-tail raw.log --group enrich --reset-to beginning
+  log-tail raw.log --verify                   # check every record
+  log-tail raw.log --with-position | window ... # pass partition and offset on
+
+--from takes: beginning, end, an OFFSET, -N (the last N), or @TIME (RFC 3339).
+With --group, --from applies to partitions the group has not committed yet.
+
+Exit status: 0 ok, 2 usage, I/O error or a damaged log."
+)]
+pub struct Args {
+    /// The log directory.
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+
+    /// Where to start in each partition: beginning, end, OFFSET, -N or @TIME.
+    #[arg(long, value_name = "WHERE", allow_hyphen_values = true)]
+    pub from: Option<String>,
+
+    /// Stop after N events.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Read only this partition (repeatable).
+    #[arg(short = 'p', long = "partition", value_name = "N")]
+    pub partitions: Vec<u32>,
+
+    /// Keep reading: wait for new events and print them as they arrive.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Read as consumer group NAME: start at its committed positions and
+    /// commit them as events are delivered.
+    #[arg(short = 'g', long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// Print each partition's start and end offsets (and, with --group, the
+    /// group's position and lag), then exit.
+    #[arg(long, conflicts_with_all = ["follow", "count", "verify", "reset_to"])]
+    pub positions: bool,
+
+    /// Move --group to beginning, end, OFFSET or @TIME, then exit.
+    #[arg(long, value_name = "WHERE", requires = "group", allow_hyphen_values = true, conflicts_with_all = ["follow", "count", "verify"])]
+    pub reset_to: Option<String>,
+
+    /// Check every record of every partition and report, then exit.
+    #[arg(long, conflicts_with_all = ["follow", "count", "group"])]
+    pub verify: bool,
+
+    /// Add each event's log position as a first member,
+    /// "unilog":{"partition":P,"offset":O,"time":MS}, for tools that need it.
+    #[arg(long)]
+    pub with_position: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Parses a `--from` or `--reset-to` value.
+pub fn parse_start(text: &str) -> Result<StartAt> {
+    Ok(match text {
+        "beginning" | "earliest" => StartAt::Beginning,
+        "end" | "latest" => StartAt::End,
+        _ if text.starts_with('@') => StartAt::Time(time::parse_rfc3339_ms(&text[1..])?),
+        _ if text.starts_with('-') => StartAt::Last(
+            text[1..]
+                .parse()
+                .with_context(|| format!("{text:?}: -N must be a count, like -10"))?,
+        ),
+        _ => StartAt::Offset(text.parse().with_context(|| {
+            format!("{text:?} is not a place to start: use beginning, end, an offset, -N or @TIME")
+        })?),
+    })
+}
+
+/// Runs `log-tail`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let log = Log::open(&args.log)?;
+    let partitions: Vec<u32> = if args.partitions.is_empty() {
+        (0..log.partitions()).collect()
+    } else {
+        for &p in &args.partitions {
+            log.check_partition(p)?;
+        }
+        args.partitions.clone()
+    };
+    if args.verify {
+        return verify(&log, &partitions);
+    }
+    if args.positions {
+        return show_positions(&log, &partitions, args.group.as_deref(), &args.output);
+    }
+    let from = args.from.as_deref().map(parse_start).transpose()?;
+    let mut group = args.group.as_deref().map(|g| Group::open(&log, g)).transpose()?;
+    if let Some(to) = &args.reset_to {
+        let group = group.as_mut().expect("clap requires --group");
+        return reset_group(&log, &partitions, group, parse_start(to)?, &args.output);
+    }
+    let mut readers = Vec::with_capacity(partitions.len());
+    for &p in &partitions {
+        let start = match group.as_ref().and_then(|g| g.position(p)) {
+            Some(committed) => StartAt::Offset(committed),
+            None => from.unwrap_or(StartAt::Beginning),
+        };
+        let reader = PartitionReader::open(&log, p, start)?;
+        if let StartAt::Offset(wanted) = start {
+            if reader.position() > wanted {
+                cli::warn(format_args!(
+                    "partition {p}: offsets before {} were deleted by retention; starting there",
+                    reader.position()
+                ));
+            }
+        }
+        readers.push(reader);
+    }
+    let mut out = args.output.open()?;
+    let mut tail = Tail {
+        out: &mut out,
+        with_position: args.with_position,
+        remaining: args.count.unwrap_or(u64::MAX),
+        buf: Vec::new(),
+    };
+    tail.run(&mut readers, group.as_mut(), args.follow)?;
+    Ok(Outcome::Ok)
+}
+
+struct Tail<'o> {
+    out: &'o mut Output,
+    with_position: bool,
+    remaining: u64,
+    buf: Vec<u8>,
+}
+
+impl Tail<'_> {
+    fn run(&mut self, readers: &mut [PartitionReader], mut group: Option<&mut Group>, follow: bool) -> Result<()> {
+        let mut since_commit = 0u64;
+        let mut unflushed = false;
+        while self.remaining > 0 {
+            let mut delivered = 0u64;
+            let mut all_at_end = true;
+            for reader in readers.iter_mut() {
+                if self.remaining == 0 {
+                    break;
+                }
+                let max = TURN.min(usize::try_from(self.remaining).unwrap_or(TURN));
+                let p = reader.partition();
+                let progress = reader.read(max, &mut |rec| self.emit(p, rec))?;
+                delivered += progress.records as u64;
+                self.remaining -= progress.records as u64;
+                all_at_end &= progress.at_end;
+            }
+            since_commit += delivered;
+            unflushed |= delivered > 0;
+            if since_commit >= COMMIT_EVERY || (all_at_end && unflushed) {
+                self.flush_and_commit(readers, group.as_deref_mut())?;
+                since_commit = 0;
+                unflushed = false;
+            }
+            if all_at_end {
+                if !follow {
+                    break;
+                }
+                if io::stdout_closed() {
+                    return Ok(());
+                }
+                std::thread::sleep(POLL_INTERVAL);
+            }
+        }
+        self.flush_and_commit(readers, group)
+    }
+
+    /// Flushes the output, then commits the group's positions: an event is
+    /// committed only once it has left this process (at-least-once).
+    fn flush_and_commit(&mut self, readers: &[PartitionReader], group: Option<&mut Group>) -> Result<()> {
+        self.out.flush().context("cannot write output")?;
+        if let Some(group) = group {
+            group.commit(readers.iter().map(|r| (r.partition(), r.position())))?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn emit(&mut self, partition: u32, rec: Record<'_>) -> Result<()> {
+        if !self.with_position {
+            return self.out.write_line(rec.event).context("cannot write output");
+        }
+        self.buf.clear();
+        with_position(&mut self.buf, partition, rec);
+        self.out.write_line(&self.buf).context("cannot write output")
+    }
+}
+
+/// Writes the event with `"unilog":{"partition":P,"offset":O,"time":MS}`
+/// spliced in as its first member; the rest of the event is left as it was.
+fn with_position(buf: &mut Vec<u8>, partition: u32, rec: Record<'_>) {
+    let event = rec.event;
+    let open = event.iter().position(|&b| b == b'{').unwrap_or(0);
+    let rest = &event[open + 1..];
+    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    buf.extend_from_slice(b"{\"unilog\":{\"partition\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(partition).as_bytes());
+    buf.extend_from_slice(b",\"offset\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(rec.offset).as_bytes());
+    buf.extend_from_slice(b",\"time\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(rec.time_ms).as_bytes());
+    buf.push(b'}');
+    if !empty {
+        buf.push(b',');
+    }
+    buf.extend_from_slice(rest);
+}
+
+fn show_positions(log: &Log, partitions: &[u32], group: Option<&str>, output: &OutputArgs) -> Result<Outcome> {
+    let committed = group.map(|g| group::load(log, g)).transpose()?;
+    let mut out = output.open()?;
+    let header = match group {
+        Some(g) => format!("partition\tstart\tend\tgroup:{g}\tlag"),
+        None => "partition\tstart\tend\tevents".to_string(),
+    };
+    out.write_line(header.as_bytes())?;
+    let mut total_lag = 0;
+    for &p in partitions {
+        let (start, end) = log.bounds(p)?;
+        let line = match &committed {
+            Some(c) => {
+                let position = c.positions.get(&p).copied();
+                let lag = end - position.unwrap_or(start).clamp(start, end);
+                total_lag += lag;
+                let shown = position.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+                format!("{p}\t{start}\t{end}\t{shown}\t{lag}")
+            }
+            None => format!("{p}\t{start}\t{end}\t{}", end - start),
+        };
+        out.write_line(line.as_bytes())?;
+    }
+    if committed.is_some() && partitions.len() > 1 {
+        out.write_line(format!("total\t\t\t\t{total_lag}").as_bytes())?;
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+fn reset_group(log: &Log, partitions: &[u32], group: &mut Group, to: StartAt, output: &OutputArgs) -> Result<Outcome> {
+    let mut positions = Vec::new();
+    for &p in partitions {
+        let reader = PartitionReader::open(log, p, to)?;
+        let mut position = reader.position();
+        if let StartAt::Time(_) = to {
+            // The reader skips records before the time lazily; find the
+            // first record it would deliver.
+            let mut reader = reader;
+            let mut found = None;
+            let progress = reader.read(1, &mut |rec| {
+                found = Some(rec.offset);
+                Ok(())
+            })?;
+            position = found.unwrap_or(if progress.at_end { end_offset(log, p)? } else { position });
+        }
+        positions.push((p, position));
+    }
+    group.commit(positions.iter().copied())?;
+    let mut out = output.open()?;
+    for (p, position) in positions {
+        out.write_line(format!("group {} partition {p} reset to offset {position}", group.name()).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+fn verify(log: &Log, partitions: &[u32]) -> Result<Outcome> {
+    let mut damaged = 0;
+    for &p in partitions {
+        let mut reader = PartitionReader::open(log, p, StartAt::Beginning)?;
+        let first = reader.position();
+        let mut count = 0u64;
+        let result = loop {
+            match reader.read(usize::MAX, &mut |_| Ok(())) {
+                Ok(progress) => {
+                    count += progress.records as u64;
+                    if progress.at_end {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => {
+                let torn = append::inspect_tail(log, p)?.map(|t| t.torn_bytes).unwrap_or(0);
+                let note = if torn > 0 {
+                    format!("; a torn tail of {torn} bytes after it is not read (the next log-append removes it)")
+                } else {
+                    String::new()
+                };
+                let last = if count > 0 { format!("{}", first + count - 1) } else { "-".into() };
+                cli::warn(format_args!(
+                    "partition {p}: ok, {count} records, offsets {first} to {last}{note}"
+                ));
+            }
+            Err(e) => {
+                damaged += 1;
+                cli::warn(format_args!("partition {p}: DAMAGED after {count} good records: {e:#}"));
+            }
+        }
+    }
+    if damaged > 0 {
+        bail!("{damaged} damaged partition(s) in {}", log.dir().display());
+    }
+    Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_forms() {
+        assert_eq!(parse_start("beginning").unwrap(), StartAt::Beginning);
+        assert_eq!(parse_start("end").unwrap(), StartAt::End);
+        assert_eq!(parse_start("42").unwrap(), StartAt::Offset(42));
+        assert_eq!(parse_start("-5").unwrap(), StartAt::Last(5));
+        assert!(matches!(parse_start("@2026-11-27T09:00:00Z").unwrap(), StartAt::Time(_)));
+        assert!(parse_start("soon").is_err());
+        assert!(parse_start("-x").is_err());
+    }
+
+    #[test]
+    fn position_is_spliced_in_first() {
+        let rec = Record { offset: 7, time_ms: 99, event: br#"{"a":1}"# };
+        let mut buf = Vec::new();
+        with_position(&mut buf, 2, rec);
+        assert_eq!(buf, br#"{"unilog":{"partition":2,"offset":7,"time":99},"a":1}"#);
+        buf.clear();
+        with_position(&mut buf, 0, Record { offset: 0, time_ms: 1, event: b"{ }" });
+        assert_eq!(buf, br#"{"unilog":{"partition":0,"offset":0,"time":1} }"#);
+    }
+}

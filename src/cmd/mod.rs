@@ -1,0 +1,14 @@
+//! One module per binary: its clap `Args` and its `run`.
+
+pub mod log_append;
+pub mod log_tail;
+
+/// Every tool's command definition, named as its binary; the man pages in
+/// `man/` are generated from these (and a test keeps them in sync).
+pub fn commands() -> Vec<clap::Command> {
+    use clap::CommandFactory;
+    vec![
+        log_append::Args::command().name("log-append"),
+        log_tail::Args::command().name("log-tail"),
+    ]
+}
