@@ -261,9 +261,10 @@ fn original_json(original: Original<'_>) -> (Vec<u8>, Vec<(&'static str, Value)>
     match original {
         Original::Line(bytes) => {
             let trimmed = bytes.trim_ascii();
-            if !trimmed.is_empty()
-                && serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok()
-            {
+            // serde_json does not check the UTF-8 of strings it ignores.
+            let is_json = std::str::from_utf8(trimmed)
+                .is_ok_and(|t| !t.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok());
+            if is_json {
                 return (trimmed.to_vec(), vec![]);
             }
             text_or_base64(bytes, vec![])
@@ -417,6 +418,8 @@ mod tests {
         };
         assert_eq!(mk(Original::Line(b"{oops")).get("original").unwrap(), "{oops");
         let bin = mk(Original::Line(b"\xff\xfe"));
+        let json_bytes = mk(Original::Line(b"{\"a\":\"\xff\"}"));
+        assert_eq!(json_bytes["original_encoding"], "base64");
         assert_eq!(bin["original"], "//4=");
         assert_eq!(bin["original_encoding"], "base64");
         let cut = mk(Original::Truncated { prefix: "ab\u{e9}".as_bytes().split_at(3).0, len: 99 });

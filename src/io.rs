@@ -542,19 +542,12 @@ pub fn check_line<'a>(line: &Line<'a>, max_line: usize) -> std::result::Result<&
     }
 }
 
-/// The failure message for a line that is not one JSON object, telling
-/// invalid UTF-8 apart from other bad JSON.
-pub fn json_failure(bytes: &[u8], error: &ScanError) -> FailureMessage {
+/// The failure message for a line that is not one JSON object.
+pub fn json_failure(error: &ScanError) -> FailureMessage {
     match error {
         ScanError::NotObject(_) => FailureMessage::new(kind::NOT_OBJECT, error.to_string()),
-        ScanError::NotJson(_) => match std::str::from_utf8(bytes) {
-            Err(e) => FailureMessage::new(
-                kind::INVALID_UTF8,
-                format!("not valid UTF-8 at byte {}", e.valid_up_to()),
-            )
-            .with("byte", e.valid_up_to()),
-            Ok(_) => FailureMessage::new(kind::NOT_JSON, error.to_string()),
-        },
+        ScanError::NotUtf8(at) => FailureMessage::new(kind::INVALID_UTF8, error.to_string()).with("byte", *at),
+        ScanError::NotJson(_) => FailureMessage::new(kind::NOT_JSON, error.to_string()),
     }
 }
 

@@ -163,6 +163,8 @@ pub enum ScanError {
     NotJson(String),
     /// Valid JSON, but not an object (an array, a string, …).
     NotObject(&'static str),
+    /// Not UTF-8: the bytes before this position are.
+    NotUtf8(usize),
 }
 
 impl fmt::Display for ScanError {
@@ -170,6 +172,7 @@ impl fmt::Display for ScanError {
         match self {
             ScanError::NotJson(m) => write!(f, "not valid JSON: {m}"),
             ScanError::NotObject(kind) => write!(f, "a JSON {kind}, not an object: each event must be a JSON object"),
+            ScanError::NotUtf8(at) => write!(f, "not valid UTF-8 at byte {at}"),
         }
     }
 }
@@ -178,9 +181,12 @@ impl fmt::Display for ScanError {
 /// the value there: a string's contents, or any other value's JSON text.
 /// `Ok(None)` when the path is missing or null.
 pub fn scan_object(line: &[u8], path: Option<&FieldPath>) -> Result<Option<Vec<u8>>, ScanError> {
+    // serde_json skips the strings it ignores without checking their UTF-8,
+    // so check the whole line first (std's check is fast on ASCII).
+    let text = std::str::from_utf8(line).map_err(|e| ScanError::NotUtf8(e.valid_up_to()))?;
     let mut out = None;
     let mut found_kind = None;
-    let mut de = serde_json::Deserializer::from_slice(line);
+    let mut de = serde_json::Deserializer::from_str(text);
     let seed = RootSeed {
         segments: path.map(|p| p.segments()).unwrap_or(&[]),
         want: path.is_some(),
@@ -444,7 +450,7 @@ mod tests {
         assert_eq!(scan_object(b"null", None), Err(ScanError::NotObject("null")));
         assert!(matches!(scan_object(b"", None), Err(ScanError::NotJson(_))));
         assert!(matches!(scan_object(b"{\"a\":1} x", None), Err(ScanError::NotJson(_))));
-        assert!(matches!(scan_object(b"{\"a\":\xff}", None), Err(ScanError::NotJson(_))));
+        assert_eq!(scan_object(b"{\"a\":\"\xff\"}", None), Err(ScanError::NotUtf8(6)));
         let deep = "[".repeat(100_000);
         let line = format!("{{\"a\":{deep}");
         assert!(matches!(scan_object(line.as_bytes(), None), Err(ScanError::NotJson(_))));

@@ -147,7 +147,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                     None => appender.append(bytes, key.as_deref())?,
                 },
                 Err(e) => {
-                    let message = json_failure(bytes, &e);
+                    let message = json_failure(&e);
                     failures.route(&input.name, line_no, vec![message], Original::Line(bytes))?;
                 }
             }
