@@ -1,6 +1,8 @@
 //! `log-append`: write events into a log.
 
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -9,6 +11,8 @@ use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome};
 use crate::event::Original;
 use crate::io::{self, check_line, json_failure, Failures, IdleAware, LineReader, Output};
 use crate::path::{scan_object, FieldPath};
+use crate::store::append::Position;
+use crate::store::partitioner::partition_for_key;
 use crate::store::{AppendOptions, Appender, LogConfig};
 
 /// Append newline-delimited JSON events to a log, durably.
@@ -90,7 +94,47 @@ pub struct Args {
     pub failures: FailureArgs,
 }
 
+/// Events are handed from the reading thread to the writing thread in
+/// chunks of about this many bytes.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Chunks in flight between the threads: enough to keep reading while the
+/// writer waits for an fsync, few enough to keep memory flat.
+const CHUNKS_IN_FLIGHT: usize = 8;
+/// Written bytes that trigger an fsync when the input does not pause: large
+/// batches make fsync cheap per event.
+const SYNC_BYTES: u64 = 32 << 20;
+
+/// Validated events on their way to the writer, in one arena.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    partitions: Vec<Option<u32>>,
+}
+
+impl Chunk {
+    fn push(&mut self, event: &[u8], partition: Option<u32>) {
+        self.bytes.extend_from_slice(event);
+        self.ends.push(self.bytes.len());
+        self.partitions.push(partition);
+    }
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.partitions.clear();
+    }
+}
+
+enum ToWriter {
+    Events(Chunk),
+    /// The input paused: make everything durable now.
+    Sync,
+}
+
 /// Runs `log-append`.
+///
+/// One thread reads and validates lines; another writes and fsyncs, so
+/// parsing, copying into the page cache and fsync overlap.
 pub fn run(args: Args) -> Result<Outcome> {
     let inputs = io::open_inputs(&args.input.files)?;
     let mut failures = Failures::open(&args.failures)?;
@@ -110,78 +154,137 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut appender = Appender::open(&args.log, &options)
         .with_context(|| format!("cannot open log {}", args.log.display()))?;
     update_settings(&mut appender, &args)?;
+    let partitions = appender.log().partitions();
     if let Some(p) = args.partition {
         appender.log().check_partition(p)?;
     }
+    let acks = if args.offsets { Some(Output::stdout(false)?) } else { None };
+
+    let (to_writer, from_reader) = mpsc::sync_channel::<ToWriter>(CHUNKS_IN_FLIGHT);
+    let (recycle, recycled) = mpsc::channel::<Chunk>();
+    let writer = thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || write_loop(appender, from_reader, recycle, acks))
+        .context("cannot start the writer thread")?;
+
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
-    let mut acks = if args.offsets {
-        Some(Output::stdout(true)?)
-    } else {
-        None
-    };
-    let mut counts = Counts::default();
-    for input in inputs {
-        let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
-        loop {
-            let (line_no, line) = match reader.next_line() {
-                Ok(Some(numbered)) => numbered,
-                Ok(None) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // The producer paused: make what we have durable now.
-                    commit(&mut appender, &mut failures, acks.as_mut(), &mut counts)?;
-                    continue;
+    let mut read = 0u64;
+    let mut chunk = Chunk::default();
+    let send = |msg: ToWriter| to_writer.send(msg).is_ok();
+    let reading = (|| -> Result<bool> {
+        for input in inputs {
+            let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+            loop {
+                let (line_no, line) = match reader.next_line() {
+                    Ok(Some(numbered)) => numbered,
+                    Ok(None) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        // The producer paused: make what we have durable now.
+                        failures.flush()?;
+                        let full = std::mem::replace(&mut chunk, recycled.try_recv().unwrap_or_default());
+                        if !send(ToWriter::Events(full)) || !send(ToWriter::Sync) {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
+                };
+                read += 1;
+                let bytes = match check_line(&line, max_line) {
+                    Ok(bytes) => bytes,
+                    Err((message, original)) => {
+                        failures.route(&input.name, line_no, vec![message], original)?;
+                        continue;
+                    }
+                };
+                match scan_object(bytes, args.key.as_ref()) {
+                    Ok(key) => {
+                        let partition = args
+                            .partition
+                            .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
+                        chunk.push(bytes, partition);
+                    }
+                    Err(e) => {
+                        failures.route(&input.name, line_no, vec![json_failure(&e)], Original::Line(bytes))?;
+                    }
                 }
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
-            };
-            counts.read += 1;
-            let bytes = match check_line(&line, max_line) {
-                Ok(bytes) => bytes,
-                Err((message, original)) => {
-                    failures.route(&input.name, line_no, vec![message], original)?;
-                    continue;
+                if chunk.bytes.len() >= CHUNK_BYTES {
+                    let next = recycled.try_recv().unwrap_or_default();
+                    if !send(ToWriter::Events(std::mem::replace(&mut chunk, next))) {
+                        return Ok(false);
+                    }
                 }
-            };
-            match scan_object(bytes, args.key.as_ref()) {
-                Ok(key) => match args.partition {
-                    Some(p) => appender.append_to(p, bytes)?,
-                    None => appender.append(bytes, key.as_deref())?,
-                },
-                Err(e) => {
-                    let message = json_failure(&e);
-                    failures.route(&input.name, line_no, vec![message], Original::Line(bytes))?;
-                }
-            }
-            if appender.should_commit() {
-                commit(&mut appender, &mut failures, acks.as_mut(), &mut counts)?;
             }
         }
-    }
-    commit(&mut appender, &mut failures, acks.as_mut(), &mut counts)?;
-    counts.failed = failures.count();
+        failures.flush()?;
+        Ok(send(ToWriter::Events(chunk)))
+    })();
+    drop(to_writer);
+    // The writer's error, if it stopped, explains a failed send best.
+    let written = writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    reading?;
+    let counts = Counts {
+        read,
+        written,
+        failed: failures.count(),
+    };
     counts.report(args.verbose, "appended");
     Ok(counts.outcome())
 }
 
-/// Makes buffered events and failures durable, then reports the positions.
-fn commit(
-    appender: &mut Appender,
-    failures: &mut Failures,
-    acks: Option<&mut Output>,
-    counts: &mut Counts,
-) -> Result<()> {
-    failures.flush()?;
-    let positions = appender.commit()?;
-    counts.written += positions.len() as u64;
+/// The writing thread: appends each chunk, fsyncs every [`SYNC_BYTES`] or
+/// when asked, and only then acknowledges. Returns the events appended.
+fn write_loop(
+    mut appender: Appender,
+    chunks: mpsc::Receiver<ToWriter>,
+    recycle: mpsc::Sender<Chunk>,
+    mut acks: Option<Output>,
+) -> Result<u64> {
+    let mut written = 0u64;
+    let mut unacked: Vec<Position> = Vec::new();
+    for msg in chunks.iter() {
+        match msg {
+            ToWriter::Events(mut chunk) => {
+                let mut start = 0;
+                for (&end, &partition) in chunk.ends.iter().zip(&chunk.partitions) {
+                    let event = &chunk.bytes[start..end];
+                    match partition {
+                        Some(p) => appender.append_to(p, event)?,
+                        None => appender.append(event, None)?,
+                    }
+                    start = end;
+                }
+                let positions = appender.write()?;
+                written += positions.len() as u64;
+                if acks.is_some() {
+                    unacked.extend(positions);
+                }
+                chunk.clear();
+                let _ = recycle.send(chunk);
+                if appender.unsynced_bytes() >= SYNC_BYTES {
+                    sync_and_ack(&mut appender, acks.as_mut(), &mut unacked)?;
+                }
+            }
+            ToWriter::Sync => sync_and_ack(&mut appender, acks.as_mut(), &mut unacked)?,
+        }
+    }
+    sync_and_ack(&mut appender, acks.as_mut(), &mut unacked)?;
+    Ok(written)
+}
+
+/// Fsyncs, then prints the positions of the events now durable.
+fn sync_and_ack(appender: &mut Appender, acks: Option<&mut Output>, unacked: &mut Vec<Position>) -> Result<()> {
+    appender.sync()?;
     if let Some(out) = acks {
         let mut line = Vec::with_capacity(48);
-        for pos in &positions {
+        for pos in unacked.drain(..) {
             line.clear();
             line.extend_from_slice(b"{\"partition\":");
             line.extend_from_slice(itoa::Buffer::new().format(pos.partition).as_bytes());
             line.extend_from_slice(b",\"offset\":");
             line.extend_from_slice(itoa::Buffer::new().format(pos.offset).as_bytes());
             line.push(b'}');
-            out.write_parts(&[&line])?;
+            out.write_line(&line)?;
         }
         out.flush()?;
     }

@@ -1,8 +1,10 @@
 //! Appending to the file log. Events are buffered per partition and written
-//! in batches: under the partition's advisory lock the appender checks the
+//! in chunks: under the partition's advisory lock the appender checks the
 //! tail (another process may have appended, or a crash may have left a torn
-//! record, which is truncated), assigns dense offsets, writes whole records
-//! with one `write`, fsyncs, and only then reports them appended.
+//! record, which is truncated), assigns dense offsets and writes whole
+//! records with one `write`. [`Appender::sync`] then fsyncs; only synced
+//! events count as appended. Writing often and syncing seldom keeps memory
+//! flat while fsync works on large batches.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -136,6 +138,29 @@ impl Appender {
     /// Writes and fsyncs everything buffered. Returns each event's position,
     /// in the order the events were appended.
     pub fn commit(&mut self) -> Result<Vec<Position>> {
+        let positions = self.write()?;
+        self.sync()?;
+        Ok(positions)
+    }
+
+    /// Bytes written since the last [`Appender::sync`].
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.unsynced).sum()
+    }
+
+    /// Fsyncs every partition written since the last sync: from here on,
+    /// the events written are durable.
+    pub fn sync(&mut self) -> Result<()> {
+        for pw in &mut self.partitions {
+            pw.sync(self.sync)?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered (visible to readers, not yet durable: see
+    /// [`Appender::sync`]). Returns each event's position, in the order the
+    /// events were appended.
+    pub fn write(&mut self) -> Result<Vec<Position>> {
         if self.order.is_empty() {
             return Ok(Vec::new());
         }
@@ -208,6 +233,8 @@ struct Active {
 
 struct PartitionWriter {
     partition: u32,
+    /// Bytes written to the active segment and not yet fsynced.
+    unsynced: u64,
     dir: PathBuf,
     lock: File,
     active: Option<Active>,
@@ -221,6 +248,7 @@ impl PartitionWriter {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(PartitionWriter {
             partition: p,
+            unsynced: 0,
             lock: open_lock(&dir.join(".lock"))?,
             dir,
             active: None,
@@ -238,10 +266,26 @@ impl PartitionWriter {
         result
     }
 
+    fn sync(&mut self, sync: bool) -> Result<()> {
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        if let Some(active) = &self.active {
+            if sync {
+                active.file.sync_data().with_context(|| {
+                    format!("cannot sync segment {}", segment::path(&self.dir, active.base, LOG_EXT).display())
+                })?;
+            }
+        }
+        self.unsynced = 0;
+        Ok(())
+    }
+
     /// Writes the pending events; returns the offset of the first.
     fn flush(&mut self, log: &Log, sync: bool) -> Result<u64> {
         self.with_lock(|pw| pw.flush_locked(log, sync))
     }
+
 
     fn flush_locked(&mut self, log: &Log, sync: bool) -> Result<u64> {
         let config = log.config();
@@ -261,7 +305,9 @@ impl PartitionWriter {
                 .first_time_ms
                 .is_some_and(|first| time_ms - first >= config.segment_ms);
             if size > 0 && (too_big || too_old) {
-                self.write_out(sync)?;
+                // The closed segment is synced now; its successor later.
+                self.write_out()?;
+                self.sync(sync)?;
                 self.roll()?;
                 rolled = true;
             }
@@ -281,7 +327,7 @@ impl PartitionWriter {
             active.last_time_ms = time_ms;
             active.first_time_ms.get_or_insert(time_ms);
         }
-        self.write_out(sync)?;
+        self.write_out()?;
         self.pending = pending;
         self.pending.clear();
         if rolled {
@@ -290,7 +336,7 @@ impl PartitionWriter {
         Ok(first_offset.expect("flush is called with pending events"))
     }
 
-    fn write_out(&mut self, sync: bool) -> Result<()> {
+    fn write_out(&mut self) -> Result<()> {
         let active = self.active.as_mut().expect("refreshed");
         if self.out.is_empty() {
             return Ok(());
@@ -299,8 +345,8 @@ impl PartitionWriter {
         active
             .file
             .write_all(&self.out)
-            .and_then(|_| if sync { active.file.sync_data() } else { Ok(()) })
             .with_context(|| format!("cannot write segment {}", path.display()))?;
+        self.unsynced += self.out.len() as u64;
         active.index.write().with_context(|| format!("cannot write index of {}", path.display()))?;
         active.len += self.out.len() as u64;
         self.out.clear();
