@@ -175,9 +175,9 @@ pub fn parse_size(text: &str) -> anyhow::Result<u64> {
     let t = text.trim();
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = t.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{text:?} is not a size; write it like 512, 64KiB, 128MiB or 1GiB"))?;
+    let number: u64 = number.parse().map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a size; write it like 512, 64KiB, 128MiB or 1GiB")
+    })?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,

@@ -262,8 +262,9 @@ fn original_json(original: Original<'_>) -> (Vec<u8>, Vec<(&'static str, Value)>
         Original::Line(bytes) => {
             let trimmed = bytes.trim_ascii();
             // serde_json does not check the UTF-8 of strings it ignores.
-            let is_json = std::str::from_utf8(trimmed)
-                .is_ok_and(|t| !t.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok());
+            let is_json = std::str::from_utf8(trimmed).is_ok_and(|t| {
+                !t.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+            });
             if is_json {
                 return (trimmed.to_vec(), vec![]);
             }
@@ -278,7 +279,10 @@ fn original_json(original: Original<'_>) -> (Vec<u8>, Vec<(&'static str, Value)>
             };
             text_or_base64(
                 keep,
-                vec![("original_truncated", Value::Bool(true)), ("original_bytes", len.into())],
+                vec![
+                    ("original_truncated", Value::Bool(true)),
+                    ("original_bytes", len.into()),
+                ],
             )
         }
     }
@@ -293,7 +297,10 @@ fn text_or_base64(
         Err(_) => {
             extra.push(("original_encoding", Value::from("base64")));
             let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-            (serde_json::to_vec(&encoded).expect("strings serialize"), extra)
+            (
+                serde_json::to_vec(&encoded).expect("strings serialize"),
+                extra,
+            )
         }
     }
 }
@@ -333,7 +340,8 @@ impl SelfDescribing {
             }
         };
         let schema = IgluUri::parse(schema).map_err(|e| {
-            FailureMessage::new(kind::NOT_SELF_DESCRIBING, e.to_string()).with("schema", schema.as_str())
+            FailureMessage::new(kind::NOT_SELF_DESCRIBING, e.to_string())
+                .with("schema", schema.as_str())
         })?;
         let Some(data) = object.get("data") else {
             return Err(FailureMessage::new(
@@ -358,8 +366,18 @@ mod tests {
         assert_eq!(uri.vendor, "com.nile");
         assert_eq!(uri.name, "shopper_viewed_product");
         assert_eq!(uri.format, "jsonschema");
-        assert_eq!(uri.version, SchemaVer { model: 1, revision: 0, addition: 2 });
-        assert_eq!(uri.to_string(), "iglu:com.nile/shopper_viewed_product/jsonschema/1-0-2");
+        assert_eq!(
+            uri.version,
+            SchemaVer {
+                model: 1,
+                revision: 0,
+                addition: 2
+            }
+        );
+        assert_eq!(
+            uri.to_string(),
+            "iglu:com.nile/shopper_viewed_product/jsonschema/1-0-2"
+        );
     }
 
     #[test]
@@ -391,7 +409,10 @@ mod tests {
     fn failure_events_keep_the_original() {
         let failure = Failure {
             processor: "log-append",
-            position: InputPosition { name: "stdin".into(), line: 3 },
+            position: InputPosition {
+                name: "stdin".into(),
+                line: 3,
+            },
             errors: vec![FailureMessage::new(kind::NOT_OBJECT, "a JSON array").with("column", 1)],
             original: Original::Line(b"[1, 2]"),
         };
@@ -410,19 +431,28 @@ mod tests {
         let mk = |original| {
             let f = Failure {
                 processor: "t",
-                position: InputPosition { name: "f".into(), line: 1 },
+                position: InputPosition {
+                    name: "f".into(),
+                    line: 1,
+                },
                 errors: vec![],
                 original,
             };
             serde_json::from_slice::<Value>(&f.to_line_at(0)).unwrap()["data"].clone()
         };
-        assert_eq!(mk(Original::Line(b"{oops")).get("original").unwrap(), "{oops");
+        assert_eq!(
+            mk(Original::Line(b"{oops")).get("original").unwrap(),
+            "{oops"
+        );
         let bin = mk(Original::Line(b"\xff\xfe"));
         let json_bytes = mk(Original::Line(b"{\"a\":\"\xff\"}"));
         assert_eq!(json_bytes["original_encoding"], "base64");
         assert_eq!(bin["original"], "//4=");
         assert_eq!(bin["original_encoding"], "base64");
-        let cut = mk(Original::Truncated { prefix: "ab\u{e9}".as_bytes().split_at(3).0, len: 99 });
+        let cut = mk(Original::Truncated {
+            prefix: "ab\u{e9}".as_bytes().split_at(3).0,
+            len: 99,
+        });
         assert_eq!(cut["original"], "ab");
         assert_eq!(cut["original_bytes"], 99);
     }

@@ -99,7 +99,10 @@ pub fn generate(options: &GenOptions, out: &mut impl Write) -> io::Result<()> {
         // Keep a pool of shoppers mid-visit; new ones arrive, some leave
         // with full carts (the abandoned carts of chapter 4).
         if active.len() < 64 || rng.chance(10) {
-            active.push(Shopper { id: rng.below(options.shoppers) + 1, cart: Vec::new() });
+            active.push(Shopper {
+                id: rng.below(options.shoppers) + 1,
+                cart: Vec::new(),
+            });
         }
         let i = rng.below(active.len() as u64) as usize;
         line.clear();
@@ -162,7 +165,11 @@ fn write_viewed(line: &mut Vec<u8>, shopper: u64, product: usize, now: i64) {
     write_shopper(line, shopper);
     line.extend_from_slice(br#","product":"#);
     write_product(line, product);
-    let _ = write!(line, r#","timestamp":"{}"}}}}"#, time::format_rfc3339_ms(now));
+    let _ = write!(
+        line,
+        r#","timestamp":"{}"}}}}"#,
+        time::format_rfc3339_ms(now)
+    );
 }
 
 fn write_added(line: &mut Vec<u8>, shopper: u64, product: usize, quantity: u32, now: i64) {
@@ -199,7 +206,11 @@ fn write_order(line: &mut Vec<u8>, shopper: &Shopper, seq: u64, seed: u64, now: 
         write_product(line, product);
         let _ = write!(line, r#","quantity":{quantity}}}"#);
     }
-    let _ = write!(line, r#"]}},"timestamp":"{}"}}}}"#, time::format_rfc3339_ms(now));
+    let _ = write!(
+        line,
+        r#"]}},"timestamp":"{}"}}}}"#,
+        time::format_rfc3339_ms(now)
+    );
 }
 
 #[cfg(test)]
@@ -209,7 +220,10 @@ mod tests {
 
     #[test]
     fn same_seed_same_events_all_self_describing() {
-        let options = GenOptions { count: 2000, ..GenOptions::default() };
+        let options = GenOptions {
+            count: 2000,
+            ..GenOptions::default()
+        };
         let mut a = Vec::new();
         let mut b = Vec::new();
         generate(&options, &mut a).unwrap();

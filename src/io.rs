@@ -421,7 +421,10 @@ impl FailureSink {
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open failure file {}", path.display()))?;
-        Ok(FailureSink::File(io::BufWriter::new(file), path.to_path_buf()))
+        Ok(FailureSink::File(
+            io::BufWriter::new(file),
+            path.to_path_buf(),
+        ))
     }
 
     /// Writes one failure event (a complete JSON line without `\n`).
@@ -489,14 +492,19 @@ impl Failures {
     ) -> Result<()> {
         self.count += 1;
         if self.count <= SHOWN_FAILURES {
-            let first = errors.first().map(|e| e.message.as_str()).unwrap_or("failed");
+            let first = errors
+                .first()
+                .map(|e| e.message.as_str())
+                .unwrap_or("failed");
             let more = match errors.len() {
                 0 | 1 => String::new(),
                 n => format!(" (and {} more errors)", n - 1),
             };
             cli::warn(format_args!("{input}:{line}: {first}{more}"));
             if self.count == SHOWN_FAILURES {
-                cli::warn("further failures are not described here; every one is in the failure events");
+                cli::warn(
+                    "further failures are not described here; every one is in the failure events",
+                );
             }
         }
         let failure = Failure {
@@ -522,9 +530,13 @@ impl Failures {
     }
 }
 
+#[allow(clippy::result_large_err)] // the error path is the rare one
 /// The failure for a line that cannot be an event at all: empty or over the
 /// size cap. `Ok` gives the line's bytes.
-pub fn check_line<'a>(line: &Line<'a>, max_line: usize) -> std::result::Result<&'a [u8], (FailureMessage, Original<'a>)> {
+pub fn check_line<'a>(
+    line: &Line<'a>,
+    max_line: usize,
+) -> std::result::Result<&'a [u8], (FailureMessage, Original<'a>)> {
     match *line {
         Line::Full(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Err((
             FailureMessage::new(kind::EMPTY_LINE, "empty line where an event was expected"),
@@ -546,7 +558,9 @@ pub fn check_line<'a>(line: &Line<'a>, max_line: usize) -> std::result::Result<&
 pub fn json_failure(error: &ScanError) -> FailureMessage {
     match error {
         ScanError::NotObject(_) => FailureMessage::new(kind::NOT_OBJECT, error.to_string()),
-        ScanError::NotUtf8(at) => FailureMessage::new(kind::INVALID_UTF8, error.to_string()).with("byte", *at),
+        ScanError::NotUtf8(at) => {
+            FailureMessage::new(kind::INVALID_UTF8, error.to_string()).with("byte", *at)
+        }
         ScanError::NotJson(_) => FailureMessage::new(kind::NOT_JSON, error.to_string()),
     }
 }

@@ -68,12 +68,18 @@ impl FieldPath {
                         _ => {
                             let start = i;
                             while i < bytes.len()
-                                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
+                                && (bytes[i].is_ascii_alphanumeric()
+                                    || bytes[i] == b'_'
+                                    || bytes[i] >= 0x80)
                             {
                                 i += 1;
                             }
                             if start == i {
-                                bail!("path {text:?}: unexpected {:?} at column {}", bytes[i] as char, i + 1);
+                                bail!(
+                                    "path {text:?}: unexpected {:?} at column {}",
+                                    bytes[i] as char,
+                                    i + 1
+                                );
                             }
                             segments.push(Segment::Field(text[start..i].to_string()));
                         }
@@ -139,7 +145,9 @@ impl FieldPath {
                     if v.is_null() {
                         *v = Value::Object(Default::default());
                     }
-                    v.as_object_mut()?.entry(name.clone()).or_insert(Value::Null)
+                    v.as_object_mut()?
+                        .entry(name.clone())
+                        .or_insert(Value::Null)
                 }
                 Segment::Index(i) => v.as_array_mut()?.get_mut(*i)?,
             };
@@ -152,7 +160,10 @@ fn parse_quoted(text: &str, quote_at: usize) -> Result<(String, usize)> {
     let mut de = serde_json::Deserializer::from_str(&text[quote_at..]).into_iter::<String>();
     match de.next() {
         Some(Ok(name)) => Ok((name, quote_at + de.byte_offset())),
-        _ => bail!("path {text:?}: unterminated quoted name at column {}", quote_at + 1),
+        _ => bail!(
+            "path {text:?}: unterminated quoted name at column {}",
+            quote_at + 1
+        ),
     }
 }
 
@@ -171,7 +182,10 @@ impl fmt::Display for ScanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScanError::NotJson(m) => write!(f, "not valid JSON: {m}"),
-            ScanError::NotObject(kind) => write!(f, "a JSON {kind}, not an object: each event must be a JSON object"),
+            ScanError::NotObject(kind) => write!(
+                f,
+                "a JSON {kind}, not an object: each event must be a JSON object"
+            ),
             ScanError::NotUtf8(at) => write!(f, "not valid UTF-8 at byte {at}"),
         }
     }
@@ -276,7 +290,9 @@ impl<'de> DeserializeSeed<'de> for PathSeed<'_, '_> {
             let raw: &'de serde_json::value::RawValue = de::Deserialize::deserialize(d)?;
             let text = raw.get();
             *self.out = match text.as_bytes().first() {
-                Some(b'"') => serde_json::from_str::<String>(text).ok().map(String::into_bytes),
+                Some(b'"') => serde_json::from_str::<String>(text)
+                    .ok()
+                    .map(String::into_bytes),
                 _ if text == "null" => None,
                 _ => Some(text.as_bytes().to_vec()),
             };
@@ -428,13 +444,17 @@ mod tests {
 
     #[test]
     fn scans_raw_lines() {
-        let line = br#"{"schema":"s","data":{"shopper":{"id":"ab\"c","n":7},"list":[1,{"k":true}]}}"#;
+        let line =
+            br#"{"schema":"s","data":{"shopper":{"id":"ab\"c","n":7},"list":[1,{"k":true}]}}"#;
         assert_eq!(scan_object(line, None), Ok(None));
         assert_eq!(
             scan_object(line, Some(&p(".data.shopper.id"))),
             Ok(Some(b"ab\"c".to_vec()))
         );
-        assert_eq!(scan_object(line, Some(&p(".data.shopper.n"))), Ok(Some(b"7".to_vec())));
+        assert_eq!(
+            scan_object(line, Some(&p(".data.shopper.n"))),
+            Ok(Some(b"7".to_vec()))
+        );
         assert_eq!(
             scan_object(line, Some(&p(".data.list[1]"))),
             Ok(Some(br#"{"k":true}"#.to_vec()))
@@ -445,14 +465,32 @@ mod tests {
 
     #[test]
     fn rejects_non_objects_and_bad_json() {
-        assert_eq!(scan_object(b"[1,2]", None), Err(ScanError::NotObject("array")));
-        assert_eq!(scan_object(b"\"s\"", None), Err(ScanError::NotObject("string")));
-        assert_eq!(scan_object(b"null", None), Err(ScanError::NotObject("null")));
+        assert_eq!(
+            scan_object(b"[1,2]", None),
+            Err(ScanError::NotObject("array"))
+        );
+        assert_eq!(
+            scan_object(b"\"s\"", None),
+            Err(ScanError::NotObject("string"))
+        );
+        assert_eq!(
+            scan_object(b"null", None),
+            Err(ScanError::NotObject("null"))
+        );
         assert!(matches!(scan_object(b"", None), Err(ScanError::NotJson(_))));
-        assert!(matches!(scan_object(b"{\"a\":1} x", None), Err(ScanError::NotJson(_))));
-        assert_eq!(scan_object(b"{\"a\":\"\xff\"}", None), Err(ScanError::NotUtf8(6)));
+        assert!(matches!(
+            scan_object(b"{\"a\":1} x", None),
+            Err(ScanError::NotJson(_))
+        ));
+        assert_eq!(
+            scan_object(b"{\"a\":\"\xff\"}", None),
+            Err(ScanError::NotUtf8(6))
+        );
         let deep = "[".repeat(100_000);
         let line = format!("{{\"a\":{deep}");
-        assert!(matches!(scan_object(line.as_bytes(), None), Err(ScanError::NotJson(_))));
+        assert!(matches!(
+            scan_object(line.as_bytes(), None),
+            Err(ScanError::NotJson(_))
+        ));
     }
 }

@@ -12,9 +12,9 @@ pub fn now_ms() -> i64 {
 /// Parses an RFC 3339 time (`2026-11-27T10:00:00Z`, `…+01:00`, fractional
 /// seconds allowed) into milliseconds since the epoch.
 pub fn parse_rfc3339_ms(text: &str) -> Result<i64> {
-    let ts: Timestamp = text
-        .parse()
-        .map_err(|e| anyhow!("{text:?} is not an RFC 3339 time ({e}); write it like 2026-11-27T10:00:00Z"))?;
+    let ts: Timestamp = text.parse().map_err(|e| {
+        anyhow!("{text:?} is not an RFC 3339 time ({e}); write it like 2026-11-27T10:00:00Z")
+    })?;
     Ok(ts.as_millisecond())
 }
 

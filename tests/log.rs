@@ -12,7 +12,11 @@ use serde_json::Value;
 
 fn tail(log: &std::path::Path, args: &[&str]) -> Vec<u8> {
     let out = cmd("log-tail").arg(log).args(args).output().unwrap();
-    assert!(out.status.success(), "log-tail {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "log-tail {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -25,7 +29,12 @@ fn round_trip_is_byte_for_byte() {
     input.extend_from_slice(b"{ \"spaced\" : [1, 2.50, 1e3] ,\t\"tab\":\"a\\tb\" }\n");
     input.extend_from_slice("{\"unicode\":\"caf\u{e9} \u{1f600} \\u00e9\"}\n".as_bytes());
     input.extend_from_slice(b"{}\n");
-    cmd("log-append").arg(&log).write_stdin(input.clone()).assert().success().stdout("");
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(input.clone())
+        .assert()
+        .success()
+        .stdout("");
     assert_eq!(tail(&log, &[]), input);
 }
 
@@ -35,32 +44,72 @@ fn offsets_from_forms_and_count() {
     let log = dir.path().join("raw.log");
     let input = nile_events(500, 2);
     let all = lines(&input);
-    cmd("log-append").arg(&log).write_stdin(input.clone()).assert().success();
-    let from = |args: &[&str]| -> Vec<Vec<u8>> { lines(&tail(&log, args)).into_iter().map(<[u8]>::to_vec).collect() };
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(input.clone())
+        .assert()
+        .success();
+    let from = |args: &[&str]| -> Vec<Vec<u8>> {
+        lines(&tail(&log, args))
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
     assert_eq!(from(&["--from", "beginning"]).len(), 500);
     assert!(from(&["--from", "end"]).is_empty());
-    assert_eq!(from(&["--from", "490"]), all[490..].iter().map(|l| l.to_vec()).collect::<Vec<_>>());
-    assert_eq!(from(&["--from", "-3"]), all[497..].iter().map(|l| l.to_vec()).collect::<Vec<_>>());
-    assert_eq!(from(&["--from", "100", "--count", "2"]), vec![all[100].to_vec(), all[101].to_vec()]);
+    assert_eq!(
+        from(&["--from", "490"]),
+        all[490..].iter().map(|l| l.to_vec()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        from(&["--from", "-3"]),
+        all[497..].iter().map(|l| l.to_vec()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        from(&["--from", "100", "--count", "2"]),
+        vec![all[100].to_vec(), all[101].to_vec()]
+    );
     assert_eq!(from(&["-n", "1"]), vec![all[0].to_vec()]);
     // Time: everything is after the epoch, nothing is after the far future.
     assert_eq!(from(&["--from", "@1970-01-01T00:00:00Z"]).len(), 500);
     assert!(from(&["--from", "@2999-01-01T00:00:00Z"]).is_empty());
-    cmd("log-tail").arg(&log).args(["--from", "soon"]).assert().code(2).stderr(predicate::str::contains("log-tail: error:"));
-    cmd("log-tail").arg(&log).args(["--partition", "3"]).assert().code(2).stderr(predicate::str::contains("no partition 3"));
-    cmd("log-tail").arg(dir.path().join("missing.log")).assert().code(2).stderr(predicate::str::contains("not a unilog log"));
+    cmd("log-tail")
+        .arg(&log)
+        .args(["--from", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("log-tail: error:"));
+    cmd("log-tail")
+        .arg(&log)
+        .args(["--partition", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no partition 3"));
+    cmd("log-tail")
+        .arg(dir.path().join("missing.log"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a unilog log"));
 }
 
 #[test]
 fn time_seek_through_the_binaries() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
-    cmd("log-append").arg(&log).write_stdin(nile_events(100, 3)).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(nile_events(100, 3))
+        .assert()
+        .success();
     std::thread::sleep(Duration::from_millis(50));
     let cut = unilog::time::format_rfc3339_ms(unilog::time::now_ms());
     std::thread::sleep(Duration::from_millis(10));
     let later = nile_events(7, 4);
-    cmd("log-append").arg(&log).write_stdin(later.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(later.clone())
+        .assert()
+        .success();
     assert_eq!(tail(&log, &["--from", &format!("@{cut}")]), later);
 }
 
@@ -69,7 +118,12 @@ fn keys_pick_partitions_as_kafka_would() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(1000, 5);
-    cmd("log-append").arg(&log).args(["--partitions", "4", "--key", ".data.shopper.id"]).write_stdin(input.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .args(["--partitions", "4", "--key", ".data.shopper.id"])
+        .write_stdin(input.clone())
+        .assert()
+        .success();
     let mut total = 0;
     for p in 0..4u32 {
         let out = tail(&log, &["--partition", &p.to_string()]);
@@ -94,15 +148,28 @@ fn groups_resume_without_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let first = nile_events(700, 6);
-    cmd("log-append").arg(&log).args(["--partitions", "3", "--key", ".data.shopper.id"]).write_stdin(first.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .args(["--partitions", "3", "--key", ".data.shopper.id"])
+        .write_stdin(first.clone())
+        .assert()
+        .success();
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.extend(tail(&log, &["--group", "g", "--count", "150"]));
     }
     let second = nile_events(300, 7);
-    cmd("log-append").arg(&log).args(["--key", ".data.shopper.id"]).write_stdin(second.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .args(["--key", ".data.shopper.id"])
+        .write_stdin(second.clone())
+        .assert()
+        .success();
     seen.extend(tail(&log, &["--group", "g"]));
-    assert!(tail(&log, &["--group", "g"]).is_empty(), "nothing is read twice");
+    assert!(
+        tail(&log, &["--group", "g"]).is_empty(),
+        "nothing is read twice"
+    );
     let mut got: Vec<&[u8]> = lines(&seen);
     let mut want: Vec<&[u8]> = lines(&first);
     want.extend(lines(&second));
@@ -111,19 +178,30 @@ fn groups_resume_without_gap_or_duplicate() {
     assert_eq!(got.len(), 1000);
     assert_eq!(got, want);
     let positions = String::from_utf8(tail(&log, &["--group", "g", "--positions"])).unwrap();
-    assert!(positions.starts_with("partition\tstart\tend\tgroup:g\tlag\n"), "{positions}");
+    assert!(
+        positions.starts_with("partition\tstart\tend\tgroup:g\tlag\n"),
+        "{positions}"
+    );
     assert!(positions.ends_with("total\t\t\t\t0\n"), "{positions}");
     // Reset to the beginning, and the group reads everything again.
     tail(&log, &["--group", "g", "--reset-to", "beginning"]);
     assert_eq!(lines(&tail(&log, &["--group", "g"])).len(), 1000);
     tail(&log, &["--group", "g", "--reset-to", "-1"]);
-    assert_eq!(lines(&tail(&log, &["--group", "g"])).len(), 3, "the last one of each partition");
+    assert_eq!(
+        lines(&tail(&log, &["--group", "g"])).len(),
+        3,
+        "the last one of each partition"
+    );
 }
 
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    cmd("log-append").arg(dir.path().join("raw.log")).write_stdin(nile_events(50_000, 8)).assert().success();
+    cmd("log-append")
+        .arg(dir.path().join("raw.log"))
+        .write_stdin(nile_events(50_000, 8))
+        .assert()
+        .success();
     let out = shell(
         "set -o pipefail; log-tail raw.log | head -1 >/dev/null; echo status=$?; \
          timeout 10 log-tail raw.log --follow | head -1 >/dev/null; echo follow=$?",
@@ -137,7 +215,11 @@ fn closed_stdout_ends_quietly() {
 fn follow_sees_new_events_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
-    cmd("log-append").arg(&log).write_stdin(nile_events(10, 9)).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(nile_events(10, 9))
+        .assert()
+        .success();
     let mut follower = Command::new(bin("log-tail"))
         .arg(&log)
         .args(["--follow", "--from", "end"])
@@ -146,7 +228,11 @@ fn follow_sees_new_events_promptly() {
         .unwrap();
     let mut reader = BufReader::new(follower.stdout.take().unwrap());
     std::thread::sleep(Duration::from_millis(300));
-    let mut appender = Command::new(bin("log-append")).arg(&log).stdin(Stdio::piped()).spawn().unwrap();
+    let mut appender = Command::new(bin("log-append"))
+        .arg(&log)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = appender.stdin.take().unwrap();
     let mut worst = Duration::ZERO;
     for i in 0..20 {
@@ -163,7 +249,10 @@ fn follow_sees_new_events_promptly() {
     follower.kill().unwrap();
     follower.wait().unwrap();
     // Generous for a loaded CI machine; the benchmark measures the real p99.
-    assert!(worst < Duration::from_secs(2), "an event took {worst:?} to arrive");
+    assert!(
+        worst < Duration::from_secs(2),
+        "an event took {worst:?} to arrive"
+    );
 }
 
 #[test]
@@ -183,7 +272,13 @@ fn bad_lines_become_failure_events_and_good_ones_are_appended() {
     input.extend_from_slice(&huge);
     input.extend_from_slice(b"{\"bytes\":\"\xff\xfe\"}\n");
     input.extend_from_slice(b"{\"good\":3}\n");
-    let out = cmd("log-append").arg(&log).arg("--bad").arg(&bad).write_stdin(input).output().unwrap();
+    let out = cmd("log-append")
+        .arg(&log)
+        .arg("--bad")
+        .arg(&bad)
+        .write_stdin(input)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in [
@@ -194,13 +289,34 @@ fn bad_lines_become_failure_events_and_good_ones_are_appended() {
         "log-append: stdin:7: not valid UTF-8 at byte 10",
         "log-append: 8 read, 3 appended, 5 failed",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
-    assert_eq!(tail(&log, &[]), b"{\"good\":1}\n{\"good\":2}\n{\"good\":3}\n");
+    assert_eq!(
+        tail(&log, &[]),
+        b"{\"good\":1}\n{\"good\":2}\n{\"good\":3}\n"
+    );
     let failures = std::fs::read(&bad).unwrap();
-    let events: Vec<Value> = lines(&failures).iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["data"]["errors"][0]["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["empty_line", "not_json", "not_object", "too_large", "invalid_utf8"]);
+    let events: Vec<Value> = lines(&failures)
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["errors"][0]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "empty_line",
+            "not_json",
+            "not_object",
+            "too_large",
+            "invalid_utf8"
+        ]
+    );
     for e in &events {
         assert_eq!(e["schema"], "iglu:io.unilog/failure/jsonschema/1-0-0");
         assert_eq!(e["data"]["processor"]["name"], "log-append");
@@ -211,7 +327,10 @@ fn bad_lines_become_failure_events_and_good_ones_are_appended() {
     assert_eq!(events[3]["data"]["original_bytes"], 10485770);
     assert_eq!(events[3]["data"]["original"].as_str().unwrap().len(), 65536);
     assert_eq!(events[4]["data"]["original_encoding"], "base64");
-    assert_eq!(events[4]["data"]["input"], serde_json::json!({"name": "stdin", "line": 7}));
+    assert_eq!(
+        events[4]["data"]["input"],
+        serde_json::json!({"name": "stdin", "line": 7})
+    );
 }
 
 #[test]
@@ -219,7 +338,11 @@ fn corruption_in_the_middle_is_reported_never_passed_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(1000, 10);
-    cmd("log-append").arg(&log).write_stdin(input.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(input.clone())
+        .assert()
+        .success();
     let segment = log.join("partition-0/00000000000000000000.log");
     let mut bytes = std::fs::read(&segment).unwrap();
     let start_of_500: usize = lines(&bytes)[..500].iter().map(|l| l.len() + 1).sum();
@@ -232,7 +355,12 @@ fn corruption_in_the_middle_is_reported_never_passed_on() {
     assert!(stderr.contains(&format!("byte {start_of_500}")), "{stderr}");
     // Everything before the damage was delivered, nothing from it on.
     assert_eq!(lines(&out.stdout), lines(&input)[..500].to_vec());
-    cmd("log-tail").arg(&log).arg("--verify").assert().code(2).stderr(predicate::str::contains("DAMAGED"));
+    cmd("log-tail")
+        .arg(&log)
+        .arg("--verify")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("DAMAGED"));
 }
 
 #[test]
@@ -240,13 +368,26 @@ fn garbage_tail_is_ignored_then_truncated_on_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(100, 11);
-    cmd("log-append").arg(&log).write_stdin(input.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(input.clone())
+        .assert()
+        .success();
     let segment = log.join("partition-0/00000000000000000000.log");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
-    f.write_all(b"100\t17000\tfeedbeef\t{\"half\":\nrandom garbage\x00\x01\n\xde\xad").unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    f.write_all(b"100\t17000\tfeedbeef\t{\"half\":\nrandom garbage\x00\x01\n\xde\xad")
+        .unwrap();
     drop(f);
     assert_eq!(tail(&log, &[]), input);
-    cmd("log-tail").arg(&log).arg("--verify").assert().success().stderr(predicate::str::contains("torn tail"));
+    cmd("log-tail")
+        .arg(&log)
+        .arg("--verify")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("torn tail"));
     cmd("log-append")
         .arg(&log)
         .write_stdin("{\"after\":true}\n")
@@ -256,7 +397,12 @@ fn garbage_tail_is_ignored_then_truncated_on_next_open() {
     let mut expected = input.clone();
     expected.extend_from_slice(b"{\"after\":true}\n");
     assert_eq!(tail(&log, &[]), expected);
-    cmd("log-tail").arg(&log).arg("--verify").assert().success().stderr(predicate::str::contains("torn").not());
+    cmd("log-tail")
+        .arg(&log)
+        .arg("--verify")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("torn").not());
 }
 
 /// Kills log-append with SIGKILL in the middle of a large append, then checks
@@ -306,7 +452,11 @@ fn crash_loses_no_acknowledged_event() {
         let _ = writer.join();
         let out = tail(&log, &[]);
         let got = lines(&out);
-        assert!(got.len() as u64 >= before as u64 + acked, "round {round}: {} in log, {acked} acknowledged", got.len());
+        assert!(
+            got.len() as u64 >= before as u64 + acked,
+            "round {round}: {} in log, {acked} acknowledged",
+            got.len()
+        );
         // The log is a prefix of what each round sent, with no torn record.
         for (i, l) in got[before..].iter().enumerate() {
             assert_eq!(*l, all[i], "round {round}: record {} differs", before + i);
@@ -319,7 +469,11 @@ fn crash_loses_no_acknowledged_event() {
 
 fn log_or_create(log: &std::path::Path) -> std::path::PathBuf {
     if !log.exists() {
-        cmd("log-append").arg(log).write_stdin("").assert().success();
+        cmd("log-append")
+            .arg(log)
+            .write_stdin("")
+            .assert()
+            .success();
     }
     log.to_path_buf()
 }
@@ -330,16 +484,30 @@ fn log_or_create(log: &std::path::Path) -> std::path::PathBuf {
 fn concurrent_appenders_do_not_interleave() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
-    cmd("log-append").arg(&log).args(["--segment-bytes", "4MiB"]).write_stdin("").assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .args(["--segment-bytes", "4MiB"])
+        .write_stdin("")
+        .assert()
+        .success();
     const WRITERS: u64 = 4;
     const EACH: u64 = 50_000;
     let children: Vec<_> = (0..WRITERS)
         .map(|w| {
             let mut input = Vec::new();
             for i in 0..EACH {
-                writeln!(input, "{{\"writer\":{w},\"seq\":{i},\"pad\":\"{}\"}}", "p".repeat((i % 50) as usize)).unwrap();
+                writeln!(
+                    input,
+                    "{{\"writer\":{w},\"seq\":{i},\"pad\":\"{}\"}}",
+                    "p".repeat((i % 50) as usize)
+                )
+                .unwrap();
             }
-            let mut child = Command::new(bin("log-append")).arg(&log).stdin(Stdio::piped()).spawn().unwrap();
+            let mut child = Command::new(bin("log-append"))
+                .arg(&log)
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
             let mut stdin = child.stdin.take().unwrap();
             std::thread::spawn(move || {
                 for chunk in input.chunks(32 << 10) {
@@ -358,7 +526,11 @@ fn concurrent_appenders_do_not_interleave() {
     for line in lines(&out) {
         let v: Value = serde_json::from_slice(line).expect("every record is a whole event");
         let w = v["writer"].as_u64().unwrap() as usize;
-        assert_eq!(v["seq"].as_u64().unwrap(), next[w], "writer {w} out of order");
+        assert_eq!(
+            v["seq"].as_u64().unwrap(),
+            next[w],
+            "writer {w} out of order"
+        );
         next[w] += 1;
         total += 1;
     }
@@ -382,5 +554,11 @@ fn retention_and_settings_through_the_cli() {
     let start: usize = row[1].parse().unwrap();
     assert!(start > 0, "old segments deleted: {positions}");
     assert_eq!(row[2], "5000");
-    assert_eq!(tail(&log, &[]), lines(&input)[start..].iter().flat_map(|l| [*l, b"\n"].concat()).collect::<Vec<u8>>());
+    assert_eq!(
+        tail(&log, &[]),
+        lines(&input)[start..]
+            .iter()
+            .flat_map(|l| [*l, b"\n"].concat())
+            .collect::<Vec<u8>>()
+    );
 }

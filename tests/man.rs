@@ -19,6 +19,12 @@ fn man_pages_match_the_clap_definitions() {
             stale.push(path.display().to_string());
         }
     }
-    assert!(stale.is_empty(), "stale man pages (run UPDATE_MAN=1 cargo test --test man): {stale:?}");
-    assert!(dir.join("unilog-log.5").is_file(), "the log format page is missing");
+    assert!(
+        stale.is_empty(),
+        "stale man pages (run UPDATE_MAN=1 cargo test --test man): {stale:?}"
+    );
+    assert!(
+        dir.join("unilog-log.5").is_file(),
+        "the log format page is missing"
+    );
 }

@@ -140,7 +140,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut failures = Failures::open(&args.failures)?;
     let create = LogConfig {
         partitions: args.partitions,
-        segment_bytes: args.segment_bytes.unwrap_or(LogConfig::default().segment_bytes),
+        segment_bytes: args
+            .segment_bytes
+            .unwrap_or(LogConfig::default().segment_bytes),
         segment_ms: args.segment_age.unwrap_or(LogConfig::default().segment_ms),
         retention_ms: args.retention,
         retention_bytes: args.retention_bytes,
@@ -158,7 +160,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let Some(p) = args.partition {
         appender.log().check_partition(p)?;
     }
-    let acks = if args.offsets { Some(Output::stdout(false)?) } else { None };
+    let acks = if args.offsets {
+        Some(Output::stdout(false)?)
+    } else {
+        None
+    };
 
     let (to_writer, from_reader) = mpsc::sync_channel::<ToWriter>(CHUNKS_IN_FLIGHT);
     let (recycle, recycled) = mpsc::channel::<Chunk>();
@@ -173,7 +179,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let send = |msg: ToWriter| to_writer.send(msg).is_ok();
     let reading = (|| -> Result<bool> {
         for input in inputs {
-            let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+            let mut reader =
+                LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
             loop {
                 let (line_no, line) = match reader.next_line() {
                     Ok(Some(numbered)) => numbered,
@@ -181,7 +188,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         // The producer paused: make what we have durable now.
                         failures.flush()?;
-                        let full = std::mem::replace(&mut chunk, recycled.try_recv().unwrap_or_default());
+                        let full =
+                            std::mem::replace(&mut chunk, recycled.try_recv().unwrap_or_default());
                         if !send(ToWriter::Events(full)) || !send(ToWriter::Sync) {
                             return Ok(false);
                         }
@@ -205,7 +213,12 @@ pub fn run(args: Args) -> Result<Outcome> {
                         chunk.push(bytes, partition);
                     }
                     Err(e) => {
-                        failures.route(&input.name, line_no, vec![json_failure(&e)], Original::Line(bytes))?;
+                        failures.route(
+                            &input.name,
+                            line_no,
+                            vec![json_failure(&e)],
+                            Original::Line(bytes),
+                        )?;
                     }
                 }
                 if chunk.bytes.len() >= CHUNK_BYTES {
@@ -221,7 +234,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     })();
     drop(to_writer);
     // The writer's error, if it stopped, explains a failed send best.
-    let written = writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
     reading?;
     let counts = Counts {
         read,
@@ -273,7 +288,11 @@ fn write_loop(
 }
 
 /// Fsyncs, then prints the positions of the events now durable.
-fn sync_and_ack(appender: &mut Appender, acks: Option<&mut Output>, unacked: &mut Vec<Position>) -> Result<()> {
+fn sync_and_ack(
+    appender: &mut Appender,
+    acks: Option<&mut Output>,
+    unacked: &mut Vec<Position>,
+) -> Result<()> {
     appender.sync()?;
     if let Some(out) = acks {
         let mut line = Vec::with_capacity(48);

@@ -130,7 +130,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         return show_positions(&log, &partitions, args.group.as_deref(), &args.output);
     }
     let from = args.from.as_deref().map(parse_start).transpose()?;
-    let mut group = args.group.as_deref().map(|g| Group::open(&log, g)).transpose()?;
+    let mut group = args
+        .group
+        .as_deref()
+        .map(|g| Group::open(&log, g))
+        .transpose()?;
     if let Some(to) = &args.reset_to {
         let group = group.as_mut().expect("clap requires --group");
         return reset_group(&log, &partitions, group, parse_start(to)?, &args.output);
@@ -171,7 +175,12 @@ struct Tail<'o> {
 }
 
 impl Tail<'_> {
-    fn run(&mut self, readers: &mut [PartitionReader], mut group: Option<&mut Group>, follow: bool) -> Result<()> {
+    fn run(
+        &mut self,
+        readers: &mut [PartitionReader],
+        mut group: Option<&mut Group>,
+        follow: bool,
+    ) -> Result<()> {
         let mut since_commit = 0u64;
         let mut unflushed = false;
         while self.remaining > 0 {
@@ -210,7 +219,11 @@ impl Tail<'_> {
 
     /// Flushes the output, then commits the group's positions: an event is
     /// committed only once it has left this process (at-least-once).
-    fn flush_and_commit(&mut self, readers: &[PartitionReader], group: Option<&mut Group>) -> Result<()> {
+    fn flush_and_commit(
+        &mut self,
+        readers: &[PartitionReader],
+        group: Option<&mut Group>,
+    ) -> Result<()> {
         self.out.flush().context("cannot write output")?;
         if let Some(group) = group {
             group.commit(readers.iter().map(|r| (r.partition(), r.position())))?;
@@ -221,11 +234,16 @@ impl Tail<'_> {
     #[inline]
     fn emit(&mut self, partition: u32, rec: Record<'_>) -> Result<()> {
         if !self.with_position {
-            return self.out.write_line(rec.event).context("cannot write output");
+            return self
+                .out
+                .write_line(rec.event)
+                .context("cannot write output");
         }
         self.buf.clear();
         with_position(&mut self.buf, partition, rec);
-        self.out.write_line(&self.buf).context("cannot write output")
+        self.out
+            .write_line(&self.buf)
+            .context("cannot write output")
     }
 }
 
@@ -249,7 +267,12 @@ fn with_position(buf: &mut Vec<u8>, partition: u32, rec: Record<'_>) {
     buf.extend_from_slice(rest);
 }
 
-fn show_positions(log: &Log, partitions: &[u32], group: Option<&str>, output: &OutputArgs) -> Result<Outcome> {
+fn show_positions(
+    log: &Log,
+    partitions: &[u32],
+    group: Option<&str>,
+    output: &OutputArgs,
+) -> Result<Outcome> {
     let committed = group.map(|g| group::load(log, g)).transpose()?;
     let mut out = output.open()?;
     let header = match group {
@@ -265,7 +288,9 @@ fn show_positions(log: &Log, partitions: &[u32], group: Option<&str>, output: &O
                 let position = c.positions.get(&p).copied();
                 let lag = end - position.unwrap_or(start).clamp(start, end);
                 total_lag += lag;
-                let shown = position.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+                let shown = position
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "-".into());
                 format!("{p}\t{start}\t{end}\t{shown}\t{lag}")
             }
             None => format!("{p}\t{start}\t{end}\t{}", end - start),
@@ -279,7 +304,13 @@ fn show_positions(log: &Log, partitions: &[u32], group: Option<&str>, output: &O
     Ok(Outcome::Ok)
 }
 
-fn reset_group(log: &Log, partitions: &[u32], group: &mut Group, to: StartAt, output: &OutputArgs) -> Result<Outcome> {
+fn reset_group(
+    log: &Log,
+    partitions: &[u32],
+    group: &mut Group,
+    to: StartAt,
+    output: &OutputArgs,
+) -> Result<Outcome> {
     let mut positions = Vec::new();
     for &p in partitions {
         let reader = PartitionReader::open(log, p, to)?;
@@ -293,14 +324,24 @@ fn reset_group(log: &Log, partitions: &[u32], group: &mut Group, to: StartAt, ou
                 found = Some(rec.offset);
                 Ok(())
             })?;
-            position = found.unwrap_or(if progress.at_end { end_offset(log, p)? } else { position });
+            position = found.unwrap_or(if progress.at_end {
+                end_offset(log, p)?
+            } else {
+                position
+            });
         }
         positions.push((p, position));
     }
     group.commit(positions.iter().copied())?;
     let mut out = output.open()?;
     for (p, position) in positions {
-        out.write_line(format!("group {} partition {p} reset to offset {position}", group.name()).as_bytes())?;
+        out.write_line(
+            format!(
+                "group {} partition {p} reset to offset {position}",
+                group.name()
+            )
+            .as_bytes(),
+        )?;
     }
     out.flush()?;
     Ok(Outcome::Ok)
@@ -325,20 +366,28 @@ fn verify(log: &Log, partitions: &[u32]) -> Result<Outcome> {
         };
         match result {
             Ok(()) => {
-                let torn = append::inspect_tail(log, p)?.map(|t| t.torn_bytes).unwrap_or(0);
+                let torn = append::inspect_tail(log, p)?
+                    .map(|t| t.torn_bytes)
+                    .unwrap_or(0);
                 let note = if torn > 0 {
                     format!("; a torn tail of {torn} bytes after it is not read (the next log-append removes it)")
                 } else {
                     String::new()
                 };
-                let last = if count > 0 { format!("{}", first + count - 1) } else { "-".into() };
+                let last = if count > 0 {
+                    format!("{}", first + count - 1)
+                } else {
+                    "-".into()
+                };
                 cli::warn(format_args!(
                     "partition {p}: ok, {count} records, offsets {first} to {last}{note}"
                 ));
             }
             Err(e) => {
                 damaged += 1;
-                cli::warn(format_args!("partition {p}: DAMAGED after {count} good records: {e:#}"));
+                cli::warn(format_args!(
+                    "partition {p}: DAMAGED after {count} good records: {e:#}"
+                ));
             }
         }
     }
@@ -358,19 +407,37 @@ mod tests {
         assert_eq!(parse_start("end").unwrap(), StartAt::End);
         assert_eq!(parse_start("42").unwrap(), StartAt::Offset(42));
         assert_eq!(parse_start("-5").unwrap(), StartAt::Last(5));
-        assert!(matches!(parse_start("@2026-11-27T09:00:00Z").unwrap(), StartAt::Time(_)));
+        assert!(matches!(
+            parse_start("@2026-11-27T09:00:00Z").unwrap(),
+            StartAt::Time(_)
+        ));
         assert!(parse_start("soon").is_err());
         assert!(parse_start("-x").is_err());
     }
 
     #[test]
     fn position_is_spliced_in_first() {
-        let rec = Record { offset: 7, time_ms: 99, event: br#"{"a":1}"# };
+        let rec = Record {
+            offset: 7,
+            time_ms: 99,
+            event: br#"{"a":1}"#,
+        };
         let mut buf = Vec::new();
         with_position(&mut buf, 2, rec);
-        assert_eq!(buf, br#"{"unilog":{"partition":2,"offset":7,"time":99},"a":1}"#);
+        assert_eq!(
+            buf,
+            br#"{"unilog":{"partition":2,"offset":7,"time":99},"a":1}"#
+        );
         buf.clear();
-        with_position(&mut buf, 0, Record { offset: 0, time_ms: 1, event: b"{ }" });
+        with_position(
+            &mut buf,
+            0,
+            Record {
+                offset: 0,
+                time_ms: 1,
+                event: b"{ }",
+            },
+        );
         assert_eq!(buf, br#"{"unilog":{"partition":0,"offset":0,"time":1} }"#);
     }
 }

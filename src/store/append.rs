@@ -245,7 +245,8 @@ struct PartitionWriter {
 impl PartitionWriter {
     fn new(log: &Log, p: u32) -> Result<Self> {
         let dir = log.partition_dir(p);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(PartitionWriter {
             partition: p,
             unsynced: 0,
@@ -273,7 +274,10 @@ impl PartitionWriter {
         if let Some(active) = &self.active {
             if sync {
                 active.file.sync_data().with_context(|| {
-                    format!("cannot sync segment {}", segment::path(&self.dir, active.base, LOG_EXT).display())
+                    format!(
+                        "cannot sync segment {}",
+                        segment::path(&self.dir, active.base, LOG_EXT).display()
+                    )
                 })?;
             }
         }
@@ -285,7 +289,6 @@ impl PartitionWriter {
     fn flush(&mut self, log: &Log, sync: bool) -> Result<u64> {
         self.with_lock(|pw| pw.flush_locked(log, sync))
     }
-
 
     fn flush_locked(&mut self, log: &Log, sync: bool) -> Result<u64> {
         let config = log.config();
@@ -347,7 +350,10 @@ impl PartitionWriter {
             .write_all(&self.out)
             .with_context(|| format!("cannot write segment {}", path.display()))?;
         self.unsynced += self.out.len() as u64;
-        active.index.write().with_context(|| format!("cannot write index of {}", path.display()))?;
+        active
+            .index
+            .write()
+            .with_context(|| format!("cannot write index of {}", path.display()))?;
         active.len += self.out.len() as u64;
         self.out.clear();
         Ok(())

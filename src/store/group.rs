@@ -143,7 +143,14 @@ mod tests {
     #[test]
     fn commits_survive_reopen_and_lock_is_exclusive() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::open_or_create(&dir.path().join("l"), &LogConfig { partitions: 2, ..Default::default() }).unwrap();
+        let log = Log::open_or_create(
+            &dir.path().join("l"),
+            &LogConfig {
+                partitions: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         {
             let mut g = Group::open(&log, "enrich").unwrap();
             assert_eq!(g.position(0), None);

@@ -16,7 +16,10 @@ fn config(partitions: u32, segment_bytes: u64) -> LogConfig {
 }
 
 fn opts(c: LogConfig) -> AppendOptions {
-    AppendOptions { create: c, ..AppendOptions::default() }
+    AppendOptions {
+        create: c,
+        ..AppendOptions::default()
+    }
 }
 
 fn read_all(log: &Log, p: u32, start: StartAt) -> Result<Vec<(u64, String)>> {
@@ -51,7 +54,10 @@ fn appends_read_back_in_order_across_segments() {
     let positions = a.commit().unwrap();
     assert_eq!(positions.last().unwrap().offset, 499);
     let log = Log::open(&path).unwrap();
-    assert!(segment::list(&log.partition_dir(0)).unwrap().len() > 10, "segments rolled");
+    assert!(
+        segment::list(&log.partition_dir(0)).unwrap().len() > 10,
+        "segments rolled"
+    );
     let all = read_all(&log, 0, StartAt::Beginning).unwrap();
     assert_eq!(all.len(), 500);
     for (i, (offset, ev)) in all.iter().enumerate() {
@@ -62,7 +68,10 @@ fn appends_read_back_in_order_across_segments() {
     assert_eq!(from.first().unwrap().0, 321);
     assert_eq!(from.len(), 179);
     let last = read_all(&log, 0, StartAt::Last(5)).unwrap();
-    assert_eq!(last.iter().map(|r| r.0).collect::<Vec<_>>(), vec![495, 496, 497, 498, 499]);
+    assert_eq!(
+        last.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![495, 496, 497, 498, 499]
+    );
     assert!(read_all(&log, 0, StartAt::End).unwrap().is_empty());
     assert_eq!(log.bounds(0).unwrap(), (0, 500));
 }
@@ -92,7 +101,8 @@ fn torn_tail_is_not_read_and_is_truncated_by_the_next_append() {
     drop(a);
     let seg = segment::path(&path.join("partition-0"), 0, segment::LOG_EXT);
     let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
-    f.write_all(b"10\t1700000000000\tdeadbeef\t{\"torn\":").unwrap();
+    f.write_all(b"10\t1700000000000\tdeadbeef\t{\"torn\":")
+        .unwrap();
     drop(f);
     let log = Log::open(&path).unwrap();
     assert_eq!(read_all(&log, 0, StartAt::Beginning).unwrap().len(), 10);
@@ -119,11 +129,17 @@ fn corruption_in_the_middle_is_an_error_with_the_offset() {
     a.commit().unwrap();
     let seg = segment::path(&path.join("partition-0"), 0, segment::LOG_EXT);
     let mut bytes = std::fs::read(&seg).unwrap();
-    let line_50 = bytes.split(|&b| b == b'\n').take(50).map(|l| l.len() + 1).sum::<usize>();
+    let line_50 = bytes
+        .split(|&b| b == b'\n')
+        .take(50)
+        .map(|l| l.len() + 1)
+        .sum::<usize>();
     bytes[line_50 + 40] ^= 0x04;
     std::fs::write(&seg, &bytes).unwrap();
     let log = Log::open(&path).unwrap();
-    let err = read_all(&log, 0, StartAt::Beginning).unwrap_err().to_string();
+    let err = read_all(&log, 0, StartAt::Beginning)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("offset 50"), "{err}");
     assert!(err.contains("corrupt"), "{err}");
     // Starting past the damage reads the rest.
@@ -163,7 +179,10 @@ fn time_seek_finds_the_first_record_at_or_after() {
 fn retention_deletes_whole_old_segments() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
-    let c = LogConfig { retention_bytes: Some(8192), ..config(1, 2048) };
+    let c = LogConfig {
+        retention_bytes: Some(8192),
+        ..config(1, 2048)
+    };
     let mut a = Appender::open(&path, &opts(c)).unwrap();
     for i in 0..1000 {
         a.append(event(i).as_bytes(), None).unwrap();

@@ -83,10 +83,16 @@ impl LogConfig {
             );
         }
         if self.partitions == 0 || self.partitions > 10_000 {
-            bail!("partitions must be between 1 and 10000, not {}", self.partitions);
+            bail!(
+                "partitions must be between 1 and 10000, not {}",
+                self.partitions
+            );
         }
         if self.segment_bytes < 1024 || self.segment_bytes > (1 << 30) {
-            bail!("segment size must be between 1 KiB and 1 GiB, not {} bytes", self.segment_bytes);
+            bail!(
+                "segment size must be between 1 KiB and 1 GiB, not {} bytes",
+                self.segment_bytes
+            );
         }
         if self.segment_ms <= 0 {
             bail!("segment age must be positive");
@@ -142,7 +148,8 @@ impl Log {
             return Log::open(dir);
         }
         config.check()?;
-        fs::create_dir_all(dir).with_context(|| format!("cannot create log directory {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create log directory {}", dir.display()))?;
         for p in 0..config.partitions {
             let pdir = dir.join(partition_dir_name(p));
             fs::create_dir_all(&pdir)
@@ -157,7 +164,10 @@ impl Log {
         match linked {
             Ok(()) => sync_dir(dir)?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.join(CONFIG_FILE).display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot create {}", dir.join(CONFIG_FILE).display()))
+            }
         }
         Log::open(dir)
     }
@@ -170,7 +180,10 @@ impl Log {
         config.partitions = self.config.partitions;
         config.check()?;
         if config != self.config {
-            write_atomically(&self.dir.join(CONFIG_FILE), &serde_json::to_vec_pretty(&config)?)?;
+            write_atomically(
+                &self.dir.join(CONFIG_FILE),
+                &serde_json::to_vec_pretty(&config)?,
+            )?;
             self.config = config;
         }
         Ok(())
@@ -234,7 +247,10 @@ pub(crate) fn write_synced(path: &Path, body: &[u8]) -> Result<()> {
 /// fsync the directory. A crash leaves the old or the new file, never half.
 pub(crate) fn write_atomically(path: &Path, body: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     write_synced(&tmp, body)?;
     fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
@@ -268,12 +284,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.log");
         assert!(!Log::exists(&path));
-        let config = LogConfig { partitions: 3, ..LogConfig::default() };
+        let config = LogConfig {
+            partitions: 3,
+            ..LogConfig::default()
+        };
         let log = Log::open_or_create(&path, &config).unwrap();
         assert_eq!(log.partitions(), 3);
         assert!(log.partition_dir(2).is_dir());
         let again = Log::open_or_create(&path, &LogConfig::default()).unwrap();
-        assert_eq!(again.partitions(), 3, "an existing log keeps its partitions");
+        assert_eq!(
+            again.partitions(),
+            3,
+            "an existing log keeps its partitions"
+        );
         assert!(log.check_partition(3).is_err());
     }
 

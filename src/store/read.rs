@@ -158,7 +158,8 @@ impl PartitionReader {
     fn open_current(&mut self) -> Result<u64> {
         let base = self.segments[self.current];
         let path = segment::path(&self.dir, base, LOG_EXT);
-        let file = File::open(&path).with_context(|| format!("cannot open segment {}", path.display()))?;
+        let file =
+            File::open(&path).with_context(|| format!("cannot open segment {}", path.display()))?;
         let len = file
             .metadata()
             .with_context(|| format!("cannot read segment {}", path.display()))?
@@ -371,7 +372,8 @@ impl PartitionReader {
             return Ok(true);
         }
         let file = self.file.as_ref().expect("segment open");
-        valid_record_in(file, from).with_context(|| format!("cannot read segment {}", self.segment_path().display()))
+        valid_record_in(file, from)
+            .with_context(|| format!("cannot read segment {}", self.segment_path().display()))
     }
 }
 
@@ -402,7 +404,8 @@ fn valid_record_in(file: &File, mut pos: u64) -> std::io::Result<bool> {
 }
 
 fn first_record_time(path: &Path) -> Result<Option<i64>> {
-    let file = File::open(path).with_context(|| format!("cannot open segment {}", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot open segment {}", path.display()))?;
     let mut buf = [0u8; 64];
     let n = file.read_at(&mut buf, 0)?;
     Ok(record::peek_offset_time(&buf[..n]).map(|(_, t)| t))
@@ -428,7 +431,8 @@ pub struct Tail {
 /// valid records end.
 pub fn scan_tail(dir: &Path, base: u64, known: Option<(u64, u64)>) -> Result<Tail> {
     let path = segment::path(dir, base, LOG_EXT);
-    let file = File::open(&path).with_context(|| format!("cannot open segment {}", path.display()))?;
+    let file =
+        File::open(&path).with_context(|| format!("cannot open segment {}", path.display()))?;
     let len = file.metadata()?.len();
     let (mut pos, mut expected) = match known {
         Some(k) => k,
@@ -509,7 +513,9 @@ fn last_time_before(file: &File, end: u64) -> Result<i64> {
     file.read_exact_at(&mut buf, from)?;
     let body = &buf[..buf.len().saturating_sub(1)];
     let line_start = memchr::memrchr(b'\n', body).map(|i| i + 1).unwrap_or(0);
-    Ok(record::peek_offset_time(&body[line_start..]).map(|(_, t)| t).unwrap_or(0))
+    Ok(record::peek_offset_time(&body[line_start..])
+        .map(|(_, t)| t)
+        .unwrap_or(0))
 }
 
 /// The next offset to be written to partition `p`: one past its last valid

@@ -156,7 +156,13 @@ mod tests {
 
     #[test]
     fn malformed_lines() {
-        for bad in [&b""[..], b"x\t1\t00000000\t{}", b"1\t2\t0000\t{}", b"1\t2", b"\t2\t00000000\t{}"] {
+        for bad in [
+            &b""[..],
+            b"x\t1\t00000000\t{}",
+            b"1\t2\t0000\t{}",
+            b"1\t2",
+            b"\t2\t00000000\t{}",
+        ] {
             assert_eq!(decode(bad).unwrap_err(), RecordError::Malformed);
         }
     }

@@ -27,7 +27,11 @@ pub fn apply_at(log: &Log, p: u32, now_ms: i64) -> Result<usize> {
     let mut sizes = Vec::with_capacity(bases.len());
     for &base in &bases {
         let path = segment::path(&dir, base, LOG_EXT);
-        sizes.push(fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?.len());
+        sizes.push(
+            fs::metadata(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .len(),
+        );
     }
     let mut total: u64 = sizes.iter().sum();
     let mut deleted = 0;
@@ -53,7 +57,9 @@ pub fn apply_at(log: &Log, p: u32, now_ms: i64) -> Result<usize> {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("cannot delete {}", path.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot delete {}", path.display()))
+                }
             }
         }
         total -= sizes[i];

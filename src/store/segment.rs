@@ -32,7 +32,8 @@ pub fn list(partition_dir: &Path) -> Result<Vec<u64>> {
     let entries = fs::read_dir(partition_dir)
         .with_context(|| format!("cannot list partition {}", partition_dir.display()))?;
     for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list partition {}", partition_dir.display()))?;
+        let entry =
+            entry.with_context(|| format!("cannot list partition {}", partition_dir.display()))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(stem) = name.strip_suffix(".log") {

@@ -18,7 +18,11 @@ pub fn cmd(name: &str) -> assert_cmd::Command {
 /// `n` generated Nile events, one per line, each ending in `\n`.
 pub fn nile_events(n: u64, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    let options = unilog::gen::GenOptions { count: n, seed, ..Default::default() };
+    let options = unilog::gen::GenOptions {
+        count: n,
+        seed,
+        ..Default::default()
+    };
     unilog::gen::generate(&options, &mut out).unwrap();
     out
 }
@@ -35,7 +39,11 @@ pub fn lines(bytes: &[u8]) -> Vec<&[u8]> {
 /// Runs a shell pipeline with the binaries' directory first on PATH.
 pub fn shell(script: &str, dir: &Path) -> std::process::Output {
     let bin_dir = bin("log-tail").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     Command::new("bash")
         .arg("-c")
         .arg(script)
