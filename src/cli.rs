@@ -215,3 +215,64 @@ mod size_tests {
         assert!(parse_size("3 parsecs").is_err());
     }
 }
+
+/// A one-line progress report on stderr for long batch work, shown only on a
+/// terminal (never in a pipe's data or a log file) and at most four times a
+/// second, so it costs nothing in the hot path.
+pub struct Progress {
+    enabled: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    ticks: u32,
+    what: &'static str,
+}
+
+impl Progress {
+    /// Progress counted in `what` (such as "events"); silent unless stderr
+    /// is a terminal.
+    pub fn new(what: &'static str) -> Self {
+        let now = std::time::Instant::now();
+        Progress {
+            enabled: stderr_is_terminal(),
+            started: now,
+            last: now,
+            ticks: 0,
+            what,
+        }
+    }
+
+    /// Reports `done` items and `bytes` so far; cheap to call per item.
+    #[inline]
+    pub fn update(&mut self, done: u64, bytes: u64) {
+        if !self.enabled {
+            return;
+        }
+        // Look at the clock only every 4096 calls.
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % 4096 != 0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if now.duration_since(self.last).as_millis() < 250 {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
+        eprint!(
+            "\r{}: {} {}, {:.0} MB, {:.0} {}/s   ",
+            tool_name(),
+            done,
+            self.what,
+            bytes as f64 / 1e6,
+            done as f64 / secs,
+            self.what
+        );
+    }
+
+    /// Clears the progress line.
+    pub fn finish(&mut self) {
+        if self.enabled && self.last != self.started {
+            eprint!("\r\x1b[K");
+        }
+    }
+}

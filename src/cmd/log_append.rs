@@ -7,7 +7,7 @@ use std::thread;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome};
+use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, Progress};
 use crate::event::Original;
 use crate::io::{self, check_line, json_failure, Failures, IdleAware, LineReader, Output};
 use crate::path::{scan_object, FieldPath};
@@ -175,6 +175,8 @@ pub fn run(args: Args) -> Result<Outcome> {
 
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
     let mut read = 0u64;
+    let mut read_bytes = 0u64;
+    let mut progress = Progress::new("events");
     let mut chunk = Chunk::default();
     let send = |msg: ToWriter| to_writer.send(msg).is_ok();
     let reading = (|| -> Result<bool> {
@@ -211,6 +213,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                             .partition
                             .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
                         chunk.push(bytes, partition);
+                        read_bytes += bytes.len() as u64;
+                        progress.update(read, read_bytes);
                     }
                     Err(e) => {
                         failures.route(
@@ -233,6 +237,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         Ok(send(ToWriter::Events(chunk)))
     })();
     drop(to_writer);
+    progress.finish();
     // The writer's error, if it stopped, explains a failed send best.
     let written = writer
         .join()
