@@ -276,3 +276,27 @@ impl Progress {
         }
     }
 }
+
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn request_stop(_: libc::c_int) {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Makes SIGINT and SIGTERM ask for a clean stop instead of killing the
+/// process, for long-running followers that should flush and commit first.
+pub fn stop_on_signals() {
+    let handler: extern "C" fn(libc::c_int) = request_stop;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe {
+            libc::signal(signal, handler as libc::sighandler_t);
+        }
+    }
+}
+
+/// True once SIGINT or SIGTERM arrived after [`stop_on_signals`].
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+}

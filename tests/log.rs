@@ -562,3 +562,29 @@ fn retention_and_settings_through_the_cli() {
             .collect::<Vec<u8>>()
     );
 }
+
+#[test]
+fn a_follower_stopped_by_sigterm_commits_what_it_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("raw.log");
+    let input = nile_events(500, 14);
+    cmd("log-append").arg(&log).write_stdin(input.clone()).assert().success();
+    let out_path = dir.path().join("out.ndjson");
+    let follower = Command::new(bin("log-tail"))
+        .arg(&log)
+        .args(["--group", "svc", "--follow", "-o"])
+        .arg(&out_path)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&out_path).map(|m| m.len()).unwrap_or(0) < input.len() as u64 {
+        assert!(Instant::now() < deadline, "the follower did not deliver");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill").arg("-TERM").arg(follower.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let mut follower = follower;
+    assert!(follower.wait().unwrap().success(), "SIGTERM ends a follower cleanly");
+    assert_eq!(std::fs::read(&out_path).unwrap(), input);
+    assert!(tail(&log, &["--group", "svc"]).is_empty(), "everything delivered was committed");
+}

@@ -156,6 +156,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         readers.push(reader);
     }
+    if args.follow {
+        // A follower stopped by Ctrl-C or a service manager flushes what it
+        // has and commits its group before it goes.
+        cli::stop_on_signals();
+    }
     let mut out = args.output.open()?;
     let mut tail = Tail {
         out: &mut out,
@@ -210,6 +215,9 @@ impl Tail<'_> {
                 }
                 if io::stdout_closed() {
                     return Ok(());
+                }
+                if cli::stop_requested() {
+                    break;
                 }
                 std::thread::sleep(POLL_INTERVAL);
             }
