@@ -12,3 +12,4 @@ pub mod io;
 pub mod path;
 pub mod store;
 pub mod time;
+pub mod enrich;
