@@ -1,5 +1,6 @@
 //! One module per binary: its clap `Args` and its `run`.
 
+pub mod enrich;
 pub mod log_append;
 pub mod log_tail;
 
@@ -8,6 +9,7 @@ pub mod log_tail;
 pub fn commands() -> Vec<clap::Command> {
     use clap::CommandFactory;
     vec![
+        enrich::Args::command().name("enrich"),
         log_append::Args::command().name("log-append"),
         log_tail::Args::command().name("log-tail"),
     ]
