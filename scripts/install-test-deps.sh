@@ -10,3 +10,8 @@ if ((${#need_apt[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# enrich's tests build MaxMind DB files with mmdb-writer (tests/fixtures/make-mmdb.py).
+if ! python3 -c 'import mmdb_writer, netaddr' 2>/dev/null; then
+  python3 -m pip install -q mmdb-writer netaddr
+fi

@@ -130,7 +130,15 @@ impl Step for GeoIp {
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
-        let ip = match ev.scalar(&self.ip) {
+        let at = ev.find(&self.ip);
+        if let Some(kind) = at.as_ref().map(|r| raw::kind_of(ev.bytes(), r)).filter(|k| !matches!(*k, "string" | "null")) {
+            return Err(vec![FailureMessage::new(
+                error_kind::WRONG_TYPE,
+                format!("{} is a JSON {kind}, not an IP address string", self.ip),
+            )
+            .with("path", self.ip.to_string())]);
+        }
+        let ip = match raw::scalar(ev.bytes(), at) {
             raw::Scalar::Missing => {
                 ev.derive_nothing("geo").map_err(|e| vec![e])?;
                 return Ok(Flow::Continue);
