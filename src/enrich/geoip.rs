@@ -119,9 +119,14 @@ impl GeoIp {
     }
 }
 
-/// Parses an address as events carry it.
+/// Parses an address as events carry it. An IPv4-mapped IPv6 address
+/// (`::ffff:81.2.69.160`, as dual-stack servers log IPv4 clients) is looked
+/// up as the IPv4 address it is, whatever aliases the database has.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.parse().ok()
+    match text.parse().ok()? {
+        IpAddr::V6(v6) => Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
+        v4 => Some(v4),
+    }
 }
 
 impl Step for GeoIp {
