@@ -219,20 +219,16 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// closing quote). The JSON must already be valid.
 #[inline]
 fn skip_string(b: &[u8], mut i: usize) -> usize {
+    // Event strings are short: a plain loop beats a vectorized search here.
     i += 1;
-    loop {
-        match memchr::memchr2(b'"', b'\\', &b[i..]) {
-            Some(n) => {
-                i += n;
-                if b[i] == b'\\' {
-                    i += 2;
-                } else {
-                    return i + 1;
-                }
-            }
-            None => return b.len(),
+    while i < b.len() {
+        match b[i] {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
+    b.len()
 }
 
 /// The end of the value that starts at `i`, in valid JSON.
