@@ -37,5 +37,5 @@ measure "enrich, all 7 steps"         "$E" --geoip "$DB" --ip .data.shopper.ipAd
 
 # Every event comes out of each enrich run, enriched.
 n=$("$E" --geoip "$DB" --ip .data.shopper.ipAddress --lookup "$TABLE" --on .data.shopper.id --key id "$EVENTS" \
-  | grep -c '"geo_location/jsonschema/1-0-0".*"lookup/jsonschema/1-0-0"' || true)
+  | grep -c 'io.unilog/geo_location/jsonschema/1-0-0.*io.unilog/lookup/jsonschema/1-0-0' || true)
 echo "check: $n of $COUNT events carry a geo and a lookup context"
