@@ -4,6 +4,7 @@
 //! own one idea each and are tested in-process. See `DESIGN.md` in the
 //! project's shared folder and `man/unilog-log.5` for the on-disk log format.
 
+pub mod alert;
 pub mod cli;
 pub mod cmd;
 pub mod event;

@@ -1,0 +1,354 @@
+//! Conditions and templates in jq syntax, evaluated by the jaq crates.
+//!
+//! A condition (`--when`, a rule's `when`) is any jq filter: an event matches
+//! when one of its outputs is truthy (neither `false` nor `null`), as jq's
+//! `select(COND)` would keep it. A template is text with `{{ FILTER }}`
+//! holes, such as `Disk {{.data.mount}} on {{.data.host}}`: each hole is a jq
+//! filter whose first output fills it (a string as its text, anything else
+//! as compact JSON, nothing or `null` as the empty string).
+//!
+//! The filters run sandboxed from the process: the jq functions that read
+//! the environment (`env`, `$ENV`), read further input (`input`, `inputs`),
+//! stop the process (`halt`, `halt_error`) or write to stderr (`debug`,
+//! `stderr`) are not defined, so a rule cannot leak a credential from the
+//! environment into an alert, nor end or disturb the tool.
+
+use std::fmt;
+
+use anyhow::{anyhow, bail, Result};
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{data, Compiler, Ctx, Native, Vars};
+use jaq_json::Val;
+
+type Data = data::JustLut<Val>;
+type JqFilter = jaq_core::compile::Filter<Native<Data>>;
+
+/// jq functions that reach outside the event, left out on purpose.
+const DENIED: &[&str] = &[
+    "env", "halt", "halt_error", "input", "inputs", "debug", "stderr", "debug_empty",
+    "stderr_empty", "input_filename",
+];
+
+/// Definitions that stand in for the natives in [`DENIED`] (renamed out of
+/// reach), so that the standard definitions built on them (`stderr`,
+/// `debug`, `halt`, `halt_error`) compile and fail when used.
+const SHADOW: &str = r#"
+def env: error("env is not available in alert rules");
+def halt($c): error("halt is not available in alert rules");
+def stderr_empty: error("stderr is not available in alert rules");
+def debug_empty: error("debug is not available in alert rules");
+def input: error("input is not available in alert rules");
+def inputs: error("inputs is not available in alert rules");
+"#;
+
+/// A compiled jq filter with the source text it came from.
+pub struct Jq {
+    text: String,
+    filter: JqFilter,
+}
+
+impl fmt::Debug for Jq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Jq({:?})", self.text)
+    }
+}
+
+/// Why a filter failed on one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError(pub String);
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Jq {
+    /// Compiles `text`; the error names the column where it goes wrong.
+    pub fn compile(text: &str) -> Result<Self> {
+        let defs = jaq_core::defs()
+            .chain(jaq_core::load::parse(SHADOW, |p| p.defs()).expect("the stand-ins parse"))
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs::<Data>()
+            .chain(jaq_std::funs::<Data>())
+            .chain(jaq_json::funs::<Data>())
+            .map(|(name, args, f)| {
+                // Natives that reach outside the event are renamed out of
+                // reach; the shadow definitions above answer for them.
+                let name = if DENIED.contains(&name) { "__unilog_denied" } else { name };
+                (name, args, f)
+            });
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let program = File { code: text, path: () };
+        let column = |s: &str| {
+            let at = (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+            if at <= text.len() {
+                format!(" at column {}", at + 1)
+            } else {
+                String::new()
+            }
+        };
+        let modules = loader.load(&arena, program).map_err(|errs| {
+            let mut msgs = Vec::new();
+            for (_, err) in errs {
+                match err {
+                    jaq_core::load::Error::Io(v) => {
+                        msgs.extend(v.into_iter().map(|(_, m)| m));
+                    }
+                    jaq_core::load::Error::Lex(v) => msgs.extend(
+                        v.into_iter()
+                            .map(|(exp, s)| format!("expected {}{}", exp.as_str(), column(s))),
+                    ),
+                    jaq_core::load::Error::Parse(v) => msgs.extend(
+                        v.into_iter()
+                            .map(|(exp, s)| format!("expected {}{}", exp.as_str(), column(s))),
+                    ),
+                }
+            }
+            anyhow!("jq filter {text:?} does not parse: {}", msgs.join("; "))
+        })?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                let msgs: Vec<String> = errs
+                    .into_iter()
+                    .flat_map(|(_, v)| v)
+                    .map(|(name, what)| {
+                        let hint = if DENIED.contains(&name) || name == "$ENV" {
+                            " (not available in alert rules)"
+                        } else {
+                            ""
+                        };
+                        format!("undefined {} {name}{}{hint}", undefined_kind(&what), column(name))
+                    })
+                    .collect();
+                anyhow!("jq filter {text:?} does not compile: {}", msgs.join("; "))
+            })?;
+        Ok(Jq {
+            text: text.to_string(),
+            filter,
+        })
+    }
+
+    /// The filter's source text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Runs the filter on `input`, calling `each` with every output until it
+    /// returns `false`.
+    fn run(&self, input: Val, mut each: impl FnMut(Val) -> bool) -> Result<(), EvalError> {
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+        for out in self.filter.id.run((ctx, input)) {
+            match jaq_core::unwrap_valr(out) {
+                Ok(v) => {
+                    if !each(v) {
+                        break;
+                    }
+                }
+                Err(e) => return Err(EvalError(format!("jq filter {:?}: {e}", self.text))),
+            }
+        }
+        Ok(())
+    }
+
+    /// True when some output of the filter on `input` is truthy.
+    pub fn matches(&self, input: &Val) -> Result<bool, EvalError> {
+        let mut hit = false;
+        self.run(input.clone(), |v| {
+            hit = !matches!(v, Val::Null | Val::Bool(false));
+            !hit
+        })?;
+        Ok(hit)
+    }
+
+    /// The first output of the filter on `input`, if any.
+    pub fn first(&self, input: &Val) -> Result<Option<Val>, EvalError> {
+        let mut first = None;
+        self.run(input.clone(), |v| {
+            first = Some(v);
+            false
+        })?;
+        Ok(first)
+    }
+}
+
+fn undefined_kind(what: &jaq_core::compile::Undefined) -> &'static str {
+    use jaq_core::compile::Undefined;
+    match what {
+        Undefined::Mod => "module",
+        Undefined::Var => "variable",
+        Undefined::Label => "label",
+        _ => "filter",
+    }
+}
+
+/// The text a value puts in a template: a string's contents, `""` for
+/// `null`, compact JSON for anything else.
+pub fn value_text(v: &Val) -> String {
+    match v {
+        Val::Null => String::new(),
+        Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses one JSON text into a jaq value.
+pub fn parse_json(bytes: &[u8]) -> Result<Val, String> {
+    jaq_json::read::parse_single(bytes).map_err(|e| e.to_string())
+}
+
+/// One piece of a template.
+#[derive(Debug)]
+enum Piece {
+    Text(String),
+    Hole(Jq),
+}
+
+/// Text with `{{ FILTER }}` holes filled from an event.
+#[derive(Debug)]
+pub struct Template {
+    source: String,
+    pieces: Vec<Piece>,
+}
+
+impl Template {
+    /// Parses a template. `{{` opens a hole that the next `}}` closes; a
+    /// literal `{{` is written `{{"{{"}}`.
+    pub fn parse(source: &str) -> Result<Self> {
+        let mut pieces = Vec::new();
+        let mut rest = source;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let Some(close) = find_close(after) else {
+                bail!("template {source:?}: \"{{{{\" without a closing \"}}}}\"");
+            };
+            let code = after[..close].trim();
+            if code.is_empty() {
+                bail!("template {source:?}: empty \"{{{{ }}}}\"; put a jq filter such as .data.host inside");
+            }
+            let jq = Jq::compile(code).map_err(|e| anyhow!("template {source:?}: {e}"))?;
+            pieces.push(Piece::Hole(jq));
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Template {
+            source: source.to_string(),
+            pieces,
+        })
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the template has no holes.
+    pub fn is_constant(&self) -> bool {
+        self.pieces.iter().all(|p| matches!(p, Piece::Text(_)))
+    }
+
+    /// Fills the holes from `event`.
+    pub fn render(&self, event: &Val) -> Result<String, EvalError> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Hole(jq) => {
+                    if let Some(v) = jq.first(event)? {
+                        out.push_str(&value_text(&v));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The `}}` that closes a hole, skipping any inside a jq string literal.
+fn find_close(code: &str) -> Option<usize> {
+    let bytes = code.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'}' if !in_string && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(s: &str) -> Val {
+        parse_json(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn conditions_follow_jq_truthiness() {
+        let e = ev(r#"{"data":{"free":5,"host":"a","tags":["x","y"]}}"#);
+        assert!(Jq::compile(".data.free < 10").unwrap().matches(&e).unwrap());
+        assert!(!Jq::compile(".data.free > 10").unwrap().matches(&e).unwrap());
+        assert!(!Jq::compile(".data.missing").unwrap().matches(&e).unwrap());
+        assert!(Jq::compile(".data.host == \"a\" and (.data.tags | index(\"y\"))")
+            .unwrap()
+            .matches(&e)
+            .unwrap());
+        // Any truthy output matches, as select() would.
+        assert!(Jq::compile(".data.tags[] == \"y\"").unwrap().matches(&e).unwrap());
+        assert!(!Jq::compile("empty").unwrap().matches(&e).unwrap());
+    }
+
+    #[test]
+    fn runtime_errors_are_reported() {
+        let e = ev(r#"{"data":{"host":"a"}}"#);
+        let err = Jq::compile(".data.host - 1").unwrap().matches(&e).unwrap_err();
+        assert!(err.0.contains(".data.host - 1"), "{err}");
+    }
+
+    #[test]
+    fn bad_filters_are_refused_with_a_reason() {
+        let err = Jq::compile(".data.x <").unwrap_err().to_string();
+        assert!(err.contains("does not parse"), "{err}");
+        let err = Jq::compile("nosuchfn(1)").unwrap_err().to_string();
+        assert!(err.contains("undefined filter nosuchfn"), "{err}");
+    }
+
+    #[test]
+    fn the_environment_and_process_are_out_of_reach() {
+        let e = ev("{}");
+        assert!(Jq::compile("$ENV.HOME").is_err());
+        for code in ["env.HOME", "halt", "input", "\"x\" | halt_error", "debug", "stderr", "halt_error(1)"] {
+            let jq = Jq::compile(code).unwrap();
+            let err = jq.matches(&e).unwrap_err();
+            assert!(err.0.contains("not available"), "{code}: {err}");
+        }
+    }
+
+    #[test]
+    fn templates_fill_holes() {
+        let e = ev(r#"{"data":{"host":"db-1","free":4.5,"n":null,"o":{"a":1}}}"#);
+        let t = Template::parse("Disk on {{.data.host}} at {{ .data.free }}%{{.data.n}}{{.data.o}}")
+            .unwrap();
+        assert_eq!(t.render(&e).unwrap(), r#"Disk on db-1 at 4.5%{"a":1}"#);
+        let t = Template::parse("{{ \"}}\" }} and {{.data.host | ascii_upcase}}").unwrap();
+        assert_eq!(t.render(&e).unwrap(), "}} and DB-1");
+        assert!(Template::parse("plain").unwrap().is_constant());
+        assert!(Template::parse("oops {{ .data.host").is_err());
+        assert!(Template::parse("oops {{ }}").is_err());
+    }
+}
