@@ -178,22 +178,29 @@ impl Rule {
     }
 }
 
-/// Loads a rules file.
-pub fn load_rules(path: &Path) -> Result<Vec<Rule>> {
+/// Reads the rule specs of a rules file.
+pub fn load_specs(path: &Path) -> Result<Vec<RuleSpec>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read rules file {}", path.display()))?;
-    parse_rules(&text).with_context(|| format!("rules file {}", path.display()))
+    parse_specs(&text).with_context(|| format!("rules file {}", path.display()))
 }
 
-/// Parses and compiles the rules in a rules file's text.
-pub fn parse_rules(text: &str) -> Result<Vec<Rule>> {
-    let file: RulesFile = serde_json::from_str(text).map_err(|e| anyhow!("{e}"))?;
+/// Parses the rule specs in a rules file's text.
+pub fn parse_specs(text: &str) -> Result<Vec<RuleSpec>> {
+    let file: RulesFile = serde_json::from_str(text).map_err(|e| {
+        anyhow!("{e} (a rules file is {{\"rules\":[{{\"id\":…,\"when\":…,\"summary\":…}}]}})")
+    })?;
     let specs = match file {
         RulesFile::Wrapped { rules } | RulesFile::List(rules) => rules,
     };
     if specs.is_empty() {
         bail!("no rules");
     }
+    Ok(specs)
+}
+
+/// Compiles rules, refusing two with one id.
+pub fn compile_rules(specs: Vec<RuleSpec>) -> Result<Vec<Rule>> {
     let mut rules: Vec<Rule> = Vec::with_capacity(specs.len());
     for spec in specs {
         let rule = Rule::compile(spec)?;
@@ -203,6 +210,11 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>> {
         rules.push(rule);
     }
     Ok(rules)
+}
+
+/// Parses and compiles the rules in a rules file's text.
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>> {
+    compile_rules(parse_specs(text)?)
 }
 
 /// At most one alert per key per period.

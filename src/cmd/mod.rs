@@ -1,5 +1,6 @@
 //! One module per binary: its clap `Args` and its `run`.
 
+pub mod alert;
 pub mod enrich;
 pub mod log_append;
 pub mod log_tail;
@@ -9,6 +10,7 @@ pub mod log_tail;
 pub fn commands() -> Vec<clap::Command> {
     use clap::CommandFactory;
     vec![
+        alert::Args::command().name("alert"),
         enrich::Args::command().name("enrich"),
         log_append::Args::command().name("log-append"),
         log_tail::Args::command().name("log-tail"),

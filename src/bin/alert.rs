@@ -1,0 +1,5 @@
+//! The `alert` binary: see `unilog::cmd::alert`.
+
+fn main() -> std::process::ExitCode {
+    unilog::cli::main("alert", unilog::cmd::alert::run)
+}

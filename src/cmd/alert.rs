@@ -1,0 +1,475 @@
+//! `alert`: turn events into alert commands by rule, or execute alert
+//! commands (email, webhook, program) once each.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::{json, Map, Value};
+
+use crate::alert::command::{ReceivedCommand, Urgency, OUTCOME_SCHEMA};
+use crate::alert::decide::Decider;
+use crate::alert::expr::Jq;
+use crate::alert::journal::Journal;
+use crate::alert::rule::{self, RecipientSpec, RuleSpec};
+use crate::alert::send::{self, Executed, Executor, RetryPolicy, SmtpOptions, SmtpTls};
+use crate::cli::{self, Counts, FailureArgs, InputArgs, OutputArgs, Outcome};
+use crate::event::{Failure, FailureMessage, InputPosition, Original};
+use crate::io::{self, check_line, Failures, IdleAware, LineReader};
+use crate::time;
+
+/// Turn events into alert commands by rule (--rule, --when), or execute alert
+/// commands (--send) exactly once.
+///
+/// Deciding: each event that matches a rule's jq condition becomes an alert
+/// command, a self-describing event (iglu:io.unilog/alert/jsonschema/1-0-0)
+/// holding a command id (a hash of the rule id and the event's bytes, so the
+/// same event always gives the same id), a notification (summary, detail,
+/// urgency), a recipient (name, email, phone), the time and the source event.
+/// Summary, detail and recipient are templates: {{.data.host}} is filled with
+/// the jq filter's first value. --throttle lets at most one alert per rule
+/// and per --per key through in each period, by the event's time (--time-path)
+/// when it has one, else by the time of processing.
+///
+/// Executing: each alert command read is carried out through --send: an email
+/// over SMTP, a POST of the command as JSON, or a program run with the command
+/// on stdin (no shell). Transient failures are retried with exponential
+/// backoff. Each outcome is an event on stdout: an alert_outcome
+/// (iglu:io.unilog/alert_outcome/jsonschema/1-0-0) when sent or already sent,
+/// a failure event (iglu:io.unilog/failure/jsonschema/1-0-0) when not. With
+/// --state, a journal of command ids (fsynced before and after each send)
+/// keeps a command that is read again, redelivered or re-read after a crash,
+/// from running twice. A crash in the middle of a send leaves that one
+/// command "interrupted": by default it is not sent again (at most once) and
+/// is reported as a failure; --retry-interrupted sends it again (at least
+/// once; receivers can drop the copy by its Message-ID or Idempotency-Key).
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "\
+Examples:
+  alert --rule rules.json health.ndjson > commands.ndjson
+  log-tail health.log --follow | alert --when '.data.disk.free_percent < 10' \\
+      --summary 'Disk low on {{.data.host}}' --recipient 'Ops <ops@example.com>' \\
+      --throttle 30m --per .data.host | log-append commands.log
+  log-tail commands.log --group mailer --follow \\
+      | alert --send smtp://mail.example.com:587 --from alerts@example.com --state /var/lib/unilog/mailer
+  alert --send https://hooks.example.com/alerts --state state/ commands.ndjson
+  alert --send exec:/usr/local/bin/page-oncall --exec-arg --team --exec-arg ops < commands.ndjson
+
+Credentials never go on the command line: SMTP reads UNILOG_SMTP_USERNAME and
+UNILOG_SMTP_PASSWORD (or --smtp-credentials FILE), HTTP reads the Authorization
+header from UNILOG_HTTP_AUTHORIZATION.
+
+Exit status: 0 all good, 1 some inputs or commands failed (failure events
+written), 2 usage, I/O or journal error."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Decide by the rules in this JSON file ({\"rules\":[{\"id\",\"when\",\"summary\",…}]}).
+    #[arg(long, value_name = "FILE", help_heading = "Deciding")]
+    pub rule: Option<PathBuf>,
+
+    /// Decide by one rule whose condition is this jq filter.
+    #[arg(long, value_name = "JQ", conflicts_with = "rule", help_heading = "Deciding")]
+    pub when: Option<String>,
+
+    /// The --when rule's id, part of each command id.
+    #[arg(long, value_name = "ID", default_value = "when", requires = "when", help_heading = "Deciding")]
+    pub id: String,
+
+    /// Template of the --when rule's one-line summary.
+    #[arg(long, value_name = "TEMPLATE", requires = "when", help_heading = "Deciding")]
+    pub summary: Option<String>,
+
+    /// Template of the --when rule's detail.
+    #[arg(long, value_name = "TEMPLATE", requires = "when", help_heading = "Deciding")]
+    pub detail: Option<String>,
+
+    /// The --when rule's urgency: low, normal, high or critical.
+    #[arg(long, value_name = "LEVEL", requires = "when", help_heading = "Deciding")]
+    pub urgency: Option<Urgency>,
+
+    /// The --when rule's recipient: 'NAME <EMAIL>' or EMAIL (templates).
+    #[arg(long, value_name = "RECIPIENT", requires = "when", help_heading = "Deciding")]
+    pub recipient: Option<String>,
+
+    /// The --when rule's recipient's phone (a template).
+    #[arg(long, value_name = "TEMPLATE", requires = "when", help_heading = "Deciding")]
+    pub phone: Option<String>,
+
+    /// At most one alert per rule (and per --per key) in each period of this
+    /// length; a rule's own "throttle" wins.
+    #[arg(long, value_name = "DURATION", help_heading = "Deciding")]
+    pub throttle: Option<String>,
+
+    /// The jq filter whose value keys the throttle, such as .data.host.
+    #[arg(long, value_name = "JQ", requires = "throttle", help_heading = "Deciding")]
+    pub per: Option<String>,
+
+    /// Where an event's own time is (RFC 3339 or epoch milliseconds), for
+    /// throttling and the command's event_time.
+    #[arg(long, value_name = "JQ", default_value = ".data.timestamp", help_heading = "Deciding")]
+    pub time_path: String,
+
+    /// Throttle by the time of processing even when events carry a time.
+    #[arg(long, help_heading = "Deciding")]
+    pub processing_time: bool,
+
+    /// Execute the commands read: smtp://HOST[:PORT], smtps://HOST[:PORT],
+    /// http(s)://URL or exec:PROGRAM.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["rule", "when"], help_heading = "Executing")]
+    pub send: Option<String>,
+
+    /// Keep the journal of executed command ids in this directory.
+    #[arg(long, value_name = "DIR", requires = "send", help_heading = "Executing")]
+    pub state: Option<PathBuf>,
+
+    /// Send again a command an earlier run was sending when it died (at
+    /// least once) instead of reporting it (at most once).
+    #[arg(long, requires = "state", help_heading = "Executing")]
+    pub retry_interrupted: bool,
+
+    /// Retries of a transient failure.
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Executing")]
+    pub retries: u32,
+
+    /// Wait before the first retry; doubled for each next one.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = cli::duration_arg, help_heading = "Executing")]
+    pub backoff: i64,
+
+    /// Longest wait between retries.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = cli::duration_arg, help_heading = "Executing")]
+    pub max_backoff: i64,
+
+    /// Time limit of one try (connection and answer; a program's run).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = cli::duration_arg, help_heading = "Executing")]
+    pub timeout: i64,
+
+    /// The email sender, as 'NAME <EMAIL>' or EMAIL.
+    #[arg(long, value_name = "ADDRESS", help_heading = "Executing")]
+    pub from: Option<String>,
+
+    /// SMTP TLS: none, opportunistic, starttls (smtp:// default) or tls (smtps:// default).
+    #[arg(long, value_name = "MODE", help_heading = "Executing")]
+    pub smtp_tls: Option<SmtpTls>,
+
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE", help_heading = "Executing")]
+    pub smtp_ca: Option<PathBuf>,
+
+    /// Read the SMTP username (line 1) and password (line 2) from this file.
+    #[arg(long, value_name = "FILE", help_heading = "Executing")]
+    pub smtp_credentials: Option<PathBuf>,
+
+    /// An argument for the exec: program (repeatable; never from a command).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true, help_heading = "Executing")]
+    pub exec_arg: Vec<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Lines longer than this are failures.
+    #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
+    pub max_event_bytes: u64,
+
+    /// Print a summary on stderr (always on a terminal).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub failures: FailureArgs,
+}
+
+/// Runs `alert`.
+pub fn run(args: Args) -> Result<Outcome> {
+    if args.send.is_some() {
+        execute(args)
+    } else if args.rule.is_some() || args.when.is_some() {
+        decide(args)
+    } else {
+        bail!("say what to do: --rule FILE or --when JQ to decide, --send URL to execute (see --help)")
+    }
+}
+
+/// Splits `Name <email>` into its name and email.
+fn split_recipient(text: &str) -> (String, String) {
+    let t = text.trim();
+    if let (true, Some(open)) = (t.ends_with('>'), t.rfind('<')) {
+        let name = t[..open].trim().trim_matches('"').trim().to_string();
+        (name, t[open + 1..t.len() - 1].trim().to_string())
+    } else {
+        (String::new(), t.to_string())
+    }
+}
+
+fn rule_specs(args: &Args) -> Result<Vec<RuleSpec>> {
+    let mut specs = match (&args.rule, &args.when) {
+        (Some(path), _) => rule::load_specs(path)?,
+        (None, Some(when)) => {
+            let (name, email) = args.recipient.as_deref().map(split_recipient).unwrap_or_default();
+            vec![RuleSpec {
+                id: args.id.clone(),
+                when: when.clone(),
+                summary: args
+                    .summary
+                    .clone()
+                    .unwrap_or_else(|| format!("{}: {{{{.schema}}}} matched {when}", args.id)),
+                detail: args.detail.clone().unwrap_or_default(),
+                urgency: args.urgency.unwrap_or_default(),
+                recipient: RecipientSpec {
+                    name,
+                    email,
+                    phone: args.phone.clone().unwrap_or_default(),
+                },
+                throttle: None,
+                per: None,
+            }]
+        }
+        (None, None) => unreachable!("checked by run"),
+    };
+    if let Some(period) = &args.throttle {
+        for spec in specs.iter_mut().filter(|s| s.throttle.is_none()) {
+            spec.throttle = Some(period.clone());
+            spec.per = args.per.clone();
+        }
+    }
+    Ok(specs)
+}
+
+fn decide(args: Args) -> Result<Outcome> {
+    let rules = rule::compile_rules(rule_specs(&args)?)?;
+    let time_path = if args.processing_time {
+        None
+    } else {
+        Some(Jq::compile(&args.time_path).context("--time-path")?)
+    };
+    let mut decider = Decider::new(rules, time_path);
+    let inputs = io::open_inputs(&args.input.files)?;
+    let mut out = args.output.open()?;
+    let mut failures = Failures::open(&args.failures)?;
+    let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
+    let mut counts = Counts::default();
+    let mut throttled = 0u64;
+    for input in inputs {
+        let mut reader =
+            LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+        loop {
+            let (line_no, line) = match reader.next_line() {
+                Ok(Some(numbered)) => numbered,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // The producer paused: let the next tool see what we have.
+                    out.flush()?;
+                    failures.flush()?;
+                    continue;
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
+            };
+            counts.read += 1;
+            let bytes = match check_line(&line, max_line) {
+                Ok(bytes) => bytes,
+                Err((message, original)) => {
+                    failures.route(&input.name, line_no, vec![message], original)?;
+                    continue;
+                }
+            };
+            let decision = decider.decide(bytes);
+            for cmd in &decision.commands {
+                out.write_line(cmd)?;
+            }
+            counts.written += decision.commands.len() as u64;
+            throttled += decision.throttled;
+            if !decision.errors.is_empty() {
+                failures.route(&input.name, line_no, decision.errors, Original::Line(bytes))?;
+            }
+        }
+    }
+    out.flush()?;
+    failures.flush()?;
+    counts.failed = failures.count();
+    if args.verbose || throttled > 0 && cli::stderr_is_terminal() {
+        cli::warn(format_args!("{throttled} alerts held back by throttles"));
+    }
+    counts.report(args.verbose, "alerts raised");
+    Ok(counts.outcome())
+}
+
+fn execute(args: Args) -> Result<Outcome> {
+    let url = args.send.as_deref().expect("checked by run");
+    let timeout = Duration::from_millis(args.timeout.max(1) as u64);
+    let is_smtp = url.starts_with("smtp://") || url.starts_with("smtps://");
+    let from = match (&args.from, is_smtp) {
+        (Some(f), _) => f.clone(),
+        (None, true) => bail!("--send {url}: give the sender with --from ADDRESS"),
+        (None, false) => String::new(),
+    };
+    let smtp = SmtpOptions {
+        from,
+        tls: args.smtp_tls,
+        ca_file: args.smtp_ca.clone(),
+        credentials_file: args.smtp_credentials.clone(),
+        timeout,
+    };
+    let channel = send::open_channel(url, &smtp, args.exec_arg.clone(), timeout)?;
+    let journal = match &args.state {
+        Some(dir) => Journal::open(dir)?,
+        None => Journal::in_memory(),
+    };
+    let policy = RetryPolicy {
+        retries: args.retries,
+        backoff: Duration::from_millis(args.backoff as u64),
+        max_backoff: Duration::from_millis(args.max_backoff.max(args.backoff) as u64),
+    };
+    let mut executor = Executor::new(channel, journal, policy, args.retry_interrupted);
+    let (channel_kind, target) = executor.channel();
+    let inputs = io::open_inputs(&args.input.files)?;
+    let mut out = args.output.open()?;
+    let mut failures = Failures::open(&args.failures)?;
+    let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
+    let mut counts = Counts::default();
+    let mut failed_commands = 0u64;
+    for input in inputs {
+        let mut reader = LineReader::with_max_line(input.reader, max_line);
+        while let Some((line_no, line)) = reader
+            .next_line()
+            .with_context(|| format!("cannot read {}", input.name))?
+        {
+            counts.read += 1;
+            let bytes = match check_line(&line, max_line) {
+                Ok(bytes) => bytes,
+                Err((message, original)) => {
+                    failures.route(&input.name, line_no, vec![message], original)?;
+                    failures.flush()?;
+                    continue;
+                }
+            };
+            let cmd = match ReceivedCommand::parse(bytes) {
+                Ok(cmd) => cmd,
+                Err(errors) => {
+                    let errors = errors
+                        .into_iter()
+                        .map(|m| FailureMessage::new("invalid_command", m))
+                        .collect();
+                    failures.route(&input.name, line_no, errors, Original::Line(bytes))?;
+                    failures.flush()?;
+                    continue;
+                }
+            };
+            let position = format!("{}:{line_no}", input.name);
+            let executed = executor.execute(&cmd, bytes, |attempt, error, wait| {
+                cli::warn(format_args!(
+                    "{position}: command {}: try {attempt} failed ({error}); retrying in {}ms",
+                    cmd.command_id,
+                    wait.as_millis()
+                ));
+            })?;
+            let base = || {
+                let mut m = Map::new();
+                m.insert("command_id".into(), cmd.command_id.clone().into());
+                m.insert("rule".into(), cmd.rule.clone().into());
+                m.insert("channel".into(), channel_kind.into());
+                m.insert("target".into(), target.clone().into());
+                m
+            };
+            let line = match executed {
+                Executed::Sent { attempts, response, resent } => {
+                    let mut m = base();
+                    m.insert("status".into(), "sent".into());
+                    m.insert("attempts".into(), attempts.into());
+                    m.insert("response".into(), response.into());
+                    if resent {
+                        m.insert("resent_after_interruption".into(), true.into());
+                    }
+                    m.insert("at".into(), time::format_rfc3339_ms(time::now_ms()).into());
+                    outcome_line(m)
+                }
+                Executed::Duplicate => {
+                    let mut m = base();
+                    m.insert("status".into(), "duplicate".into());
+                    m.insert("attempts".into(), 0.into());
+                    m.insert("at".into(), time::format_rfc3339_ms(time::now_ms()).into());
+                    outcome_line(m)
+                }
+                Executed::Interrupted => {
+                    failed_commands += 1;
+                    cli::warn(format_args!(
+                        "{position}: command {} was being sent when an earlier run stopped; not sent again (see --retry-interrupted)",
+                        cmd.command_id
+                    ));
+                    let message = FailureMessage::new(
+                        "interrupted",
+                        "an earlier run stopped while sending this command: it may or may not have been delivered, and is not sent again (--retry-interrupted would)",
+                    );
+                    failure_line(&input.name, line_no, vec![with_base(message, &base())], bytes)
+                }
+                Executed::Failed { attempts, errors, permanent } => {
+                    failed_commands += 1;
+                    cli::warn(format_args!(
+                        "{position}: command {} not sent after {attempts} {}: {}",
+                        cmd.command_id,
+                        if attempts == 1 { "try" } else { "tries" },
+                        errors.last().map(String::as_str).unwrap_or("failed")
+                    ));
+                    let kind = if permanent { "send_refused" } else { "send_failed" };
+                    let messages = errors
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, e)| {
+                            with_base(FailureMessage::new(kind, e), &base()).with("attempt", i + 1)
+                        })
+                        .collect();
+                    failure_line(&input.name, line_no, messages, bytes)
+                }
+            };
+            out.write_line(&line)?;
+            // Each outcome goes out as it happens: an executor follows a log.
+            out.flush()?;
+        }
+    }
+    out.flush()?;
+    failures.flush()?;
+    counts.failed = failures.count() + failed_commands;
+    counts.written = counts.read - counts.failed;
+    counts.report(args.verbose, "done");
+    Ok(counts.outcome())
+}
+
+fn with_base(mut message: FailureMessage, base: &Map<String, Value>) -> FailureMessage {
+    for (k, v) in base {
+        message.detail.insert(k.clone(), v.clone());
+    }
+    message
+}
+
+fn outcome_line(data: Map<String, Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({"schema": OUTCOME_SCHEMA, "data": data})).expect("values serialize")
+}
+
+fn failure_line(input: &str, line: u64, errors: Vec<FailureMessage>, original: &[u8]) -> Vec<u8> {
+    Failure {
+        processor: cli::tool_name(),
+        position: InputPosition {
+            name: input.to_string(),
+            line,
+        },
+        errors,
+        original: Original::Line(original),
+    }
+    .to_line()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_split() {
+        assert_eq!(split_recipient("Ops <ops@example.com>"), ("Ops".into(), "ops@example.com".into()));
+        assert_eq!(split_recipient("\"Ops Team\" <{{.data.owner}}>"), ("Ops Team".into(), "{{.data.owner}}".into()));
+        assert_eq!(split_recipient("ops@example.com"), (String::new(), "ops@example.com".into()));
+    }
+}
