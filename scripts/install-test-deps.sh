@@ -15,3 +15,8 @@ fi
 if ! python3 -c 'import mmdb_writer, netaddr' 2>/dev/null; then
   python3 -m pip install -q mmdb-writer netaddr
 fi
+
+# The alert tests' SMTP server (tests/fixtures/smtp_server.py).
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi

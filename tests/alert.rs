@@ -1,0 +1,638 @@
+//! `alert` against real services started here: an SMTP server (aiosmtpd) and
+//! an HTTP server receiving webhooks, both on ephemeral loopback ports, and
+//! programs run by `exec:`. Installed by scripts/install-test-deps.sh.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::{bin, cmd, lines};
+
+/// A server started from tests/fixtures, stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl Server {
+    fn start(script: &str, dir: &Path, extra: &[&str]) -> Server {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = dir.join(format!("{script}.{n}.received.ndjson"));
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(script);
+        let mut child = Command::new("python3")
+            .arg(&fixture)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs (scripts/install-test-deps.sh installs what the tests need)");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first.trim().parse().unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("{script} did not start (is aiosmtpd installed? run scripts/install-test-deps.sh): {first:?}")
+        });
+        Server { child, port, out }
+    }
+
+    fn smtp(dir: &Path, extra: &[&str]) -> Server {
+        Server::start("smtp_server.py", dir, extra)
+    }
+
+    fn http(dir: &Path, extra: &[&str]) -> Server {
+        Server::start("webhook_server.py", dir, extra)
+    }
+
+    /// What the server received, one JSON value per message or request.
+    fn received(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if got.len() >= n || start.elapsed() > Duration::from_secs(20) {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    lines(bytes)
+        .into_iter()
+        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(l))))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Decides with `rules` on `events`; returns the command lines.
+fn decide(dir: &Path, rules: &Value, events: &[Value]) -> Vec<u8> {
+    let rules = write(dir, "rules.json", &rules.to_string());
+    let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let out = cmd("alert").arg("--rule").arg(&rules).write_stdin(input).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Splits an email as received into its header lines (unfolded) and body.
+fn headers_and_body(data: &str) -> (Vec<String>, String) {
+    let data = data.replace("\r\n", "\n");
+    let (head, body) = data.split_once("\n\n").unwrap();
+    let mut headers: Vec<String> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            headers.last_mut().unwrap().push_str(line);
+        } else {
+            headers.push(line.to_string());
+        }
+    }
+    (headers, body.to_string())
+}
+
+fn header<'a>(headers: &'a [String], name: &str) -> Vec<&'a str> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    headers
+        .iter()
+        .filter(|h| h.to_ascii_lowercase().starts_with(&prefix))
+        .map(|h| h[prefix.len()..].trim())
+        .collect()
+}
+
+fn disk_event(host: &str, free: u32, owner: &str) -> Value {
+    json!({"schema": "iglu:com.acme/disk_space/jsonschema/1-0-0",
+           "data": {"host": host, "mount": "/var", "free_percent": free, "owner": owner,
+                    "timestamp": "2026-11-27T10:00:00Z"}})
+}
+
+fn disk_rules() -> Value {
+    json!({"rules": [{
+        "id": "disk-low",
+        "when": ".data.free_percent < 10",
+        "summary": "Disk {{.data.mount}} on {{.data.host}} is {{.data.free_percent}}% free",
+        "detail": "Host {{.data.host}} needs attention.",
+        "urgency": "high",
+        "recipient": {"name": "Ops for {{.data.host}}", "email": "{{.data.owner}}"}
+    }]})
+}
+
+fn send_smtp(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::Output {
+    cmd("alert")
+        .args(["--send", &format!("smtp://127.0.0.1:{}", server.port)])
+        .args(["--from", "Unilog Alerts <alerts@example.com>", "--smtp-tls", "none"])
+        .args(["--backoff", "20ms", "--timeout", "5s"])
+        .args(extra)
+        .write_stdin(commands.to_vec())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn smtp_receives_exactly_the_expected_emails() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &[]);
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[
+            disk_event("db-1", 4, "dba@example.com"),
+            disk_event("web-1", 55, "web@example.com"),
+            disk_event("cache-1", 9, "cache@example.com"),
+        ],
+    );
+    assert_eq!(lines(&commands).len(), 2);
+    let out = send_smtp(&server, &commands, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcomes = json_lines(&out.stdout);
+    assert_eq!(outcomes.len(), 2);
+    for o in &outcomes {
+        assert_eq!(o["schema"], "iglu:io.unilog/alert_outcome/jsonschema/1-0-0");
+        assert_eq!(o["data"]["status"], "sent");
+        assert_eq!(o["data"]["channel"], "smtp");
+        assert_eq!(o["data"]["attempts"], 1);
+        assert!(o["data"]["response"].as_str().unwrap().starts_with("250"));
+    }
+    let mails = server.received();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let expected = [
+        ("dba@example.com", "Disk /var on db-1 is 4% free"),
+        ("cache@example.com", "Disk /var on cache-1 is 9% free"),
+    ];
+    for (mail, (to, subject)) in mails.iter().zip(expected) {
+        assert_eq!(mail["mail_from"], "alerts@example.com");
+        assert_eq!(mail["rcpt_tos"], json!([to]));
+        let (headers, body) = headers_and_body(mail["data"].as_str().unwrap());
+        assert_eq!(header(&headers, "Subject"), vec![subject]);
+        assert_eq!(header(&headers, "To").len(), 1);
+        assert!(header(&headers, "To")[0].contains(to));
+        assert_eq!(header(&headers, "X-Unilog-Urgency"), vec!["high"]);
+        assert!(body.contains("needs attention"), "{body}");
+    }
+    // The Message-ID is the command id: the same command always makes the
+    // same message.
+    let id = outcomes[0]["data"]["command_id"].as_str().unwrap();
+    let (headers, _) = headers_and_body(mails[0]["data"].as_str().unwrap());
+    assert_eq!(header(&headers, "Message-ID"), vec![format!("<{id}@unilog.alert>").as_str()]);
+}
+
+#[test]
+fn hostile_fields_reach_no_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &[]);
+    let evil_host = "db-1\r\nBcc: evil@example.com\r\nX-Injected: yes";
+    let long = "x".repeat(100_000);
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[
+            // Injection through the subject and the recipient's name.
+            disk_event(evil_host, 1, "dba@example.com"),
+            // Injection through the recipient's address: refused, not sent.
+            disk_event("db-2", 1, "dba@example.com\r\nBcc: evil@example.com"),
+            disk_event("db-3", 1, "dba@example.com, evil@example.com"),
+            // A very long value.
+            disk_event(&long, 1, "dba@example.com"),
+        ],
+    );
+    let out = send_smtp(&server, &commands, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcomes = json_lines(&out.stdout);
+    let statuses: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o["schema"].as_str().unwrap() {
+            "iglu:io.unilog/failure/jsonschema/1-0-0" => o["data"]["errors"][0]["kind"].as_str().unwrap().to_string(),
+            _ => o["data"]["status"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    assert_eq!(statuses, ["sent", "send_refused", "send_refused", "sent"]);
+    // Refused at once: a permanent error is not retried.
+    assert_eq!(outcomes[1]["data"]["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(outcomes[1]["data"]["original"]["schema"], "iglu:io.unilog/alert/jsonschema/1-0-0");
+    let mails = server.received();
+    assert_eq!(mails.len(), 2);
+    for mail in &mails {
+        assert_eq!(mail["rcpt_tos"], json!(["dba@example.com"]));
+        let (headers, _) = headers_and_body(mail["data"].as_str().unwrap());
+        assert!(header(&headers, "Bcc").is_empty(), "{headers:?}");
+        assert!(header(&headers, "X-Injected").is_empty(), "{headers:?}");
+        assert_eq!(header(&headers, "To").len(), 1);
+        for h in &headers {
+            assert!(h.len() < 1000, "header line too long: {}", h.len());
+        }
+    }
+    let (headers, _) = headers_and_body(mails[0]["data"].as_str().unwrap());
+    assert_eq!(
+        header(&headers, "Subject"),
+        vec!["Disk /var on db-1 Bcc: evil@example.com X-Injected: yes is 1% free"]
+    );
+    let (headers, _) = headers_and_body(mails[1]["data"].as_str().unwrap());
+    let subject = header(&headers, "Subject")[0];
+    assert!(subject.len() < 400, "subject of {} bytes", subject.len());
+}
+
+#[test]
+fn smtp_authentication_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &["--auth", "alerts:s3cret"]);
+    let commands = decide(dir.path(), &disk_rules(), &[disk_event("db-1", 1, "dba@example.com")]);
+    // Without credentials the server refuses.
+    let out = send_smtp(&server, &commands, &["--retries", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(server.received().is_empty());
+    // From the environment.
+    let out = cmd("alert")
+        .args(["--send", &format!("smtp://127.0.0.1:{}", server.port)])
+        .args(["--from", "alerts@example.com", "--smtp-tls", "none"])
+        .env("UNILOG_SMTP_USERNAME", "alerts")
+        .env("UNILOG_SMTP_PASSWORD", "s3cret")
+        .write_stdin(commands.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.received().len(), 1);
+    // From a file.
+    let creds = write(dir.path(), "creds", "alerts\ns3cret\n");
+    let out = send_smtp(&server, &commands, &["--smtp-credentials", creds.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.received().len(), 2);
+    // Never in the URL.
+    let out = cmd("alert")
+        .args(["--send", &format!("smtp://alerts:s3cret@127.0.0.1:{}", server.port)])
+        .args(["--from", "alerts@example.com"])
+        .write_stdin(commands)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn smtp_try_later_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &["--tempfail", "2"]);
+    let commands = decide(dir.path(), &disk_rules(), &[disk_event("db-1", 1, "dba@example.com")]);
+    let out = send_smtp(&server, &commands, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcome = &json_lines(&out.stdout)[0];
+    assert_eq!(outcome["data"]["status"], "sent");
+    assert_eq!(outcome["data"]["attempts"], 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("retrying").count(), 2, "{stderr}");
+    assert_eq!(server.received().len(), 1);
+    // A permanent refusal (550) is a failure event at once.
+    let server = Server::smtp(dir.path(), &["--reject"]);
+    let out = send_smtp(&server, &commands, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let failure = &json_lines(&out.stdout)[0];
+    assert_eq!(failure["schema"], "iglu:io.unilog/failure/jsonschema/1-0-0");
+    assert_eq!(failure["data"]["errors"][0]["kind"], "send_refused");
+    assert!(failure["data"]["errors"][0]["message"].as_str().unwrap().contains("550"));
+}
+
+#[test]
+fn a_redelivered_command_is_not_sent_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &[]);
+    let events = [disk_event("db-1", 1, "dba@example.com"), disk_event("db-2", 2, "dba@example.com")];
+    // Deciding twice on the same events gives the same command ids.
+    let commands = decide(dir.path(), &disk_rules(), &events);
+    let again = decide(dir.path(), &disk_rules(), &events);
+    let ids = |c: &[u8]| json_lines(c).iter().map(|v| v["data"]["command_id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&commands), ids(&again));
+    let state = dir.path().join("state");
+    let state_arg = ["--state", state.to_str().unwrap()];
+    let out = send_smtp(&server, &commands, &state_arg);
+    assert!(out.status.success());
+    let out = send_smtp(&server, &again, &state_arg);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let statuses: Vec<Value> = json_lines(&out.stdout).iter().map(|o| o["data"]["status"].clone()).collect();
+    assert_eq!(statuses, [json!("duplicate"), json!("duplicate")]);
+    // The same command twice in one input, without --state, is sent once too.
+    let mut doubled = commands.clone();
+    doubled.extend_from_slice(&commands);
+    let server2 = Server::smtp(dir.path(), &[]);
+    let out = send_smtp(&server2, &doubled, &[]);
+    assert!(out.status.success());
+    let statuses: Vec<Value> = json_lines(&out.stdout).iter().map(|o| o["data"]["status"].clone()).collect();
+    assert_eq!(statuses, ["sent", "sent", "duplicate", "duplicate"]);
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(server2.received().len(), 2);
+}
+
+fn send_http(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::Output {
+    cmd("alert")
+        .args(["--send", &format!("http://127.0.0.1:{}/hooks/alerts", server.port)])
+        .args(["--backoff", "20ms"])
+        .args(extra)
+        .write_stdin(commands.to_vec())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn http_server_receives_the_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::http(dir.path(), &[]);
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[disk_event("db-1", 1, "dba@example.com"), disk_event("db-2", 2, "dba@example.com")],
+    );
+    let out = cmd("alert")
+        .args(["--send", &format!("http://127.0.0.1:{}/hooks/alerts", server.port)])
+        .env("UNILOG_HTTP_AUTHORIZATION", "Bearer t0ken")
+        .write_stdin(commands.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    for (req, cmd_line) in got.iter().zip(lines(&commands)) {
+        assert_eq!(req["path"], "/hooks/alerts");
+        assert_eq!(req["content_type"], "application/json");
+        assert_eq!(req["authorization"], "Bearer t0ken");
+        // The command is POSTed byte for byte.
+        assert_eq!(req["body"].as_str().unwrap().as_bytes(), cmd_line);
+        let v: Value = serde_json::from_slice(cmd_line).unwrap();
+        assert_eq!(req["idempotency_key"], v["data"]["command_id"]);
+    }
+    let outcomes = json_lines(&out.stdout);
+    assert_eq!(outcomes[0]["data"]["response"], "HTTP 200");
+    // Without the environment variable, no Authorization header.
+    let server = Server::http(dir.path(), &[]);
+    let out = send_http(&server, &commands[..lines(&commands)[0].len() + 1], &[]);
+    assert!(out.status.success());
+    assert_eq!(server.received()[0]["authorization"], Value::Null);
+}
+
+#[test]
+fn http_failures_are_retried_then_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = decide(dir.path(), &disk_rules(), &[disk_event("db-1", 1, "dba@example.com")]);
+    // 503 twice, then 200: sent on the third try.
+    let server = Server::http(dir.path(), &["--fail-first", "2"]);
+    let out = send_http(&server, &commands, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 3);
+    assert_eq!(server.received().len(), 3);
+    // 404: refused at once.
+    let server = Server::http(dir.path(), &["--status", "404"]);
+    let out = send_http(&server, &commands, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let f = &json_lines(&out.stdout)[0];
+    assert_eq!(f["data"]["errors"][0]["kind"], "send_refused");
+    assert_eq!(server.received().len(), 1);
+    // A server that never answers in time: every try times out.
+    let server = Server::http(dir.path(), &["--delay", "5"]);
+    let out = send_http(&server, &commands, &["--timeout", "300ms", "--retries", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let f = &json_lines(&out.stdout)[0];
+    assert_eq!(f["schema"], "iglu:io.unilog/failure/jsonschema/1-0-0");
+    let errors = f["data"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0]["kind"], "send_failed");
+    assert_eq!(errors[1]["attempt"], 2);
+    assert_eq!(server.wait_for(2).len(), 2);
+    // Nobody listening: connection refused, retried, then a failure event.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = cmd("alert")
+        .args(["--send", &format!("http://127.0.0.1:{port}/"), "--retries", "2", "--backoff", "10ms"])
+        .write_stdin(commands)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let f = &json_lines(&out.stdout)[0];
+    assert_eq!(f["data"]["errors"].as_array().unwrap().len(), 3);
+    assert_eq!(f["data"]["errors"][0]["kind"], "send_failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("retrying").count(), 2, "{stderr}");
+}
+
+#[test]
+fn an_executor_killed_and_restarted_sends_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<Value> = (0..6).map(|i| disk_event(&format!("db-{i}"), 1, "dba@example.com")).collect();
+    let commands = decide(dir.path(), &disk_rules(), &events);
+    let commands_file = write(dir.path(), "commands.ndjson", std::str::from_utf8(&commands).unwrap());
+    let ids: Vec<String> = json_lines(&commands)
+        .iter()
+        .map(|v| v["data"]["command_id"].as_str().unwrap().to_string())
+        .collect();
+    // The server takes request 3 and never answers: the executor is killed
+    // while sending it, after the journal said "started".
+    let server = Server::http(dir.path(), &["--stall-at", "3"]);
+    let state = dir.path().join("state");
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let mut first = Command::new(bin("alert"))
+        .args(["--send", &url, "--state", state.to_str().unwrap(), "--timeout", "60s"])
+        .arg(&commands_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let got = server.wait_for(3);
+    assert_eq!(got.len(), 3);
+    first.kill().unwrap(); // SIGKILL: no chance to tidy up.
+    first.wait().unwrap();
+    // Restarted on the same input with the same state.
+    let out = cmd("alert")
+        .args(["--send", &url, "--state", state.to_str().unwrap(), "--timeout", "10s"])
+        .arg(&commands_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcomes = json_lines(&out.stdout);
+    let kinds: Vec<String> = outcomes
+        .iter()
+        .map(|o| o["data"]["status"].as_str().map(String::from).unwrap_or_else(|| o["data"]["errors"][0]["kind"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(kinds, ["duplicate", "duplicate", "interrupted", "sent", "sent", "sent"]);
+    let received = server.received();
+    let keys: Vec<&str> = received.iter().map(|r| r["idempotency_key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ids.iter().map(String::as_str).collect::<Vec<_>>(), "each command exactly once");
+    // At least once, when asked: the interrupted command goes again, the
+    // others stay done.
+    let out = cmd("alert")
+        .args(["--send", &url, "--state", state.to_str().unwrap(), "--retry-interrupted"])
+        .arg(&commands_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let outcomes = json_lines(&out.stdout);
+    assert_eq!(outcomes[2]["data"]["status"], "sent");
+    assert_eq!(outcomes[2]["data"]["resent_after_interruption"], true);
+    assert_eq!(outcomes.iter().filter(|o| o["data"]["status"] == "duplicate").count(), 5);
+    let received = server.received();
+    assert_eq!(received.len(), 7);
+    assert_eq!(received[6]["idempotency_key"], ids[2].as_str());
+    // Two executors on one state directory: the second refuses.
+    let _hold = unilog::alert::journal::Journal::open(&state).unwrap();
+    let out = cmd("alert")
+        .args(["--send", &url, "--state", state.to_str().unwrap()])
+        .arg(&commands_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+}
+
+#[test]
+fn exec_programs_get_the_command_on_stdin_without_a_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("pwned");
+    let hostile = format!("$(touch {0}); `touch {0}`; touch {0} | sh", canary.display());
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[disk_event(&hostile, 1, "dba@example.com"), disk_event("db-2", 1, "dba@example.com")],
+    );
+    let received = dir.path().join("received");
+    let program = write(
+        dir.path(),
+        "receiver.py",
+        &format!(
+            "#!/usr/bin/env python3\nimport os, sys, json\ncmd = sys.stdin.read()\n\
+             with open({:?}, 'a') as f:\n    f.write(json.dumps({{'argv': sys.argv[1:], 'id': os.environ['UNILOG_COMMAND_ID'], 'stdin': cmd}}) + '\\n')\n",
+            received.to_str().unwrap()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = cmd("alert")
+        .args(["--send", &format!("exec:{}", program.display())])
+        .args(["--exec-arg", "--team", "--exec-arg", "ops; rm -rf /"])
+        .write_stdin(commands.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = json_lines(&std::fs::read(&received).unwrap());
+    assert_eq!(got.len(), 2);
+    for (g, line) in got.iter().zip(lines(&commands)) {
+        assert_eq!(g["argv"], json!(["--team", "ops; rm -rf /"]));
+        assert_eq!(g["stdin"].as_str().unwrap().trim_end().as_bytes(), line);
+        let v: Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(g["id"], v["data"]["command_id"]);
+    }
+    assert!(!canary.exists(), "a shell ran the event's text");
+    // Exit 75 is "try later": retried; other codes are refusals.
+    let flaky = write(dir.path(), "flaky.sh", &format!("#!/bin/sh\nn=$(cat {0}/count 2>/dev/null || echo 0)\necho $((n+1)) > {0}/count\n[ $n -ge 1 ] && exit 0\necho 'busy' >&2\nexit 75\n", dir.path().display()));
+    std::fs::set_permissions(&flaky, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = cmd("alert")
+        .args(["--send", &format!("exec:{}", flaky.display()), "--backoff", "10ms"])
+        .write_stdin(lines(&commands)[0].to_vec())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 2);
+}
+
+#[test]
+fn deciding_with_when_and_throttle() {
+    let events: String = [
+        ("a", "10:00:00"), ("a", "10:10:00"), ("b", "10:15:00"), ("a", "10:30:00"), ("b", "10:20:00"),
+    ]
+    .iter()
+    .map(|(host, t)| {
+        format!(
+            "{}\n",
+            json!({"schema": "iglu:com.acme/load/jsonschema/1-0-0",
+                   "data": {"host": host, "load": 9.5, "timestamp": format!("2026-11-27T{t}Z")}})
+        )
+    })
+    .collect();
+    let out = cmd("alert")
+        .args(["--when", ".data.load > 4", "--summary", "Load {{.data.load}} on {{.data.host}}"])
+        .args(["--recipient", "Ops <ops@example.com>", "--urgency", "critical", "--id", "load"])
+        .args(["--throttle", "30m", "--per", ".data.host"])
+        .write_stdin(events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cmds = json_lines(&out.stdout);
+    let got: Vec<(String, String)> = cmds
+        .iter()
+        .map(|c| (c["data"]["source"]["data"]["host"].as_str().unwrap().into(), c["data"]["event_time"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), "2026-11-27T10:00:00.000Z".to_string()),
+            ("b".into(), "2026-11-27T10:15:00.000Z".into()),
+            ("a".into(), "2026-11-27T10:30:00.000Z".into()),
+        ]
+    );
+    assert_eq!(cmds[0]["data"]["notification"], json!({"summary": "Load 9.5 on a", "detail": "", "urgency": "critical"}));
+    assert_eq!(cmds[0]["data"]["recipient"], json!({"name": "Ops", "email": "ops@example.com"}));
+    assert_eq!(cmds[0]["data"]["rule"], "load");
+}
+
+#[test]
+fn usage_errors_and_bad_input() {
+    let out = cmd("alert").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cmd("alert").args(["--when", ".x <"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("alert: error: "));
+    let out = cmd("alert").args(["--when", ".x", "--send", "http://127.0.0.1:9/"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cmd("alert").args(["--send", "ftp://x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = cmd("alert").args(["--send", "smtp://127.0.0.1:25"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--from is required");
+    // Lines that are not commands are failure events on --bad, never sent.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::http(dir.path(), &[]);
+    let bad = dir.path().join("bad.ndjson");
+    let out = cmd("alert")
+        .args(["--send", &format!("http://127.0.0.1:{}/", server.port), "--bad", bad.to_str().unwrap()])
+        .write_stdin("not json\n{\"schema\":\"iglu:com.acme/x/jsonschema/1-0-0\",\"data\":{}}\n\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let failures = json_lines(&std::fs::read(&bad).unwrap());
+    assert_eq!(failures.len(), 3);
+    assert_eq!(failures[1]["data"]["errors"][0]["kind"], "invalid_command");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: String = (0..20000).map(|i| format!("{}\n", disk_event(&format!("h{i}"), 1, "o@example.com"))).collect();
+    let input = write(dir.path(), "events.ndjson", &events);
+    let out = common::shell(
+        &format!("alert --when 'true' --summary s {} | head -1", input.display()),
+        dir.path(),
+    );
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&out.stdout).len(), 1);
+}
