@@ -14,4 +14,5 @@ pub mod decide;
 pub mod expr;
 pub mod rule;
 pub mod journal;
+pub mod prefilter;
 pub mod send;

@@ -139,6 +139,11 @@ impl Rule {
         })
     }
 
+    /// The rule's condition, as written.
+    pub fn condition(&self) -> &str {
+        self.when.text()
+    }
+
     /// True when the event matches the rule's condition.
     pub fn matches(&self, event: &Val) -> Result<bool, EvalError> {
         self.when.matches(event)
