@@ -119,6 +119,11 @@ pub struct Args {
     #[arg(long, help_heading = "Deciding")]
     pub processing_time: bool,
 
+    /// Judge every event with jq alone, without the byte-level prefilter
+    /// (for benchmarks and comparisons; the results are the same).
+    #[arg(long, hide = true)]
+    pub no_prefilter: bool,
+
     /// Execute the commands read: smtp://HOST[:PORT], smtps://HOST[:PORT],
     /// http(s)://URL or exec:PROGRAM.
     #[arg(long, value_name = "URL", conflicts_with_all = ["rule", "when"], help_heading = "Executing")]
@@ -248,6 +253,9 @@ fn decide(args: Args) -> Result<Outcome> {
         Some(Jq::compile(&args.time_path).context("--time-path")?)
     };
     let mut decider = Decider::new(rules, time_path);
+    if args.no_prefilter {
+        decider = decider.without_prefilter();
+    }
     let inputs = io::open_inputs(&args.input.files)?;
     let mut out = args.output.open()?;
     let mut failures = Failures::open(&args.failures)?;
