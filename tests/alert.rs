@@ -25,7 +25,9 @@ impl Server {
         static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = dir.join(format!("{script}.{n}.received.ndjson"));
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(script);
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(script);
         let mut child = Command::new("python3")
             .arg(&fixture)
             .arg("--out")
@@ -56,7 +58,9 @@ impl Server {
     /// What the server received, one JSON value per message or request.
     fn received(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     fn wait_for(&self, n: usize) -> Vec<Value> {
@@ -81,7 +85,10 @@ impl Drop for Server {
 fn json_lines(bytes: &[u8]) -> Vec<Value> {
     lines(bytes)
         .into_iter()
-        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(l))))
+        .map(|l| {
+            serde_json::from_slice(l)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(l)))
+        })
         .collect()
 }
 
@@ -95,8 +102,17 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn decide(dir: &Path, rules: &Value, events: &[Value]) -> Vec<u8> {
     let rules = write(dir, "rules.json", &rules.to_string());
     let input: String = events.iter().map(|e| format!("{e}\n")).collect();
-    let out = cmd("alert").arg("--rule").arg(&rules).write_stdin(input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd("alert")
+        .arg("--rule")
+        .arg(&rules)
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -144,7 +160,12 @@ fn disk_rules() -> Value {
 fn send_smtp(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::Output {
     cmd("alert")
         .args(["--send", &format!("smtp://127.0.0.1:{}", server.port)])
-        .args(["--from", "Unilog Alerts <alerts@example.com>", "--smtp-tls", "none"])
+        .args([
+            "--from",
+            "Unilog Alerts <alerts@example.com>",
+            "--smtp-tls",
+            "none",
+        ])
         .args(["--backoff", "20ms", "--timeout", "5s"])
         .args(extra)
         .write_stdin(commands.to_vec())
@@ -167,7 +188,11 @@ fn smtp_receives_exactly_the_expected_emails() {
     );
     assert_eq!(lines(&commands).len(), 2);
     let out = send_smtp(&server, &commands, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outcomes = json_lines(&out.stdout);
     assert_eq!(outcomes.len(), 2);
     for o in &outcomes {
@@ -197,7 +222,10 @@ fn smtp_receives_exactly_the_expected_emails() {
     // same message.
     let id = outcomes[0]["data"]["command_id"].as_str().unwrap();
     let (headers, _) = headers_and_body(mails[0]["data"].as_str().unwrap());
-    assert_eq!(header(&headers, "Message-ID"), vec![format!("<{id}@unilog.alert>").as_str()]);
+    assert_eq!(
+        header(&headers, "Message-ID"),
+        vec![format!("<{id}@unilog.alert>").as_str()]
+    );
 }
 
 #[test]
@@ -220,19 +248,29 @@ fn hostile_fields_reach_no_header() {
         ],
     );
     let out = send_smtp(&server, &commands, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outcomes = json_lines(&out.stdout);
     let statuses: Vec<String> = outcomes
         .iter()
         .map(|o| match o["schema"].as_str().unwrap() {
-            "iglu:io.unilog/failure/jsonschema/1-0-0" => o["data"]["errors"][0]["kind"].as_str().unwrap().to_string(),
+            "iglu:io.unilog/failure/jsonschema/1-0-0" => {
+                o["data"]["errors"][0]["kind"].as_str().unwrap().to_string()
+            }
             _ => o["data"]["status"].as_str().unwrap().to_string(),
         })
         .collect();
     assert_eq!(statuses, ["sent", "send_refused", "send_refused", "sent"]);
     // Refused at once: a permanent error is not retried.
     assert_eq!(outcomes[1]["data"]["errors"].as_array().unwrap().len(), 1);
-    assert_eq!(outcomes[1]["data"]["original"]["schema"], "iglu:io.unilog/alert/jsonschema/1-0-0");
+    assert_eq!(
+        outcomes[1]["data"]["original"]["schema"],
+        "iglu:io.unilog/alert/jsonschema/1-0-0"
+    );
     let mails = server.received();
     assert_eq!(mails.len(), 2);
     for mail in &mails {
@@ -259,7 +297,11 @@ fn hostile_fields_reach_no_header() {
 fn smtp_authentication_from_the_environment_or_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &["--auth", "alerts:s3cret"]);
-    let commands = decide(dir.path(), &disk_rules(), &[disk_event("db-1", 1, "dba@example.com")]);
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[disk_event("db-1", 1, "dba@example.com")],
+    );
     // Without credentials the server refuses.
     let out = send_smtp(&server, &commands, &["--retries", "0"]);
     assert_eq!(out.status.code(), Some(1));
@@ -273,16 +315,31 @@ fn smtp_authentication_from_the_environment_or_a_file() {
         .write_stdin(commands.clone())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(server.received().len(), 1);
     // From a file.
     let creds = write(dir.path(), "creds", "alerts\ns3cret\n");
-    let out = send_smtp(&server, &commands, &["--smtp-credentials", creds.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = send_smtp(
+        &server,
+        &commands,
+        &["--smtp-credentials", creds.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(server.received().len(), 2);
     // Never in the URL.
     let out = cmd("alert")
-        .args(["--send", &format!("smtp://alerts:s3cret@127.0.0.1:{}", server.port)])
+        .args([
+            "--send",
+            &format!("smtp://alerts:s3cret@127.0.0.1:{}", server.port),
+        ])
         .args(["--from", "alerts@example.com"])
         .write_stdin(commands)
         .output()
@@ -294,9 +351,17 @@ fn smtp_authentication_from_the_environment_or_a_file() {
 fn smtp_try_later_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &["--tempfail", "2"]);
-    let commands = decide(dir.path(), &disk_rules(), &[disk_event("db-1", 1, "dba@example.com")]);
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[disk_event("db-1", 1, "dba@example.com")],
+    );
     let out = send_smtp(&server, &commands, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outcome = &json_lines(&out.stdout)[0];
     assert_eq!(outcome["data"]["status"], "sent");
     assert_eq!(outcome["data"]["attempts"], 3);
@@ -310,26 +375,44 @@ fn smtp_try_later_is_retried() {
     let failure = &json_lines(&out.stdout)[0];
     assert_eq!(failure["schema"], "iglu:io.unilog/failure/jsonschema/1-0-0");
     assert_eq!(failure["data"]["errors"][0]["kind"], "send_refused");
-    assert!(failure["data"]["errors"][0]["message"].as_str().unwrap().contains("550"));
+    assert!(failure["data"]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("550"));
 }
 
 #[test]
 fn a_redelivered_command_is_not_sent_twice() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &[]);
-    let events = [disk_event("db-1", 1, "dba@example.com"), disk_event("db-2", 2, "dba@example.com")];
+    let events = [
+        disk_event("db-1", 1, "dba@example.com"),
+        disk_event("db-2", 2, "dba@example.com"),
+    ];
     // Deciding twice on the same events gives the same command ids.
     let commands = decide(dir.path(), &disk_rules(), &events);
     let again = decide(dir.path(), &disk_rules(), &events);
-    let ids = |c: &[u8]| json_lines(c).iter().map(|v| v["data"]["command_id"].clone()).collect::<Vec<_>>();
+    let ids = |c: &[u8]| {
+        json_lines(c)
+            .iter()
+            .map(|v| v["data"]["command_id"].clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&commands), ids(&again));
     let state = dir.path().join("state");
     let state_arg = ["--state", state.to_str().unwrap()];
     let out = send_smtp(&server, &commands, &state_arg);
     assert!(out.status.success());
     let out = send_smtp(&server, &again, &state_arg);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let statuses: Vec<Value> = json_lines(&out.stdout).iter().map(|o| o["data"]["status"].clone()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let statuses: Vec<Value> = json_lines(&out.stdout)
+        .iter()
+        .map(|o| o["data"]["status"].clone())
+        .collect();
     assert_eq!(statuses, [json!("duplicate"), json!("duplicate")]);
     // The same command twice in one input, without --state, is sent once too.
     let mut doubled = commands.clone();
@@ -337,7 +420,10 @@ fn a_redelivered_command_is_not_sent_twice() {
     let server2 = Server::smtp(dir.path(), &[]);
     let out = send_smtp(&server2, &doubled, &[]);
     assert!(out.status.success());
-    let statuses: Vec<Value> = json_lines(&out.stdout).iter().map(|o| o["data"]["status"].clone()).collect();
+    let statuses: Vec<Value> = json_lines(&out.stdout)
+        .iter()
+        .map(|o| o["data"]["status"].clone())
+        .collect();
     assert_eq!(statuses, ["sent", "sent", "duplicate", "duplicate"]);
     assert_eq!(server.received().len(), 2);
     assert_eq!(server2.received().len(), 2);
@@ -345,7 +431,10 @@ fn a_redelivered_command_is_not_sent_twice() {
 
 fn send_http(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::Output {
     cmd("alert")
-        .args(["--send", &format!("http://127.0.0.1:{}/hooks/alerts", server.port)])
+        .args([
+            "--send",
+            &format!("http://127.0.0.1:{}/hooks/alerts", server.port),
+        ])
         .args(["--backoff", "20ms"])
         .args(extra)
         .write_stdin(commands.to_vec())
@@ -360,15 +449,25 @@ fn http_server_receives_the_webhooks() {
     let commands = decide(
         dir.path(),
         &disk_rules(),
-        &[disk_event("db-1", 1, "dba@example.com"), disk_event("db-2", 2, "dba@example.com")],
+        &[
+            disk_event("db-1", 1, "dba@example.com"),
+            disk_event("db-2", 2, "dba@example.com"),
+        ],
     );
     let out = cmd("alert")
-        .args(["--send", &format!("http://127.0.0.1:{}/hooks/alerts", server.port)])
+        .args([
+            "--send",
+            &format!("http://127.0.0.1:{}/hooks/alerts", server.port),
+        ])
         .env("UNILOG_HTTP_AUTHORIZATION", "Bearer t0ken")
         .write_stdin(commands.clone())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = server.received();
     assert_eq!(got.len(), 2);
     for (req, cmd_line) in got.iter().zip(lines(&commands)) {
@@ -392,11 +491,19 @@ fn http_server_receives_the_webhooks() {
 #[test]
 fn http_failures_are_retried_then_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let commands = decide(dir.path(), &disk_rules(), &[disk_event("db-1", 1, "dba@example.com")]);
+    let commands = decide(
+        dir.path(),
+        &disk_rules(),
+        &[disk_event("db-1", 1, "dba@example.com")],
+    );
     // 503 twice, then 200: sent on the third try.
     let server = Server::http(dir.path(), &["--fail-first", "2"]);
     let out = send_http(&server, &commands, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 3);
     assert_eq!(server.received().len(), 3);
     // 404: refused at once.
@@ -408,7 +515,11 @@ fn http_failures_are_retried_then_reported() {
     assert_eq!(server.received().len(), 1);
     // A server that never answers in time: every try times out.
     let server = Server::http(dir.path(), &["--delay", "5"]);
-    let out = send_http(&server, &commands, &["--timeout", "300ms", "--retries", "1"]);
+    let out = send_http(
+        &server,
+        &commands,
+        &["--timeout", "300ms", "--retries", "1"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let f = &json_lines(&out.stdout)[0];
     assert_eq!(f["schema"], "iglu:io.unilog/failure/jsonschema/1-0-0");
@@ -423,7 +534,14 @@ fn http_failures_are_retried_then_reported() {
         l.local_addr().unwrap().port()
     };
     let out = cmd("alert")
-        .args(["--send", &format!("http://127.0.0.1:{port}/"), "--retries", "2", "--backoff", "10ms"])
+        .args([
+            "--send",
+            &format!("http://127.0.0.1:{port}/"),
+            "--retries",
+            "2",
+            "--backoff",
+            "10ms",
+        ])
         .write_stdin(commands)
         .output()
         .unwrap();
@@ -438,9 +556,15 @@ fn http_failures_are_retried_then_reported() {
 #[test]
 fn an_executor_killed_and_restarted_sends_no_duplicate() {
     let dir = tempfile::tempdir().unwrap();
-    let events: Vec<Value> = (0..6).map(|i| disk_event(&format!("db-{i}"), 1, "dba@example.com")).collect();
+    let events: Vec<Value> = (0..6)
+        .map(|i| disk_event(&format!("db-{i}"), 1, "dba@example.com"))
+        .collect();
     let commands = decide(dir.path(), &disk_rules(), &events);
-    let commands_file = write(dir.path(), "commands.ndjson", std::str::from_utf8(&commands).unwrap());
+    let commands_file = write(
+        dir.path(),
+        "commands.ndjson",
+        std::str::from_utf8(&commands).unwrap(),
+    );
     let ids: Vec<String> = json_lines(&commands)
         .iter()
         .map(|v| v["data"]["command_id"].as_str().unwrap().to_string())
@@ -451,7 +575,14 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
     let state = dir.path().join("state");
     let url = format!("http://127.0.0.1:{}/", server.port);
     let mut first = Command::new(bin("alert"))
-        .args(["--send", &url, "--state", state.to_str().unwrap(), "--timeout", "60s"])
+        .args([
+            "--send",
+            &url,
+            "--state",
+            state.to_str().unwrap(),
+            "--timeout",
+            "60s",
+        ])
         .arg(&commands_file)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -463,32 +594,82 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
     first.wait().unwrap();
     // Restarted on the same input with the same state.
     let out = cmd("alert")
-        .args(["--send", &url, "--state", state.to_str().unwrap(), "--timeout", "10s"])
+        .args([
+            "--send",
+            &url,
+            "--state",
+            state.to_str().unwrap(),
+            "--timeout",
+            "10s",
+        ])
         .arg(&commands_file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outcomes = json_lines(&out.stdout);
     let kinds: Vec<String> = outcomes
         .iter()
-        .map(|o| o["data"]["status"].as_str().map(String::from).unwrap_or_else(|| o["data"]["errors"][0]["kind"].as_str().unwrap().to_string()))
+        .map(|o| {
+            o["data"]["status"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| o["data"]["errors"][0]["kind"].as_str().unwrap().to_string())
+        })
         .collect();
-    assert_eq!(kinds, ["duplicate", "duplicate", "interrupted", "sent", "sent", "sent"]);
+    assert_eq!(
+        kinds,
+        [
+            "duplicate",
+            "duplicate",
+            "interrupted",
+            "sent",
+            "sent",
+            "sent"
+        ]
+    );
     let received = server.received();
-    let keys: Vec<&str> = received.iter().map(|r| r["idempotency_key"].as_str().unwrap()).collect();
-    assert_eq!(keys, ids.iter().map(String::as_str).collect::<Vec<_>>(), "each command exactly once");
+    let keys: Vec<&str> = received
+        .iter()
+        .map(|r| r["idempotency_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "each command exactly once"
+    );
     // At least once, when asked: the interrupted command goes again, the
     // others stay done.
     let out = cmd("alert")
-        .args(["--send", &url, "--state", state.to_str().unwrap(), "--retry-interrupted"])
+        .args([
+            "--send",
+            &url,
+            "--state",
+            state.to_str().unwrap(),
+            "--retry-interrupted",
+        ])
         .arg(&commands_file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let outcomes = json_lines(&out.stdout);
     assert_eq!(outcomes[2]["data"]["status"], "sent");
     assert_eq!(outcomes[2]["data"]["resent_after_interruption"], true);
-    assert_eq!(outcomes.iter().filter(|o| o["data"]["status"] == "duplicate").count(), 5);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o["data"]["status"] == "duplicate")
+            .count(),
+        5
+    );
     let received = server.received();
     assert_eq!(received.len(), 7);
     assert_eq!(received[6]["idempotency_key"], ids[2].as_str());
@@ -507,11 +688,17 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
 fn exec_programs_get_the_command_on_stdin_without_a_shell() {
     let dir = tempfile::tempdir().unwrap();
     let canary = dir.path().join("pwned");
-    let hostile = format!("$(touch {0}); `touch {0}`; touch {0} | sh", canary.display());
+    let hostile = format!(
+        "$(touch {0}); `touch {0}`; touch {0} | sh",
+        canary.display()
+    );
     let commands = decide(
         dir.path(),
         &disk_rules(),
-        &[disk_event(&hostile, 1, "dba@example.com"), disk_event("db-2", 1, "dba@example.com")],
+        &[
+            disk_event(&hostile, 1, "dba@example.com"),
+            disk_event("db-2", 1, "dba@example.com"),
+        ],
     );
     let received = dir.path().join("received");
     let program = write(
@@ -531,7 +718,11 @@ fn exec_programs_get_the_command_on_stdin_without_a_shell() {
         .write_stdin(commands.clone())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = json_lines(&std::fs::read(&received).unwrap());
     assert_eq!(got.len(), 2);
     for (g, line) in got.iter().zip(lines(&commands)) {
@@ -545,18 +736,31 @@ fn exec_programs_get_the_command_on_stdin_without_a_shell() {
     let flaky = write(dir.path(), "flaky.sh", &format!("#!/bin/sh\nn=$(cat {0}/count 2>/dev/null || echo 0)\necho $((n+1)) > {0}/count\n[ $n -ge 1 ] && exit 0\necho 'busy' >&2\nexit 75\n", dir.path().display()));
     std::fs::set_permissions(&flaky, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = cmd("alert")
-        .args(["--send", &format!("exec:{}", flaky.display()), "--backoff", "10ms"])
+        .args([
+            "--send",
+            &format!("exec:{}", flaky.display()),
+            "--backoff",
+            "10ms",
+        ])
         .write_stdin(lines(&commands)[0].to_vec())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 2);
 }
 
 #[test]
 fn deciding_with_when_and_throttle() {
     let events: String = [
-        ("a", "10:00:00"), ("a", "10:10:00"), ("b", "10:15:00"), ("a", "10:30:00"), ("b", "10:20:00"),
+        ("a", "10:00:00"),
+        ("a", "10:10:00"),
+        ("b", "10:15:00"),
+        ("a", "10:30:00"),
+        ("b", "10:20:00"),
     ]
     .iter()
     .map(|(host, t)| {
@@ -568,17 +772,38 @@ fn deciding_with_when_and_throttle() {
     })
     .collect();
     let out = cmd("alert")
-        .args(["--when", ".data.load > 4", "--summary", "Load {{.data.load}} on {{.data.host}}"])
-        .args(["--recipient", "Ops <ops@example.com>", "--urgency", "critical", "--id", "load"])
+        .args([
+            "--when",
+            ".data.load > 4",
+            "--summary",
+            "Load {{.data.load}} on {{.data.host}}",
+        ])
+        .args([
+            "--recipient",
+            "Ops <ops@example.com>",
+            "--urgency",
+            "critical",
+            "--id",
+            "load",
+        ])
         .args(["--throttle", "30m", "--per", ".data.host"])
         .write_stdin(events)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cmds = json_lines(&out.stdout);
     let got: Vec<(String, String)> = cmds
         .iter()
-        .map(|c| (c["data"]["source"]["data"]["host"].as_str().unwrap().into(), c["data"]["event_time"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["data"]["source"]["data"]["host"].as_str().unwrap().into(),
+                c["data"]["event_time"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -588,8 +813,14 @@ fn deciding_with_when_and_throttle() {
             ("a".into(), "2026-11-27T10:30:00.000Z".into()),
         ]
     );
-    assert_eq!(cmds[0]["data"]["notification"], json!({"summary": "Load 9.5 on a", "detail": "", "urgency": "critical"}));
-    assert_eq!(cmds[0]["data"]["recipient"], json!({"name": "Ops", "email": "ops@example.com"}));
+    assert_eq!(
+        cmds[0]["data"]["notification"],
+        json!({"summary": "Load 9.5 on a", "detail": "", "urgency": "critical"})
+    );
+    assert_eq!(
+        cmds[0]["data"]["recipient"],
+        json!({"name": "Ops", "email": "ops@example.com"})
+    );
     assert_eq!(cmds[0]["data"]["rule"], "load");
 }
 
@@ -600,18 +831,29 @@ fn usage_errors_and_bad_input() {
     let out = cmd("alert").args(["--when", ".x <"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("alert: error: "));
-    let out = cmd("alert").args(["--when", ".x", "--send", "http://127.0.0.1:9/"]).output().unwrap();
+    let out = cmd("alert")
+        .args(["--when", ".x", "--send", "http://127.0.0.1:9/"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = cmd("alert").args(["--send", "ftp://x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = cmd("alert").args(["--send", "smtp://127.0.0.1:25"]).output().unwrap();
+    let out = cmd("alert")
+        .args(["--send", "smtp://127.0.0.1:25"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "--from is required");
     // Lines that are not commands are failure events on --bad, never sent.
     let dir = tempfile::tempdir().unwrap();
     let server = Server::http(dir.path(), &[]);
     let bad = dir.path().join("bad.ndjson");
     let out = cmd("alert")
-        .args(["--send", &format!("http://127.0.0.1:{}/", server.port), "--bad", bad.to_str().unwrap()])
+        .args([
+            "--send",
+            &format!("http://127.0.0.1:{}/", server.port),
+            "--bad",
+            bad.to_str().unwrap(),
+        ])
         .write_stdin("not json\n{\"schema\":\"iglu:com.acme/x/jsonschema/1-0-0\",\"data\":{}}\n\n")
         .output()
         .unwrap();
@@ -626,13 +868,234 @@ fn usage_errors_and_bad_input() {
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    let events: String = (0..20000).map(|i| format!("{}\n", disk_event(&format!("h{i}"), 1, "o@example.com"))).collect();
+    let events: String = (0..20000)
+        .map(|i| format!("{}\n", disk_event(&format!("h{i}"), 1, "o@example.com")))
+        .collect();
     let input = write(dir.path(), "events.ndjson", &events);
     let out = common::shell(
-        &format!("alert --when 'true' --summary s {} | head -1", input.display()),
+        &format!(
+            "alert --when 'true' --summary s {} | head -1",
+            input.display()
+        ),
         dir.path(),
     );
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(lines(&out.stdout).len(), 1);
+}
+
+fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/alert")
+        .join(path)
+}
+
+fn with_bins(c: &mut Command) -> &mut Command {
+    let bin_dir = bin("alert").parent().unwrap().to_path_buf();
+    c.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+}
+
+#[test]
+fn example_plum_health_checks_raise_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &[]);
+    let out = with_bins(&mut Command::new(example("plum/run.sh")))
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{}", server.port))
+        .env("SMTP_TLS", "none")
+        .env("WORK", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mails = server.received();
+    let got: Vec<(Value, String)> = mails
+        .iter()
+        .map(|m| {
+            let (headers, _) = headers_and_body(m["data"].as_str().unwrap());
+            (
+                m["rcpt_tos"].clone(),
+                header(&headers, "Subject")[0].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                json!(["maintenance@plum.example"]),
+                "Plum NCX-10 milling machine NCX10-0002 restarted at 2026-11-27T09:59:10Z"
+                    .to_string()
+            ),
+            (
+                json!(["maintenance@plum.example"]),
+                "NCX10-0003 at Plum Osaka is overheating: 97.2 C".to_string()
+            ),
+        ]
+    );
+    // Without an SMTP server, a program prints what would be sent.
+    let work = dir.path().join("print");
+    std::fs::create_dir(&work).unwrap();
+    let out = with_bins(&mut Command::new(example("plum/run.sh")))
+        .env("WORK", &work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Subject: NCX10-0003 at Plum Osaka is overheating: 97.2 C"),
+        "{stderr}"
+    );
+    assert_eq!(json_lines(&out.stdout).len(), 2);
+}
+
+#[test]
+fn example_disk_space_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::smtp(dir.path(), &[]);
+    let df = write(
+        dir.path(),
+        "df.txt",
+        "Filesystem     1024-blocks      Used Available Capacity Mounted on\n\
+         /dev/sda1         10000000   5000000   5000000      50% /\n\
+         /dev/sdb1         10000000   9500000    500000      95% /data\n\
+         /dev/sdc1         10000000   9900000    100000      99% /var\n\
+         tmpfs                    0         0         0       -  /run/empty\n",
+    );
+    let out = with_bins(&mut Command::new(example("disk-space/disk-monitor.sh")))
+        .env("ONCE", "1")
+        .env("DF", &df)
+        .env("HOST_NAME", "web-7")
+        .env("SEND", format!("smtp://127.0.0.1:{}", server.port))
+        .env("FROM", "alerts@example.com")
+        .env("SMTP_TLS", "none")
+        .env("STATE", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outcomes = json_lines(&out.stdout);
+    assert_eq!(outcomes.len(), 3);
+    let mut got: Vec<(String, String)> = server
+        .received()
+        .iter()
+        .map(|m| {
+            let (headers, _) = headers_and_body(m["data"].as_str().unwrap());
+            (
+                m["rcpt_tos"][0].as_str().unwrap().to_string(),
+                header(&headers, "Subject")[0].to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "oncall@example.com".to_string(),
+                "/var on web-7 is nearly full (1% free)".to_string()
+            ),
+            ("ops@example.com".into(), "/data on web-7 is 5% free".into()),
+            ("ops@example.com".into(), "/var on web-7 is 1% free".into()),
+        ]
+    );
+}
+
+/// A small checker for the keywords the io.unilog schemas use.
+fn conforms(schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let t = schema["type"].as_str();
+    let ok = match t {
+        Some("object") => v.is_object(),
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("boolean") => v.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("{at}: {v} is not {t:?}"));
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            return Err(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let (Some(max), Some(s)) = (schema["maxLength"].as_u64(), v.as_str()) {
+        if s.chars().count() as u64 > max {
+            return Err(format!("{at}: longer than {max}"));
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        let props = schema["properties"].as_object();
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                return Err(format!("{at}: missing {r}"));
+            }
+        }
+        if let Some(props) = props {
+            for (k, val) in obj {
+                match props.get(k) {
+                    Some(s) => conforms(s, val, &format!("{at}.{k}"))?,
+                    None if schema["additionalProperties"] == false => {
+                        return Err(format!("{at}: unexpected {k}"))
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn commands_and_outcomes_match_their_schemas() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/io.unilog");
+    let load = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(root.join(name).join("jsonschema/1-0-0")).unwrap(),
+        )
+        .unwrap()
+    };
+    let (alert_schema, outcome_schema) = (load("alert"), load("alert_outcome"));
+    assert_eq!(alert_schema["self"]["name"], "alert");
+    let dir = tempfile::tempdir().unwrap();
+    let mut events: Vec<Value> = (0..5)
+        .map(|i| disk_event(&format!("h{i}"), i, "o@example.com"))
+        .collect();
+    events.push(disk_event(&"\u{e9}".repeat(5000), 1, "o@example.com"));
+    let commands = decide(dir.path(), &disk_rules(), &events);
+    for c in json_lines(&commands) {
+        assert_eq!(c["schema"], "iglu:io.unilog/alert/jsonschema/1-0-0");
+        conforms(&alert_schema, &c["data"], "data").unwrap();
+    }
+    let server = Server::http(dir.path(), &[]);
+    let state = dir.path().join("s");
+    for _ in 0..2 {
+        let out = send_http(&server, &commands, &["--state", state.to_str().unwrap()]);
+        for o in json_lines(&out.stdout) {
+            assert_eq!(o["schema"], "iglu:io.unilog/alert_outcome/jsonschema/1-0-0");
+            conforms(&outcome_schema, &o["data"], "data").unwrap();
+        }
+    }
+    // The checker itself refuses what does not conform.
+    assert!(conforms(&alert_schema, &json!({"rule": "x"}), "data").is_err());
 }

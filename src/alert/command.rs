@@ -298,7 +298,9 @@ mod tests {
 
     #[test]
     fn commands_round_trip() {
-        let source = RawValue::from_string(r#"{"schema":"iglu:x.y/z/jsonschema/1-0-0","data":{}}"#.into()).unwrap();
+        let source =
+            RawValue::from_string(r#"{"schema":"iglu:x.y/z/jsonschema/1-0-0","data":{}}"#.into())
+                .unwrap();
         let cmd = AlertCommand {
             command_id: command_id("r", source.get().as_bytes()),
             rule: "r",

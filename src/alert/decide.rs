@@ -70,12 +70,16 @@ impl Decider {
         let mut d = Decision::default();
         let trimmed = line.trim_ascii();
         if trimmed.is_empty() {
-            d.errors.push(FailureMessage::new(kind::EMPTY_LINE, "empty line"));
+            d.errors
+                .push(FailureMessage::new(kind::EMPTY_LINE, "empty line"));
             return d;
         }
         if trimmed[0] != b'{' {
             let message = match serde_json::from_slice::<serde::de::IgnoredAny>(trimmed) {
-                Ok(_) => FailureMessage::new(kind::NOT_OBJECT, "a JSON value that is not an object: each event must be a JSON object"),
+                Ok(_) => FailureMessage::new(
+                    kind::NOT_OBJECT,
+                    "a JSON value that is not an object: each event must be a JSON object",
+                ),
                 Err(e) => FailureMessage::new(kind::NOT_JSON, format!("not valid JSON: {e}")),
             };
             d.errors.push(message);
@@ -92,22 +96,30 @@ impl Decider {
         let event = match parse_json(trimmed) {
             Ok(v) => v,
             Err(e) => {
-                d.errors.push(FailureMessage::new(kind::NOT_JSON, format!("not valid JSON: {e}")));
+                d.errors.push(FailureMessage::new(
+                    kind::NOT_JSON,
+                    format!("not valid JSON: {e}"),
+                ));
                 return d;
             }
         };
         let mut when: Option<(i64, Option<String>)> = None;
         let mut source: Option<Box<RawValue>> = None;
         for (i, rule) in self.rules.iter_mut().enumerate() {
-            if self.judged.get(i) == Some(&Tri::False) {
-                continue;
-            }
-            match rule.matches(&event) {
+            // The prefilter's answers are exact where it gives them (a test
+            // holds it to jq's), so jq runs only where it said "unknown".
+            let judged = match self.judged.get(i) {
+                Some(Tri::False) => continue,
+                Some(Tri::True) => Ok(true),
+                _ => rule.matches(&event),
+            };
+            match judged {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(e) => {
                     d.errors.push(
-                        FailureMessage::new(RULE_ERROR, e.to_string()).with("rule", rule.id.as_str()),
+                        FailureMessage::new(RULE_ERROR, e.to_string())
+                            .with("rule", rule.id.as_str()),
                     );
                     continue;
                 }
@@ -127,9 +139,16 @@ impl Decider {
                     }
                 })
                 .clone();
-            let step = rule
-                .admit(&event, at_ms)
-                .and_then(|admitted| Ok((admitted, if admitted { Some(rule.render(&event)?) } else { None })));
+            let step = rule.admit(&event, at_ms).and_then(|admitted| {
+                Ok((
+                    admitted,
+                    if admitted {
+                        Some(rule.render(&event)?)
+                    } else {
+                        None
+                    },
+                ))
+            });
             let rendered = match step {
                 Ok((false, _)) => {
                     d.throttled += 1;
@@ -138,7 +157,8 @@ impl Decider {
                 Ok((true, r)) => r.expect("rendered when admitted"),
                 Err(e) => {
                     d.errors.push(
-                        FailureMessage::new(RULE_ERROR, e.to_string()).with("rule", rule.id.as_str()),
+                        FailureMessage::new(RULE_ERROR, e.to_string())
+                            .with("rule", rule.id.as_str()),
                     );
                     continue;
                 }
@@ -150,7 +170,10 @@ impl Decider {
                 {
                     Ok(raw) => source = Some(raw),
                     Err(e) => {
-                        d.errors.push(FailureMessage::new(kind::NOT_JSON, format!("not valid JSON: {e}")));
+                        d.errors.push(FailureMessage::new(
+                            kind::NOT_JSON,
+                            format!("not valid JSON: {e}"),
+                        ));
                         return d;
                     }
                 }
@@ -181,8 +204,11 @@ mod tests {
     use serde_json::Value;
 
     fn decider(rules: &str) -> Decider {
-        Decider::new(parse_rules(rules).unwrap(), Some(Jq::compile(".data.timestamp").unwrap()))
-            .with_clock(|| 42)
+        Decider::new(
+            parse_rules(rules).unwrap(),
+            Some(Jq::compile(".data.timestamp").unwrap()),
+        )
+        .with_clock(|| 42)
     }
 
     #[test]
@@ -211,7 +237,10 @@ mod tests {
         let again = d.decide(line);
         let v2: Value = serde_json::from_slice(&again.commands[0]).unwrap();
         assert_eq!(v2["data"]["command_id"], v["data"]["command_id"]);
-        assert!(d.decide(br#"{"data":{"host":"db1","free":30}}"#).commands.is_empty());
+        assert!(d
+            .decide(br#"{"data":{"host":"db1","free":30}}"#)
+            .commands
+            .is_empty());
     }
 
     #[test]
@@ -260,8 +289,15 @@ mod tests {
         let mut slow = decider(rules).without_prefilter();
         assert!(fast.prefilter.is_some());
         let mut events = Vec::new();
-        crate::gen::generate(&crate::gen::GenOptions { count: 20_000, seed: 11, ..Default::default() }, &mut events)
-            .unwrap();
+        crate::gen::generate(
+            &crate::gen::GenOptions {
+                count: 20_000,
+                seed: 11,
+                ..Default::default()
+            },
+            &mut events,
+        )
+        .unwrap();
         events.extend_from_slice(b"{\"data\":{\"x\":\"s\",\"shopper\":{\"name\":\"Al\"}}}\n");
         let (mut commands, mut errors) = (0, 0);
         for line in events.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {

@@ -25,8 +25,16 @@ type JqFilter = jaq_core::compile::Filter<Native<Data>>;
 
 /// jq functions that reach outside the event, left out on purpose.
 const DENIED: &[&str] = &[
-    "env", "halt", "halt_error", "input", "inputs", "debug", "stderr", "debug_empty",
-    "stderr_empty", "input_filename",
+    "env",
+    "halt",
+    "halt_error",
+    "input",
+    "inputs",
+    "debug",
+    "stderr",
+    "debug_empty",
+    "stderr_empty",
+    "input_filename",
 ];
 
 /// Definitions that stand in for the natives in [`DENIED`] (renamed out of
@@ -76,12 +84,19 @@ impl Jq {
             .map(|(name, args, f)| {
                 // Natives that reach outside the event are renamed out of
                 // reach; the shadow definitions above answer for them.
-                let name = if DENIED.contains(&name) { "__unilog_denied" } else { name };
+                let name = if DENIED.contains(&name) {
+                    "__unilog_denied"
+                } else {
+                    name
+                };
                 (name, args, f)
             });
         let loader = Loader::new(defs);
         let arena = Arena::default();
-        let program = File { code: text, path: () };
+        let program = File {
+            code: text,
+            path: (),
+        };
         let column = |s: &str| {
             let at = (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
             if at <= text.len() {
@@ -122,7 +137,11 @@ impl Jq {
                         } else {
                             ""
                         };
-                        format!("undefined {} {name}{}{hint}", undefined_kind(&what), column(name))
+                        format!(
+                            "undefined {} {name}{}{hint}",
+                            undefined_kind(&what),
+                            column(name)
+                        )
                     })
                     .collect();
                 anyhow!("jq filter {text:?} does not compile: {}", msgs.join("; "))
@@ -304,19 +323,27 @@ mod tests {
         assert!(Jq::compile(".data.free < 10").unwrap().matches(&e).unwrap());
         assert!(!Jq::compile(".data.free > 10").unwrap().matches(&e).unwrap());
         assert!(!Jq::compile(".data.missing").unwrap().matches(&e).unwrap());
-        assert!(Jq::compile(".data.host == \"a\" and (.data.tags | index(\"y\"))")
+        assert!(
+            Jq::compile(".data.host == \"a\" and (.data.tags | index(\"y\"))")
+                .unwrap()
+                .matches(&e)
+                .unwrap()
+        );
+        // Any truthy output matches, as select() would.
+        assert!(Jq::compile(".data.tags[] == \"y\"")
             .unwrap()
             .matches(&e)
             .unwrap());
-        // Any truthy output matches, as select() would.
-        assert!(Jq::compile(".data.tags[] == \"y\"").unwrap().matches(&e).unwrap());
         assert!(!Jq::compile("empty").unwrap().matches(&e).unwrap());
     }
 
     #[test]
     fn runtime_errors_are_reported() {
         let e = ev(r#"{"data":{"host":"a"}}"#);
-        let err = Jq::compile(".data.host - 1").unwrap().matches(&e).unwrap_err();
+        let err = Jq::compile(".data.host - 1")
+            .unwrap()
+            .matches(&e)
+            .unwrap_err();
         assert!(err.0.contains(".data.host - 1"), "{err}");
     }
 
@@ -332,7 +359,15 @@ mod tests {
     fn the_environment_and_process_are_out_of_reach() {
         let e = ev("{}");
         assert!(Jq::compile("$ENV.HOME").is_err());
-        for code in ["env.HOME", "halt", "input", "\"x\" | halt_error", "debug", "stderr", "halt_error(1)"] {
+        for code in [
+            "env.HOME",
+            "halt",
+            "input",
+            "\"x\" | halt_error",
+            "debug",
+            "stderr",
+            "halt_error(1)",
+        ] {
             let jq = Jq::compile(code).unwrap();
             let err = jq.matches(&e).unwrap_err();
             assert!(err.0.contains("not available"), "{code}: {err}");
@@ -342,8 +377,9 @@ mod tests {
     #[test]
     fn templates_fill_holes() {
         let e = ev(r#"{"data":{"host":"db-1","free":4.5,"n":null,"o":{"a":1}}}"#);
-        let t = Template::parse("Disk on {{.data.host}} at {{ .data.free }}%{{.data.n}}{{.data.o}}")
-            .unwrap();
+        let t =
+            Template::parse("Disk on {{.data.host}} at {{ .data.free }}%{{.data.n}}{{.data.o}}")
+                .unwrap();
         assert_eq!(t.render(&e).unwrap(), r#"Disk on db-1 at 4.5%{"a":1}"#);
         let t = Template::parse("{{ \"}}\" }} and {{.data.host | ascii_upcase}}").unwrap();
         assert_eq!(t.render(&e).unwrap(), "}} and DB-1");

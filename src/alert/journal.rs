@@ -93,8 +93,8 @@ impl Journal {
                 .and_then(|mut f| f.read_to_end(&mut text))
                 .with_context(|| format!("cannot read journal {}", path.display()))?;
         }
-        let (states, good_len, records) = replay(&text)
-            .with_context(|| format!("journal {} is damaged", path.display()))?;
+        let (states, good_len, records) =
+            replay(&text).with_context(|| format!("journal {} is damaged", path.display()))?;
         if good_len < text.len() || records > 2 * states.len() + 1024 {
             // Cut a torn tail, or drop superseded records: rewrite atomically.
             let tmp = dir.join("journal.tmp");
@@ -105,8 +105,8 @@ impl Journal {
                 out.extend_from_slice(id.as_bytes());
                 out.extend_from_slice(b" 0\n");
             }
-            let mut f = File::create(&tmp)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut f =
+                File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
             f.write_all(&out)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)

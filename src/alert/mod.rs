@@ -12,7 +12,7 @@
 pub mod command;
 pub mod decide;
 pub mod expr;
-pub mod rule;
 pub mod journal;
 pub mod prefilter;
+pub mod rule;
 pub mod send;

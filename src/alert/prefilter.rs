@@ -117,8 +117,14 @@ impl Trie {
         let mut steps = Vec::with_capacity(segs.len());
         for seg in segs {
             let existing = match &seg {
-                Seg::Field(f) => self.fields[node].iter().find(|(k, _)| k == f).map(|&(_, n)| n),
-                Seg::Index(i) => self.indices[node].iter().find(|(k, _)| k == i).map(|&(_, n)| n),
+                Seg::Field(f) => self.fields[node]
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map(|&(_, n)| n),
+                Seg::Index(i) => self.indices[node]
+                    .iter()
+                    .find(|(k, _)| k == i)
+                    .map(|&(_, n)| n),
             };
             let child = existing.unwrap_or_else(|| {
                 let n = self.fields.len();
@@ -218,8 +224,12 @@ impl Prefilter {
 
 fn cond(t: &Term<&str>, trie: &mut Trie) -> Cond {
     match t {
-        Term::BinOp(l, BinaryOp::And, r) => Cond::And(Box::new(cond(l, trie)), Box::new(cond(r, trie))),
-        Term::BinOp(l, BinaryOp::Or, r) => Cond::Or(Box::new(cond(l, trie)), Box::new(cond(r, trie))),
+        Term::BinOp(l, BinaryOp::And, r) => {
+            Cond::And(Box::new(cond(l, trie)), Box::new(cond(r, trie)))
+        }
+        Term::BinOp(l, BinaryOp::Or, r) => {
+            Cond::Or(Box::new(cond(l, trie)), Box::new(cond(r, trie)))
+        }
         Term::BinOp(l, BinaryOp::Cmp(op), r) => match (operand(l, trie), operand(r, trie)) {
             (Some(a), Some(b)) => Cond::Cmp(a, *op, b),
             _ => Cond::Unknown,
@@ -448,15 +458,27 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         self.set(Leaf::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.set(if v.unsigned_abs() <= EXACT_INT { Leaf::Num(v as f64) } else { Leaf::BigNum })
+        self.set(if v.unsigned_abs() <= EXACT_INT {
+            Leaf::Num(v as f64)
+        } else {
+            Leaf::BigNum
+        })
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.set(if v <= EXACT_INT { Leaf::Num(v as f64) } else { Leaf::BigNum })
+        self.set(if v <= EXACT_INT {
+            Leaf::Num(v as f64)
+        } else {
+            Leaf::BigNum
+        })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         // serde_json reads floats correctly rounded; very long decimals
         // may be kept exactly by jaq, so huge magnitudes are left to it.
-        self.set(if v.is_finite() && v.abs() < 1e15 { Leaf::Num(v) } else { Leaf::BigNum })
+        self.set(if v.is_finite() && v.abs() < 1e15 {
+            Leaf::Num(v)
+        } else {
+            Leaf::BigNum
+        })
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.set(Leaf::Null)
@@ -552,12 +574,19 @@ mod tests {
             }
         }
         // And it does judge most of these.
-        assert!(decided > CONDITIONS.len() * EVENTS.len() / 2, "only {decided} judged");
+        assert!(
+            decided > CONDITIONS.len() * EVENTS.len() / 2,
+            "only {decided} judged"
+        );
     }
 
     #[test]
     fn leaves_the_hard_cases_to_jq() {
-        let mut pf = Prefilter::new([".data.free + 1 > 10", ".data.host | test(\"a\")", ".data.x.y == 1"]);
+        let mut pf = Prefilter::new([
+            ".data.free + 1 > 10",
+            ".data.host | test(\"a\")",
+            ".data.x.y == 1",
+        ]);
         let mut out = Vec::new();
         assert!(pf.judge(br#"{"data":{"free":1,"host":"a","x":"s"}}"#, &mut out));
         assert_eq!(out, [Tri::Unknown, Tri::Unknown, Tri::Unknown]);

@@ -107,7 +107,10 @@ impl Rule {
     pub fn compile(spec: RuleSpec) -> Result<Self> {
         let id = spec.id.trim().to_string();
         if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control()) {
-            bail!("rule id {:?} must be 1 to 200 printable characters", spec.id);
+            bail!(
+                "rule id {:?} must be 1 to 200 printable characters",
+                spec.id
+            );
         }
         let ctx = |field: &str| format!("rule {id:?}: {field}");
         let throttle = match (&spec.throttle, &spec.per) {
@@ -132,8 +135,10 @@ impl Rule {
             detail: Template::parse(&spec.detail).with_context(|| ctx("detail"))?,
             urgency: spec.urgency,
             name: Template::parse(&spec.recipient.name).with_context(|| ctx("recipient.name"))?,
-            email: Template::parse(&spec.recipient.email).with_context(|| ctx("recipient.email"))?,
-            phone: Template::parse(&spec.recipient.phone).with_context(|| ctx("recipient.phone"))?,
+            email: Template::parse(&spec.recipient.email)
+                .with_context(|| ctx("recipient.email"))?,
+            phone: Template::parse(&spec.recipient.phone)
+                .with_context(|| ctx("recipient.phone"))?,
             throttle,
             id,
         })
@@ -253,7 +258,10 @@ impl Throttle {
     pub fn admit(&mut self, event: &Val, at_ms: i64) -> Result<bool, EvalError> {
         let key = match &self.per {
             None => Vec::new(),
-            Some(jq) => jq.first(event)?.map(|v| v.to_string().into_bytes()).unwrap_or_default(),
+            Some(jq) => jq
+                .first(event)?
+                .map(|v| v.to_string().into_bytes())
+                .unwrap_or_default(),
         };
         self.newest = self.newest.max(at_ms);
         if let Some(&last) = self.last.get(&key) {
@@ -287,12 +295,17 @@ impl Throttle {
 /// milliseconds since the epoch.
 pub fn event_time_ms(v: &Val) -> Option<i64> {
     match v {
-        Val::TStr(b) => std::str::from_utf8(b).ok().and_then(|s| time::parse_rfc3339_ms(s).ok()),
+        Val::TStr(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| time::parse_rfc3339_ms(s).ok()),
         Val::Num(_) => {
             let text = v.to_string();
-            text.parse::<i64>()
-                .ok()
-                .or_else(|| text.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+            text.parse::<i64>().ok().or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f as i64)
+            })
         }
         _ => None,
     }
@@ -311,13 +324,16 @@ mod tests {
     fn rules_file_forms_and_errors() {
         let r = parse_rules(r#"[{"id":"a","when":".x","summary":"s"}]"#).unwrap();
         assert_eq!(r[0].id, "a");
-        let r = parse_rules(r#"{"rules":[{"id":"a","when":".x","summary":"s","urgency":"critical"}]}"#)
-            .unwrap();
+        let r =
+            parse_rules(r#"{"rules":[{"id":"a","when":".x","summary":"s","urgency":"critical"}]}"#)
+                .unwrap();
         assert_eq!(r[0].urgency, Urgency::Critical);
         let err = parse_rules(r#"[{"id":"a","when":".x <","summary":"s"}]"#).unwrap_err();
         assert!(format!("{err:#}").contains("rule \"a\": when"), "{err:#}");
-        let err = parse_rules(r#"[{"id":"a","when":".x","summary":"s"},{"id":"a","when":".y","summary":"t"}]"#)
-            .unwrap_err();
+        let err = parse_rules(
+            r#"[{"id":"a","when":".x","summary":"s"},{"id":"a","when":".y","summary":"t"}]"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unique"));
         assert!(parse_rules(r#"[{"id":"a","when":".x","summary":"s","per":".h"}]"#).is_err());
         assert!(parse_rules(r#"[{"id":"a","when":".x","summary":"s","urgency":"meh"}]"#).is_err());
@@ -332,7 +348,9 @@ mod tests {
                 "recipient":{"name":"{{.n}}","email":"{{.e}}"}}]"#,
         )
         .unwrap();
-        let e = ev(r#"{"h":"a\r\nBcc: evil@x.com","d":"x\u0000y\r\nz","n":"Eve\nX: 1","e":"ops@example.com\r\nBcc: evil@x.com"}"#);
+        let e = ev(
+            r#"{"h":"a\r\nBcc: evil@x.com","d":"x\u0000y\r\nz","n":"Eve\nX: 1","e":"ops@example.com\r\nBcc: evil@x.com"}"#,
+        );
         let out = rules[0].render(&e).unwrap();
         assert_eq!(out.notification.summary, "Host a Bcc: evil@x.com down");
         assert_eq!(out.notification.detail, "line1\nxy\nz");

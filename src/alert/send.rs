@@ -130,8 +130,8 @@ impl SmtpChannel {
         } else {
             bail!("{url:?} is not an smtp:// or smtps:// URL");
         };
-        let (host, port) = split_host_port(rest.trim_end_matches('/'))
-            .with_context(|| format!("in {url:?}"))?;
+        let (host, port) =
+            split_host_port(rest.trim_end_matches('/')).with_context(|| format!("in {url:?}"))?;
         let port = port.unwrap_or(if implicit_tls { 465 } else { 587 });
         let mode = opts.tls.unwrap_or(if implicit_tls {
             SmtpTls::Tls
@@ -173,7 +173,10 @@ impl SmtpChannel {
         Ok(SmtpChannel {
             transport: builder.build(),
             from,
-            target: format!("{}://{host}:{port}", if implicit_tls { "smtps" } else { "smtp" }),
+            target: format!(
+                "{}://{host}:{port}",
+                if implicit_tls { "smtps" } else { "smtp" }
+            ),
         })
     }
 
@@ -262,7 +265,9 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>)> {
         bail!("give only HOST[:PORT]; credentials come from the environment or --smtp-credentials");
     }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let end = rest.find(']').ok_or_else(|| anyhow!("unclosed '[' in the host"))?;
+        let end = rest
+            .find(']')
+            .ok_or_else(|| anyhow!("unclosed '[' in the host"))?;
         let port = rest[end + 1..].strip_prefix(':');
         (rest[..end].to_string(), port)
     } else {
@@ -275,7 +280,10 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>)> {
         bail!("no host");
     }
     let port = port
-        .map(|p| p.parse::<u16>().map_err(|_| anyhow!("port {p:?} is not a number")))
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| anyhow!("port {p:?} is not a number"))
+        })
         .transpose()?;
     Ok((host, port))
 }
@@ -355,6 +363,7 @@ impl Channel for HttpChannel {
 }
 
 /// A program, run without a shell for each command, the command on stdin.
+/// Its stdout goes to our stderr; its stderr is kept for error messages.
 pub struct ExecChannel {
     program: PathBuf,
     args: Vec<String>,
@@ -391,7 +400,9 @@ impl Channel for ExecChannel {
             .args(&self.args)
             .env("UNILOG_COMMAND_ID", &cmd.command_id)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            // The program's own output is for people: it goes to our
+            // stderr, never into the outcome events on our stdout.
+            .stdout(stderr_for_child())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
@@ -429,7 +440,11 @@ impl Channel for ExecChannel {
                     break None;
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(SendError::Transient(format!("waiting for the program: {e}"))),
+                Err(e) => {
+                    return Err(SendError::Transient(format!(
+                        "waiting for the program: {e}"
+                    )))
+                }
             }
         };
         let _ = writer.join();
@@ -450,11 +465,23 @@ impl Channel for ExecChannel {
             )))),
             Some(s) if s.success() => Ok("exit 0".into()),
             Some(s) => match s.code() {
-                Some(EX_TEMPFAIL) => Err(SendError::Transient(with_stderr(format!("exit {EX_TEMPFAIL} (try again later)")))),
+                Some(EX_TEMPFAIL) => Err(SendError::Transient(with_stderr(format!(
+                    "exit {EX_TEMPFAIL} (try again later)"
+                )))),
                 Some(code) => Err(SendError::Permanent(with_stderr(format!("exit {code}")))),
-                None => Err(SendError::Transient(with_stderr(format!("killed by a signal ({s})")))),
+                None => Err(SendError::Transient(with_stderr(format!(
+                    "killed by a signal ({s})"
+                )))),
             },
         }
+    }
+}
+
+fn stderr_for_child() -> Stdio {
+    use std::os::fd::AsFd;
+    match std::io::stderr().as_fd().try_clone_to_owned() {
+        Ok(fd) => Stdio::from(fd),
+        Err(_) => Stdio::null(),
     }
 }
 
@@ -472,7 +499,9 @@ pub fn open_channel(
     } else if let Some(program) = url.strip_prefix("exec:") {
         Ok(Box::new(ExecChannel::new(program, exec_args, timeout)?))
     } else {
-        bail!("--send {url:?}: use smtp://HOST:PORT, smtps://HOST:PORT, http(s)://… or exec:PROGRAM")
+        bail!(
+            "--send {url:?}: use smtp://HOST:PORT, smtps://HOST:PORT, http(s)://… or exec:PROGRAM"
+        )
     }
 }
 
@@ -654,13 +683,20 @@ mod tests {
     fn emails_carry_no_injected_headers() {
         let ch = smtp();
         let m = ch
-            .message(&cmd("ops@example.com", "Disk\r\nBcc: evil@example.com", "Ops\r\nCc: evil@example.com"))
+            .message(&cmd(
+                "ops@example.com",
+                "Disk\r\nBcc: evil@example.com",
+                "Ops\r\nCc: evil@example.com",
+            ))
             .unwrap();
         let text = String::from_utf8(m.formatted()).unwrap();
         let (headers, _) = text.split_once("\r\n\r\n").unwrap();
         for line in headers.split("\r\n") {
             let lower = line.to_ascii_lowercase();
-            assert!(!lower.starts_with("bcc:") && !lower.starts_with("cc:"), "{line}");
+            assert!(
+                !lower.starts_with("bcc:") && !lower.starts_with("cc:"),
+                "{line}"
+            );
         }
         let envelope = m.envelope();
         assert_eq!(envelope.to().len(), 1);
@@ -671,13 +707,21 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, SendError::Permanent(_)));
         assert!(ch.message(&cmd("", "s", "")).is_err());
-        assert!(ch.message(&cmd("ops@example.com, evil@example.com", "s", "")).is_err());
+        assert!(ch
+            .message(&cmd("ops@example.com, evil@example.com", "s", ""))
+            .is_err());
     }
 
     #[test]
     fn smtp_urls() {
-        assert_eq!(split_host_port("mail.example.com:25").unwrap(), ("mail.example.com".into(), Some(25)));
-        assert_eq!(split_host_port("[::1]:25").unwrap(), ("::1".into(), Some(25)));
+        assert_eq!(
+            split_host_port("mail.example.com:25").unwrap(),
+            ("mail.example.com".into(), Some(25))
+        );
+        assert_eq!(
+            split_host_port("[::1]:25").unwrap(),
+            ("::1".into(), Some(25))
+        );
         assert_eq!(split_host_port("h").unwrap(), ("h".into(), None));
         assert!(split_host_port("user:pw@h:25").is_err());
         assert!(split_host_port("h:x").is_err());
@@ -737,22 +781,40 @@ mod tests {
         let c = cmd("a@b.c", "s", "");
         let mut retries = 0;
         let out = ex.execute(&c, b"{}", |_, _, _| retries += 1).unwrap();
-        assert_eq!(out, Executed::Sent { attempts: 2, response: "250 ok".into(), resent: false });
+        assert_eq!(
+            out,
+            Executed::Sent {
+                attempts: 2,
+                response: "250 ok".into(),
+                resent: false
+            }
+        );
         assert_eq!(retries, 1);
-        assert_eq!(ex.execute(&c, b"{}", |_, _, _| {}).unwrap(), Executed::Duplicate);
+        assert_eq!(
+            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
+            Executed::Duplicate
+        );
     }
 
     #[test]
     fn gives_up_after_the_retries_or_at_once_when_permanent() {
         let ch = Flaky {
-            answers: (0..3).map(|_| Err(SendError::Transient("timeout".into()))).collect(),
+            answers: (0..3)
+                .map(|_| Err(SendError::Transient("timeout".into())))
+                .collect(),
             calls: 0,
         };
         let mut ex = Executor::new(Box::new(ch), Journal::in_memory(), policy(), false);
-        let out = ex.execute(&cmd("a@b.c", "s", ""), b"{}", |_, _, _| {}).unwrap();
+        let out = ex
+            .execute(&cmd("a@b.c", "s", ""), b"{}", |_, _, _| {})
+            .unwrap();
         assert_eq!(
             out,
-            Executed::Failed { attempts: 3, errors: vec!["timeout".into(); 3], permanent: false }
+            Executed::Failed {
+                attempts: 3,
+                errors: vec!["timeout".into(); 3],
+                permanent: false
+            }
         );
         let ch = Flaky {
             answers: vec![Err(SendError::Permanent("550 no".into())), Ok("250".into())],
@@ -761,9 +823,19 @@ mod tests {
         let mut ex = Executor::new(Box::new(ch), Journal::in_memory(), policy(), false);
         let c = cmd("a@b.c", "s", "");
         let out = ex.execute(&c, b"{}", |_, _, _| {}).unwrap();
-        assert!(matches!(out, Executed::Failed { attempts: 1, permanent: true, .. }));
+        assert!(matches!(
+            out,
+            Executed::Failed {
+                attempts: 1,
+                permanent: true,
+                ..
+            }
+        ));
         // A failed command was not delivered: a redelivery tries again.
-        assert!(matches!(ex.execute(&c, b"{}", |_, _, _| {}).unwrap(), Executed::Sent { .. }));
+        assert!(matches!(
+            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
+            Executed::Sent { .. }
+        ));
     }
 
     #[test]
@@ -774,18 +846,42 @@ mod tests {
             let mut j = Journal::open(dir.path()).unwrap();
             j.record(&c.command_id, State::Started, 0).unwrap();
         }
-        let ok = || Flaky { answers: vec![Ok("250".into())], calls: 0 };
-        let mut ex = Executor::new(Box::new(ok()), Journal::open(dir.path()).unwrap(), policy(), false);
-        assert_eq!(ex.execute(&c, b"{}", |_, _, _| {}).unwrap(), Executed::Interrupted);
+        let ok = || Flaky {
+            answers: vec![Ok("250".into())],
+            calls: 0,
+        };
+        let mut ex = Executor::new(
+            Box::new(ok()),
+            Journal::open(dir.path()).unwrap(),
+            policy(),
+            false,
+        );
+        assert_eq!(
+            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
+            Executed::Interrupted
+        );
         drop(ex);
-        let mut ex = Executor::new(Box::new(ok()), Journal::open(dir.path()).unwrap(), policy(), true);
+        let mut ex = Executor::new(
+            Box::new(ok()),
+            Journal::open(dir.path()).unwrap(),
+            policy(),
+            true,
+        );
         assert!(matches!(
             ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
             Executed::Sent { resent: true, .. }
         ));
         drop(ex);
-        let mut ex = Executor::new(Box::new(ok()), Journal::open(dir.path()).unwrap(), policy(), true);
-        assert_eq!(ex.execute(&c, b"{}", |_, _, _| {}).unwrap(), Executed::Duplicate);
+        let mut ex = Executor::new(
+            Box::new(ok()),
+            Journal::open(dir.path()).unwrap(),
+            policy(),
+            true,
+        );
+        assert_eq!(
+            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
+            Executed::Duplicate
+        );
     }
 
     #[test]
@@ -795,17 +891,25 @@ mod tests {
         let script = dir.path().join("recv.sh");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\ncat > '{}'\nprintf '%s' \"$UNILOG_COMMAND_ID\" >> '{}'\n", out.display(), out.display()),
+            format!(
+                "#!/bin/sh\ncat > '{}'\nprintf '%s' \"$UNILOG_COMMAND_ID\" >> '{}'\n",
+                out.display(),
+                out.display()
+            ),
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut ch = ExecChannel::new(script.to_str().unwrap(), vec![], Duration::from_secs(5)).unwrap();
+        let mut ch =
+            ExecChannel::new(script.to_str().unwrap(), vec![], Duration::from_secs(5)).unwrap();
         let c = cmd("a@b.c", "$(touch /tmp/pwned); `id`", "");
         let line = br#"{"x":"$(rm -rf /); `id`"}"#;
         assert_eq!(ch.send(&c, line).unwrap(), "exit 0");
         let got = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(got, format!("{}\n{}", std::str::from_utf8(line).unwrap(), c.command_id));
+        assert_eq!(
+            got,
+            format!("{}\n{}", std::str::from_utf8(line).unwrap(), c.command_id)
+        );
 
         std::fs::write(&script, "#!/bin/sh\necho busy >&2\nexit 75\n").unwrap();
         assert!(matches!(ch.send(&c, line), Err(SendError::Transient(m)) if m.contains("busy")));
@@ -814,7 +918,11 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nsleep 5\n").unwrap();
         ch.timeout = Duration::from_millis(200);
         assert!(matches!(ch.send(&c, line), Err(SendError::Transient(m)) if m.contains("killed")));
-        let mut missing = ExecChannel::new("/nonexistent/prog", vec![], Duration::from_secs(1)).unwrap();
-        assert!(matches!(missing.send(&c, line), Err(SendError::Permanent(_))));
+        let mut missing =
+            ExecChannel::new("/nonexistent/prog", vec![], Duration::from_secs(1)).unwrap();
+        assert!(matches!(
+            missing.send(&c, line),
+            Err(SendError::Permanent(_))
+        ));
     }
 }

@@ -14,7 +14,7 @@ use crate::alert::expr::Jq;
 use crate::alert::journal::Journal;
 use crate::alert::rule::{self, RecipientSpec, RuleSpec};
 use crate::alert::send::{self, Executed, Executor, RetryPolicy, SmtpOptions, SmtpTls};
-use crate::cli::{self, Counts, FailureArgs, InputArgs, OutputArgs, Outcome};
+use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
 use crate::event::{Failure, FailureMessage, InputPosition, Original};
 use crate::io::{self, check_line, Failures, IdleAware, LineReader};
 use crate::time;
@@ -74,31 +74,67 @@ pub struct Args {
     pub rule: Option<PathBuf>,
 
     /// Decide by one rule whose condition is this jq filter.
-    #[arg(long, value_name = "JQ", conflicts_with = "rule", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "JQ",
+        conflicts_with = "rule",
+        help_heading = "Deciding"
+    )]
     pub when: Option<String>,
 
     /// The --when rule's id, part of each command id.
-    #[arg(long, value_name = "ID", default_value = "when", requires = "when", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "when",
+        requires = "when",
+        help_heading = "Deciding"
+    )]
     pub id: String,
 
     /// Template of the --when rule's one-line summary.
-    #[arg(long, value_name = "TEMPLATE", requires = "when", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        requires = "when",
+        help_heading = "Deciding"
+    )]
     pub summary: Option<String>,
 
     /// Template of the --when rule's detail.
-    #[arg(long, value_name = "TEMPLATE", requires = "when", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        requires = "when",
+        help_heading = "Deciding"
+    )]
     pub detail: Option<String>,
 
     /// The --when rule's urgency: low, normal, high or critical.
-    #[arg(long, value_name = "LEVEL", requires = "when", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        requires = "when",
+        help_heading = "Deciding"
+    )]
     pub urgency: Option<Urgency>,
 
     /// The --when rule's recipient: 'NAME <EMAIL>' or EMAIL (templates).
-    #[arg(long, value_name = "RECIPIENT", requires = "when", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "RECIPIENT",
+        requires = "when",
+        help_heading = "Deciding"
+    )]
     pub recipient: Option<String>,
 
     /// The --when rule's recipient's phone (a template).
-    #[arg(long, value_name = "TEMPLATE", requires = "when", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        requires = "when",
+        help_heading = "Deciding"
+    )]
     pub phone: Option<String>,
 
     /// At most one alert per rule (and per --per key) in each period of this
@@ -107,12 +143,22 @@ pub struct Args {
     pub throttle: Option<String>,
 
     /// The jq filter whose value keys the throttle, such as .data.host.
-    #[arg(long, value_name = "JQ", requires = "throttle", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "JQ",
+        requires = "throttle",
+        help_heading = "Deciding"
+    )]
     pub per: Option<String>,
 
     /// Where an event's own time is (RFC 3339 or epoch milliseconds), for
     /// throttling and the command's event_time.
-    #[arg(long, value_name = "JQ", default_value = ".data.timestamp", help_heading = "Deciding")]
+    #[arg(
+        long,
+        value_name = "JQ",
+        default_value = ".data.timestamp",
+        help_heading = "Deciding"
+    )]
     pub time_path: String,
 
     /// Throttle by the time of processing even when events carry a time.
@@ -130,7 +176,12 @@ pub struct Args {
     pub send: Option<String>,
 
     /// Keep the journal of executed command ids in this directory.
-    #[arg(long, value_name = "DIR", requires = "send", help_heading = "Executing")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "send",
+        help_heading = "Executing"
+    )]
     pub state: Option<PathBuf>,
 
     /// Send again a command an earlier run was sending when it died (at
@@ -139,7 +190,12 @@ pub struct Args {
     pub retry_interrupted: bool,
 
     /// Retries of a transient failure.
-    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Executing")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3,
+        help_heading = "Executing"
+    )]
     pub retries: u32,
 
     /// Wait before the first retry; doubled for each next one.
@@ -171,7 +227,12 @@ pub struct Args {
     pub smtp_credentials: Option<PathBuf>,
 
     /// An argument for the exec: program (repeatable; never from a command).
-    #[arg(long, value_name = "ARG", allow_hyphen_values = true, help_heading = "Executing")]
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        help_heading = "Executing"
+    )]
     pub exec_arg: Vec<String>,
 
     #[command(flatten)]
@@ -215,7 +276,11 @@ fn rule_specs(args: &Args) -> Result<Vec<RuleSpec>> {
     let mut specs = match (&args.rule, &args.when) {
         (Some(path), _) => rule::load_specs(path)?,
         (None, Some(when)) => {
-            let (name, email) = args.recipient.as_deref().map(split_recipient).unwrap_or_default();
+            let (name, email) = args
+                .recipient
+                .as_deref()
+                .map(split_recipient)
+                .unwrap_or_default();
             vec![RuleSpec {
                 id: args.id.clone(),
                 when: when.clone(),
@@ -384,7 +449,11 @@ fn execute(args: Args) -> Result<Outcome> {
                 m
             };
             let line = match executed {
-                Executed::Sent { attempts, response, resent } => {
+                Executed::Sent {
+                    attempts,
+                    response,
+                    resent,
+                } => {
                     let mut m = base();
                     m.insert("status".into(), "sent".into());
                     m.insert("attempts".into(), attempts.into());
@@ -412,9 +481,18 @@ fn execute(args: Args) -> Result<Outcome> {
                         "interrupted",
                         "an earlier run stopped while sending this command: it may or may not have been delivered, and is not sent again (--retry-interrupted would)",
                     );
-                    failure_line(&input.name, line_no, vec![with_base(message, &base())], bytes)
+                    failure_line(
+                        &input.name,
+                        line_no,
+                        vec![with_base(message, &base())],
+                        bytes,
+                    )
                 }
-                Executed::Failed { attempts, errors, permanent } => {
+                Executed::Failed {
+                    attempts,
+                    errors,
+                    permanent,
+                } => {
                     failed_commands += 1;
                     cli::warn(format_args!(
                         "{position}: command {} not sent after {attempts} {}: {}",
@@ -422,7 +500,11 @@ fn execute(args: Args) -> Result<Outcome> {
                         if attempts == 1 { "try" } else { "tries" },
                         errors.last().map(String::as_str).unwrap_or("failed")
                     ));
-                    let kind = if permanent { "send_refused" } else { "send_failed" };
+                    let kind = if permanent {
+                        "send_refused"
+                    } else {
+                        "send_failed"
+                    };
                     let messages = errors
                         .into_iter()
                         .enumerate()
@@ -476,8 +558,17 @@ mod tests {
 
     #[test]
     fn recipients_split() {
-        assert_eq!(split_recipient("Ops <ops@example.com>"), ("Ops".into(), "ops@example.com".into()));
-        assert_eq!(split_recipient("\"Ops Team\" <{{.data.owner}}>"), ("Ops Team".into(), "{{.data.owner}}".into()));
-        assert_eq!(split_recipient("ops@example.com"), (String::new(), "ops@example.com".into()));
+        assert_eq!(
+            split_recipient("Ops <ops@example.com>"),
+            ("Ops".into(), "ops@example.com".into())
+        );
+        assert_eq!(
+            split_recipient("\"Ops Team\" <{{.data.owner}}>"),
+            ("Ops Team".into(), "{{.data.owner}}".into())
+        );
+        assert_eq!(
+            split_recipient("ops@example.com"),
+            (String::new(), "ops@example.com".into())
+        );
     }
 }
