@@ -11,6 +11,7 @@ pub mod event;
 pub mod gen;
 pub mod io;
 pub mod path;
+pub mod schema;
 pub mod store;
 pub mod time;
 pub mod enrich;

@@ -1,0 +1,147 @@
+//! JSON Schema: compiling a registry's schema (drafts 4, 6, 7, 2019-09 and
+//! 2020-12, or an Iglu self-describing schema) into a validator that asserts
+//! formats, matches patterns in linear time and refuses references that
+//! leave the registry.
+
+use std::sync::Arc;
+
+use jsonschema::{Draft, PatternOptions, Retrieve, Uri};
+use serde_json::Value;
+
+use super::registry::Resolver;
+use super::{check_self, tape::Tape, SchemaError, ValidationFailure};
+use crate::event::IgluUri;
+
+/// The meta-schema of Iglu self-describing JSON Schemas (a draft 4 schema
+/// that requires a `self` block).
+pub const IGLU_META: &str =
+    "http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#";
+
+/// Compiled patterns may use at most this much memory each, so a schema
+/// cannot make the validator build a huge automaton.
+const REGEX_SIZE_LIMIT: usize = 2 << 20;
+const REGEX_DFA_LIMIT: usize = 2 << 20;
+
+/// A compiled JSON Schema.
+pub struct JsonValidator {
+    validator: jsonschema::Validator<Tape>,
+}
+
+/// Resolves `$ref`s to `iglu:` URIs through the registry; refuses every
+/// other retrieval (files, HTTP), so a schema cannot reach outside it.
+struct RegistryRetriever {
+    resolver: Arc<Resolver>,
+}
+
+impl Retrieve for RegistryRetriever {
+    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let text = uri.as_str();
+        let text = text.split('#').next().unwrap_or(text);
+        if !text.starts_with("iglu:") {
+            return Err(format!(
+                "reference {text} is outside the registry; only iglu: references are resolved"
+            )
+            .into());
+        }
+        let key = IgluUri::parse(text).map_err(|e| e.to_string())?;
+        if key.format != "jsonschema" {
+            return Err(format!("reference {key} is not a JSON Schema").into());
+        }
+        match self.resolver.resolve(&key) {
+            Ok(found) => {
+                let mut value: Value = serde_json::from_str(&found.text)
+                    .map_err(|e| format!("{}: not JSON: {e}", found.location))?;
+                check_self(&value, &key).map_err(|e| format!("{}: {e}", found.location))?;
+                normalize_iglu(&mut value);
+                Ok(value)
+            }
+            Err(nf) => Err(format!("schema {key} not found (looked in {})", nf.looked_in.join(", ")).into()),
+        }
+    }
+}
+
+/// Rewrites an Iglu self-describing schema into the plain draft 4 schema it
+/// is: the `$schema` becomes draft 4's and the `self` block goes.
+fn normalize_iglu(schema: &mut Value) -> Option<Draft> {
+    let object = schema.as_object_mut()?;
+    let is_iglu = object
+        .get("$schema")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.trim_end_matches('#') == IGLU_META.trim_end_matches('#'));
+    object.remove("self");
+    if is_iglu {
+        object.insert(
+            "$schema".into(),
+            Value::String("http://json-schema.org/draft-04/schema#".into()),
+        );
+        return Some(Draft::Draft4);
+    }
+    None
+}
+
+impl JsonValidator {
+    /// Compiles `schema`, found for `key`. Its `self` block, when it has
+    /// one (an Iglu schema must), has to match `key`.
+    pub fn compile(schema: &Value, key: &IgluUri, resolver: Arc<Resolver>) -> Result<Self, SchemaError> {
+        let declared = schema.get("$schema").and_then(Value::as_str);
+        let is_iglu = declared.is_some_and(|s| s.trim_end_matches('#') == IGLU_META.trim_end_matches('#'));
+        if is_iglu || schema.get("self").is_some() {
+            check_self(schema, key)?;
+        }
+        let mut plain = schema.clone();
+        normalize_iglu(&mut plain);
+        let options = jsonschema::options_for::<Tape>()
+            .should_validate_formats(true)
+            .with_pattern_options(
+                PatternOptions::regex()
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_DFA_LIMIT),
+            )
+            .with_retriever(RegistryRetriever { resolver })
+            .with_base_uri(key.to_string());
+        let validator = options
+            .build(&plain)
+            .map_err(|e| SchemaError::new(format!("does not compile: {}", cap(&e.to_string()))))?;
+        Ok(JsonValidator { validator })
+    }
+
+    /// True when `data` is valid (the fast path).
+    #[inline]
+    pub fn is_valid(&self, data: super::tape::Node<'_>) -> bool {
+        self.validator.is_valid(data)
+    }
+
+    /// Every error in `data`.
+    pub fn errors(&self, data: super::tape::Node<'_>) -> Vec<ValidationFailure> {
+        self.validator
+            .iter_errors(data)
+            .map(|e| {
+                let full = e.to_string();
+                let message = if full.len() > 400 {
+                    e.masked_with("the value").to_string()
+                } else {
+                    full
+                };
+                ValidationFailure {
+                    instance_path: e.instance_path().as_str().to_string(),
+                    schema_path: e.schema_path().as_str().to_string(),
+                    keyword: e.kind().keyword().to_string(),
+                    message: cap(&message),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Cuts a message to a readable length at a character boundary.
+pub(crate) fn cap(message: &str) -> String {
+    const MAX: usize = 1000;
+    if message.len() <= MAX {
+        return message.to_string();
+    }
+    let mut end = MAX;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &message[..end], message.len())
+}
