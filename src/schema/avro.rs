@@ -119,7 +119,7 @@ impl AvroValidator {
                 }
             }
             Schema::Uuid(_) => match node.str() {
-                Some(s) if is_uuid(s) => {}
+                Some(s) if super::is_uuid(s) => {}
                 Some(_) => fail("logicalType", format!("{} is not a uuid", describe(&node))),
                 None => fail("type", format!("{} is not a uuid string", describe(&node))),
             },
@@ -323,15 +323,6 @@ fn byte_len(node: &Node<'_>) -> Option<usize> {
         n += 1;
     }
     Some(n)
-}
-
-fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 fn push_pointer(path: &mut String, token: &str) {

@@ -92,6 +92,9 @@ impl JsonValidator {
         normalize_iglu(&mut plain);
         let options = jsonschema::options_for::<Tape>()
             .should_validate_formats(true)
+            // Draft 4, 6 and 7 do not know "uuid"; Iglu schemas (draft 4)
+            // use it, so it is asserted in every draft.
+            .with_format("uuid", |s: &str| super::is_uuid(s))
             .with_pattern_options(
                 PatternOptions::regex()
                     .size_limit(REGEX_SIZE_LIMIT)

@@ -99,6 +99,16 @@ pub fn check_self(schema: &Value, key: &IgluUri) -> Result<(), SchemaError> {
     }
 }
 
+/// `8-4-4-4-12` hexadecimal digits, as RFC 4122 writes a UUID.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// A schema ready to validate data.
 pub enum Compiled {
     /// A JSON Schema.
