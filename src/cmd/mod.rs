@@ -4,6 +4,7 @@ pub mod alert;
 pub mod enrich;
 pub mod log_append;
 pub mod log_tail;
+pub mod validate;
 
 /// Every tool's command definition, named as its binary; the man pages in
 /// `man/` are generated from these (and a test keeps them in sync).
@@ -14,5 +15,6 @@ pub fn commands() -> Vec<clap::Command> {
         enrich::Args::command().name("enrich"),
         log_append::Args::command().name("log-append"),
         log_tail::Args::command().name("log-tail"),
+        validate::Args::command().name("validate"),
     ]
 }

@@ -226,7 +226,7 @@ impl Schemas {
         let found = match self.resolver.resolve(&key) {
             Ok(found) => found,
             Err(nf) => {
-                let mut message = format!("schema {key} not found in {} place(s)", nf.looked_in.len());
+                let mut message = format!("schema {key} not found; looked in {}", nf.looked_in.join(", "));
                 if !nf.errors.is_empty() {
                     message.push_str(&format!("; errors: {}", nf.errors.join("; ")));
                 }

@@ -1,0 +1,181 @@
+//! `validate`: check self-describing events against their schemas.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
+use crate::event::Original;
+use crate::io::{self, check_line, Failures, IdleAware, LineReader};
+use crate::schema::registry::Resolver;
+use crate::schema::{lint, Checker};
+
+/// Check self-describing events against their schemas from a registry.
+///
+/// Each event names its schema, {"schema":"iglu:VENDOR/NAME/FORMAT/VERSION","data":{…}};
+/// the schema (JSON Schema of any draft from 4 to 2020-12, an Iglu
+/// self-describing schema, or Avro checking the JSON encoding of the data)
+/// comes from a registry laid out as DIR/VENDOR/NAME/FORMAT/VERSION. A valid
+/// event goes to the output unchanged, byte for byte. Any other line becomes
+/// a failure event (see --bad) carrying every error found — not JSON, not
+/// self-describing, schema not found (and where it looked), bad schema, or
+/// each way the data is invalid (instance path, keyword, message) — and the
+/// exit code is 1.
+///
+/// With no --registry or --resolver, schemas come from ./schemas when it is a
+/// directory, then from the io.unilog schemas built in. Each schema is
+/// fetched and compiled once.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "\
+Examples:
+  validate events.ndjson > good.ndjson                        # ./schemas, then built-ins
+  log-tail raw.log --group v --follow | validate --registry examples/schemas --bad bad.log
+  validate --registry team/schemas --registry vendor/schemas --bad failures.ndjson
+  validate --resolver resolver.json < events.ndjson           # Iglu resolver configuration
+  validate --lint examples/schemas                            # check a registry
+
+A resolver configuration is Iglu's:
+  {\"schema\":\"iglu:com.snowplowanalytics.iglu/resolver-config/jsonschema/1-0-3\",
+   \"data\":{\"cacheSize\":500,\"cacheTtl\":600,\"repositories\":[
+     {\"name\":\"local\",\"priority\":0,\"vendorPrefixes\":[\"com.nile\"],
+      \"connection\":{\"embedded\":{\"path\":\"schemas\"}}},
+     {\"name\":\"central\",\"priority\":1,\"vendorPrefixes\":[],
+      \"connection\":{\"http\":{\"uri\":\"http://registry.example:8080\"}}}]}}
+Repositories whose vendor prefix matches the event's vendor come first,
+then lower priority; embedded paths are relative to the configuration file.
+
+Exit status: 0 all valid (or a clean registry with --lint), 1 some events
+failed (or lint found problems), 2 usage, I/O or configuration error."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// A static registry directory, DIR/VENDOR/NAME/FORMAT/VERSION; repeat
+    /// to search several, first one first.
+    #[arg(long, value_name = "DIR", conflicts_with = "resolver")]
+    pub registry: Vec<PathBuf>,
+
+    /// An Iglu resolver configuration: repositories (embedded directories
+    /// and HTTP static registries) with priorities and vendor prefixes, cache
+    /// size and TTL.
+    #[arg(long, value_name = "FILE")]
+    pub resolver: Option<PathBuf>,
+
+    /// Check a registry instead of events: every schema compiles, its self
+    /// block matches its path, versions follow one another, and each
+    /// ADDITION adds no required property and removes or narrows nothing.
+    /// DIR defaults to the first --registry, else ./schemas.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "", conflicts_with = "resolver")]
+    pub lint: Option<PathBuf>,
+
+    /// Lines longer than this are failures, not events.
+    #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
+    pub max_event_bytes: u64,
+
+    /// Print a summary on stderr (always on a terminal).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub failures: FailureArgs,
+}
+
+/// Runs `validate`.
+pub fn run(args: Args) -> Result<Outcome> {
+    if let Some(dir) = &args.lint {
+        return run_lint(dir, &args);
+    }
+    let resolver = match &args.resolver {
+        Some(path) => Resolver::from_config_file(path)?,
+        None if !args.registry.is_empty() => {
+            for dir in &args.registry {
+                if !dir.is_dir() {
+                    anyhow::bail!("registry {} is not a directory", dir.display());
+                }
+            }
+            Resolver::from_dirs(&args.registry)
+        }
+        None => Resolver::default_here(),
+    };
+    let inputs = io::open_inputs(&args.input.files)?;
+    let mut out = args.output.open()?;
+    let mut failures = Failures::open(&args.failures)?;
+    let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
+    let mut checker = Checker::new(resolver);
+    let mut counts = Counts::default();
+    for input in inputs {
+        let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+        loop {
+            let (line_no, line) = match reader.next_line() {
+                Ok(Some(numbered)) => numbered,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // The producer paused: pass on what we have now.
+                    failures.flush()?;
+                    out.flush()?;
+                    continue;
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
+            };
+            counts.read += 1;
+            let bytes = match check_line(&line, max_line) {
+                Ok(bytes) => bytes,
+                Err((message, original)) => {
+                    failures.route(&input.name, line_no, vec![message], original)?;
+                    continue;
+                }
+            };
+            match checker.check(bytes) {
+                Ok(()) => {
+                    out.write_line(bytes)?;
+                    counts.written += 1;
+                }
+                Err(errors) => failures.route(&input.name, line_no, errors, Original::Line(bytes))?,
+            }
+        }
+    }
+    // Failures are made durable before the good events are let go.
+    failures.flush()?;
+    out.flush()?;
+    counts.failed = failures.count();
+    counts.report(args.verbose, "valid");
+    Ok(counts.outcome())
+}
+
+fn run_lint(dir: &std::path::Path, args: &Args) -> Result<Outcome> {
+    let dir = if dir.as_os_str().is_empty() {
+        args.registry.first().cloned().unwrap_or_else(|| PathBuf::from("schemas"))
+    } else {
+        dir.to_path_buf()
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("registry {} is not a directory", dir.display());
+    }
+    let report = lint::lint(&dir)?;
+    let mut out = args.output.open()?;
+    for p in &report.problems {
+        out.write_line(format!("{}: {}", p.path.display(), p.message).as_bytes())?;
+    }
+    out.flush()?;
+    if report.problems.is_empty() {
+        if args.verbose || cli::stderr_is_terminal() {
+            cli::warn(format_args!("{}: {} schemas, no problems", dir.display(), report.schemas));
+        }
+        Ok(Outcome::Ok)
+    } else {
+        cli::warn(format_args!(
+            "{}: {} schemas, {} problems",
+            dir.display(),
+            report.schemas,
+            report.problems.len()
+        ));
+        Ok(Outcome::SomeFailed)
+    }
+}
