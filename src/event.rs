@@ -257,13 +257,47 @@ impl Failure<'_> {
     }
 }
 
+/// The deepest JSON original kept as JSON inside a failure event.
+const MAX_ORIGINAL_DEPTH: usize = 100;
+
+/// How deep arrays and objects nest in JSON text (brackets in strings do not count).
+fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 fn original_json(original: Original<'_>) -> (Vec<u8>, Vec<(&'static str, Value)>) {
     match original {
         Original::Line(bytes) => {
             let trimmed = bytes.trim_ascii();
             // serde_json does not check the UTF-8 of strings it ignores.
+            // Nor does it limit the nesting of what it ignores: a deeper
+            // original goes in as text, so the failure event stays readable
+            // by JSON parsers with the usual depth limit (128).
             let is_json = std::str::from_utf8(trimmed).is_ok_and(|t| {
-                !t.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+                !t.is_empty()
+                    && nesting_depth(trimmed) <= MAX_ORIGINAL_DEPTH
+                    && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
             });
             if is_json {
                 return (trimmed.to_vec(), vec![]);
@@ -455,6 +489,24 @@ mod tests {
         });
         assert_eq!(cut["original"], "ab");
         assert_eq!(cut["original_bytes"], 99);
+    }
+
+    #[test]
+    fn deep_originals_are_kept_as_text() {
+        let mk = |text: &str| {
+            let f = Failure {
+                processor: "t",
+                position: InputPosition { name: "f".into(), line: 1 },
+                errors: vec![],
+                original: Original::Line(text.as_bytes()),
+            };
+            serde_json::from_slice::<Value>(&f.to_line_at(0)).unwrap()["data"]["original"].clone()
+        };
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(mk(&deep), Value::String(deep.clone()));
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(mk(&ok).is_array());
+        assert_eq!(nesting_depth(br#"{"a":"[[[{{","b":[{"c":"\"]"}]}"#), 3);
     }
 
     #[test]
