@@ -5,6 +5,8 @@ set -euo pipefail
 
 need_apt=()
 command -v jq >/dev/null || need_apt+=(jq)
+# validate's HTTP registry test serves a directory with python3 -m http.server
+command -v python3 >/dev/null || need_apt+=(python3)
 if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
