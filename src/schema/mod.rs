@@ -272,14 +272,14 @@ impl Checker {
         }
         let view = match self.doc.parse(line) {
             Ok(view) => view,
+            Err(e) if e.utf8 => {
+                return Err(vec![FailureMessage::new(event_kind::INVALID_UTF8, "the line is not valid UTF-8")
+                    .with("byte", e.offset as u64)]);
+            }
             Err(e) => {
-                return Err(vec![if std::str::from_utf8(line).is_err() {
-                    FailureMessage::new(event_kind::INVALID_UTF8, "the line is not valid UTF-8")
-                } else {
-                    FailureMessage::new(event_kind::NOT_JSON, format!("not JSON: {e}"))
-                        .with("line", e.line() as u64)
-                        .with("column", e.column() as u64)
-                }]);
+                return Err(vec![FailureMessage::new(event_kind::NOT_JSON, format!("not JSON: {e}"))
+                    .with("line", 1u64)
+                    .with("column", e.offset as u64 + 1)]);
             }
         };
         let root = view.root();

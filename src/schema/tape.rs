@@ -1,5 +1,5 @@
-//! A flat, borrowed JSON document for validation: one pass of serde_json's
-//! parser writes every value into a reusable vector of entries whose
+//! A flat, borrowed JSON document for validation: one pass of a strict
+//! RFC 8259 parser writes every value into a reusable vector of entries whose
 //! strings point into the input line, so validating an event allocates
 //! nothing once the buffers have grown. The `jsonschema` crate validates it
 //! through its `Json` representation traits.
@@ -9,7 +9,6 @@ use std::fmt;
 
 use jsonschema::json::{Array, Json, Node as NodeTrait, NodeIdentity, Object};
 use jsonschema::JsonType;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// The `jsonschema` representation marker for [`Doc`]s.
@@ -51,29 +50,355 @@ pub struct View<'a> {
     scratch: &'a str,
 }
 
+/// Why a line is not JSON: what was wrong and where (a byte offset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// What went wrong.
+    pub message: &'static str,
+    /// Byte offset of the offending byte (the line's length at its end).
+    pub offset: usize,
+    /// True when the line is not UTF-8 (rather than not JSON).
+    pub utf8: bool,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at line 1 column {}", self.message, self.offset + 1)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Nesting deeper than this is refused, as serde_json does, so that no
+/// reader downstream overflows its stack on an event that passed.
+pub const MAX_DEPTH: usize = 128;
+
 impl Doc {
-    /// Parses one JSON text (serde_json's grammar, UTF-8 and nesting limit
-    /// of 128). The buffers keep their capacity for the next line.
-    pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<View<'a>, serde_json::Error> {
+    /// Parses one JSON text (RFC 8259, UTF-8, nesting up to [`MAX_DEPTH`]).
+    /// The buffers keep their capacity for the next line.
+    pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<View<'a>, ParseError> {
         self.entries.clear();
         self.scratch.clear();
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let mut builder = Builder {
-            base: line.as_ptr() as usize,
-            line_len: line.len(),
-            entries: &mut self.entries,
-            scratch: &mut self.scratch,
+        let text = std::str::from_utf8(line).map_err(|e| ParseError {
+            message: "invalid UTF-8",
+            offset: e.valid_up_to(),
+            utf8: true,
+        })?;
+        let mut p = Parser { s: line, text, i: 0, entries: &mut self.entries, scratch: &mut self.scratch, depth: 0 };
+        p.ws();
+        p.value()?;
+        p.ws();
+        if p.i != line.len() {
+            return Err(p.err("trailing characters"));
+        }
+        Ok(View { entries: &self.entries, line: text, scratch: &self.scratch })
+    }
+}
+
+/// A recursive-descent parser over a line already known to be UTF-8.
+struct Parser<'p> {
+    s: &'p [u8],
+    text: &'p str,
+    i: usize,
+    entries: &'p mut Vec<Entry>,
+    scratch: &'p mut String,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, message: &'static str) -> ParseError {
+        ParseError { message, offset: self.i.min(self.s.len()), utf8: false }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<(), ParseError> {
+        match self.peek() {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => {
+                let (src, start, len) = self.string()?;
+                self.entries.push(Entry::Str(src, start, len));
+                Ok(())
+            }
+            Some(b't') => self.literal(b"true", Entry::Bool(true)),
+            Some(b'f') => self.literal(b"false", Entry::Bool(false)),
+            Some(b'n') => self.literal(b"null", Entry::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expected value")),
+            None => Err(self.err("EOF while parsing a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], entry: Entry) -> Result<(), ParseError> {
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            self.entries.push(entry);
+            Ok(())
+        } else {
+            Err(self.err("expected ident"))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("recursion limit exceeded"));
+        }
+        self.i += 1;
+        self.ws();
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<(), ParseError> {
+        let at = self.entries.len();
+        self.entries.push(Entry::Obj { len: 0, end: 0 });
+        self.enter()?;
+        let mut len = 0u32;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+        } else {
+            loop {
+                match self.peek() {
+                    Some(b'"') => {}
+                    None => return Err(self.err("EOF while parsing an object")),
+                    Some(_) => return Err(self.err("key must be a string")),
+                }
+                let (src, start, l) = self.string()?;
+                self.entries.push(Entry::Key(src, start, l));
+                self.ws();
+                match self.peek() {
+                    Some(b':') => self.i += 1,
+                    None => return Err(self.err("EOF while parsing an object")),
+                    Some(_) => return Err(self.err("expected `:`")),
+                }
+                self.ws();
+                self.value()?;
+                len += 1;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        self.ws();
+                        if self.peek() == Some(b'}') {
+                            return Err(self.err("trailing comma"));
+                        }
+                    }
+                    Some(b'}') => {
+                        self.i += 1;
+                        break;
+                    }
+                    None => return Err(self.err("EOF while parsing an object")),
+                    Some(_) => return Err(self.err("expected `,` or `}`")),
+                }
+            }
+        }
+        self.depth -= 1;
+        let end = self.entries.len() as u32;
+        self.entries[at] = Entry::Obj { len, end };
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<(), ParseError> {
+        let at = self.entries.len();
+        self.entries.push(Entry::Arr { len: 0, end: 0 });
+        self.enter()?;
+        let mut len = 0u32;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+        } else {
+            loop {
+                self.value()?;
+                len += 1;
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        self.ws();
+                        if self.peek() == Some(b']') {
+                            return Err(self.err("trailing comma"));
+                        }
+                    }
+                    Some(b']') => {
+                        self.i += 1;
+                        break;
+                    }
+                    None => return Err(self.err("EOF while parsing a list")),
+                    Some(_) => return Err(self.err("expected `,` or `]`")),
+                }
+            }
+        }
+        self.depth -= 1;
+        let end = self.entries.len() as u32;
+        self.entries[at] = Entry::Arr { len, end };
+        Ok(())
+    }
+
+    /// A string at `"`: borrowed from the line when it has no escapes,
+    /// decoded into the scratch buffer when it has.
+    fn string(&mut self) -> Result<(In, u32, u32), ParseError> {
+        self.i += 1;
+        let start = self.i;
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    let len = self.i - start;
+                    self.i += 1;
+                    return Ok((In::Line, start as u32, len as u32));
+                }
+                Some(b'\\') => break,
+                Some(0..=0x1f) => return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string")),
+                Some(_) => self.i += 1,
+                None => return Err(self.err("EOF while parsing a string")),
+            }
+        }
+        let out = self.scratch.len();
+        // The line is UTF-8 and `"`/`\` are ASCII, so these are char boundaries.
+        let line = self.text;
+        self.scratch.push_str(&line[start..self.i]);
+        loop {
+            let run = self.i;
+            loop {
+                match self.peek() {
+                    Some(b'"' | b'\\') => break,
+                    Some(0..=0x1f) => return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string")),
+                    Some(_) => self.i += 1,
+                    None => return Err(self.err("EOF while parsing a string")),
+                }
+            }
+            self.scratch.push_str(&line[run..self.i]);
+            if self.peek() == Some(b'"') {
+                self.i += 1;
+                return Ok((In::Scratch, out as u32, (self.scratch.len() - out) as u32));
+            }
+            self.i += 1;
+            let c = match self.peek() {
+                Some(b'"') => '"',
+                Some(b'\\') => '\\',
+                Some(b'/') => '/',
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(b'u') => {
+                    let hi = self.hex4()?;
+                    let code = match hi {
+                        0xD800..=0xDBFF => {
+                            if self.s.get(self.i + 1..self.i + 3) != Some(b"\\u") {
+                                return Err(self.err("lone leading surrogate in hex escape"));
+                            }
+                            self.i += 2;
+                            let lo = self.hex4()?;
+                            if !(0xDC00..=0xDFFF).contains(&lo) {
+                                return Err(self.err("lone leading surrogate in hex escape"));
+                            }
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        }
+                        0xDC00..=0xDFFF => return Err(self.err("unexpected end of hex escape")),
+                        code => code,
+                    };
+                    char::from_u32(code).ok_or_else(|| self.err("invalid unicode code point"))?
+                }
+                None => return Err(self.err("EOF while parsing a string")),
+                Some(_) => return Err(self.err("invalid escape")),
+            };
+            self.i += 1;
+            self.scratch.push(c);
+        }
+    }
+
+    /// The four hex digits after `\u` (at `u`); leaves `i` on the last digit.
+    fn hex4(&mut self) -> Result<u32, ParseError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            self.i += 1;
+            let d = match self.peek() {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                None => return Err(self.err("EOF while parsing a string")),
+                Some(_) => return Err(self.err("invalid escape")),
+            };
+            v = v * 16 + u32::from(d);
+        }
+        Ok(v)
+    }
+
+    fn number(&mut self) -> Result<(), ParseError> {
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(self.err("invalid number"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = self.peek() {
+                    self.i += 1;
+                }
+            }
+            None => return Err(self.err("EOF while parsing a value")),
+            Some(_) => return Err(self.err("invalid number")),
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            float = true;
+            self.i += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            float = true;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while let Some(b'0'..=b'9') = self.peek() {
+                self.i += 1;
+            }
+        }
+        // ASCII digits and signs only, so this is a str.
+        let text = &self.text[start..self.i];
+        let number = if !float && !negative {
+            text.parse::<u64>().ok().map(Number::from)
+        } else if !float {
+            // As serde_json: -0 is a float, and so is a negative below i64.
+            text.parse::<i64>().ok().filter(|n| *n != 0).map(Number::from)
+        } else {
+            None
         };
-        (&mut builder).deserialize(&mut de)?;
-        de.end()?;
-        // serde_json checked every string is UTF-8; the line outside strings
-        // is JSON punctuation, so the whole line is UTF-8 too.
-        let line = std::str::from_utf8(line).map_err(de::Error::custom)?;
-        Ok(View {
-            entries: &self.entries,
-            line,
-            scratch: &self.scratch,
-        })
+        let number = match number {
+            Some(n) => n,
+            None => {
+                let f: f64 = text.parse().map_err(|_| self.err("invalid number"))?;
+                Number::from_f64(f).ok_or_else(|| self.err("number out of range"))?
+            }
+        };
+        self.entries.push(Entry::Num(number));
+        Ok(())
     }
 }
 
@@ -96,121 +421,6 @@ impl<'a> View<'a> {
             Entry::Arr { end, .. } | Entry::Obj { end, .. } => end,
             _ => i + 1,
         }
-    }
-}
-
-struct Builder<'b> {
-    base: usize,
-    line_len: usize,
-    entries: &'b mut Vec<Entry>,
-    scratch: &'b mut String,
-}
-
-impl Builder<'_> {
-    fn string(&mut self, s: &str, borrowed: bool) -> (In, u32, u32) {
-        let addr = s.as_ptr() as usize;
-        if borrowed && addr >= self.base && addr + s.len() <= self.base + self.line_len {
-            (In::Line, (addr - self.base) as u32, s.len() as u32)
-        } else {
-            let start = self.scratch.len() as u32;
-            self.scratch.push_str(s);
-            (In::Scratch, start, s.len() as u32)
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for &mut Builder<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &mut Builder<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.entries.push(Entry::Null);
-        Ok(())
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.entries.push(Entry::Bool(v));
-        Ok(())
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.entries.push(Entry::Num(v.into()));
-        Ok(())
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.entries.push(Entry::Num(v.into()));
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        let n = Number::from_f64(v).ok_or_else(|| E::custom("number out of range"))?;
-        self.entries.push(Entry::Num(n));
-        Ok(())
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
-        let (src, start, len) = self.string(v, true);
-        self.entries.push(Entry::Str(src, start, len));
-        Ok(())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        let (src, start, len) = self.string(v, false);
-        self.entries.push(Entry::Str(src, start, len));
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let at = self.entries.len();
-        self.entries.push(Entry::Arr { len: 0, end: 0 });
-        let mut len = 0u32;
-        while seq.next_element_seed(&mut *self)?.is_some() {
-            len += 1;
-        }
-        let end = self.entries.len() as u32;
-        self.entries[at] = Entry::Arr { len, end };
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let at = self.entries.len();
-        self.entries.push(Entry::Obj { len: 0, end: 0 });
-        let mut len = 0u32;
-        while map.next_key_seed(KeySeed(&mut *self))?.is_some() {
-            map.next_value_seed(&mut *self)?;
-            len += 1;
-        }
-        let end = self.entries.len() as u32;
-        self.entries[at] = Entry::Obj { len, end };
-        Ok(())
-    }
-}
-
-struct KeySeed<'x, 'b>(&'x mut Builder<'b>);
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a member name")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
-        let (src, start, len) = self.0.string(v, true);
-        self.0.entries.push(Entry::Key(src, start, len));
-        Ok(())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        let (src, start, len) = self.0.string(v, false);
-        self.0.entries.push(Entry::Key(src, start, len));
-        Ok(())
     }
 }
 
@@ -502,6 +712,101 @@ mod tests {
         assert!(doc.parse(b"").is_err());
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(doc.parse(deep.as_bytes()).is_err());
+    }
+
+    /// A small deterministic generator for the differential tests.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_text(r: &mut Rng, depth: u32) -> String {
+        const ATOMS: &[&str] = &[
+            "0", "-0", "1", "-1", "42", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+            "-9223372036854775809", "1.5", "-0.25e-3", "1E10", "6.02e23", "1e400", "true", "false", "null",
+            r#""""#, r#""abc""#, r#""a\"b""#, r#""\u00e9\n\t\/""#, r#""\ud83d\ude00""#, r#""é中😀""#, r#""\\""#,
+        ];
+        if depth == 0 || r.below(3) == 0 {
+            return ATOMS[r.below(ATOMS.len() as u64) as usize].to_string();
+        }
+        let n = r.below(4);
+        let ws = |r: &mut Rng| [" ", "", "\t", "\r\n", ""][r.below(5) as usize];
+        if r.below(2) == 0 {
+            let items: Vec<String> = (0..n).map(|_| format!("{}{}{}", ws(r), random_text(r, depth - 1), ws(r))).collect();
+            format!("[{}]", items.join(","))
+        } else {
+            let items: Vec<String> = (0..n)
+                .map(|i| format!("{}\"k{}\"{}:{}{}", ws(r), i % 3, ws(r), ws(r), random_text(r, depth - 1)))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+    }
+
+    fn close(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                x == y || ((x - y) / y).abs() < 1e-15
+            }
+            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_random_and_mutated_text() {
+        let mut r = Rng(7);
+        let mut doc = Doc::default();
+        for round in 0..20_000 {
+            let mut text = random_text(&mut r, 4).into_bytes();
+            if round % 2 == 1 {
+                // Break it: drop, duplicate or replace a byte.
+                let at = r.below(text.len() as u64) as usize;
+                match r.below(3) {
+                    0 => {
+                        text.remove(at);
+                    }
+                    1 => text.insert(at, text[at]),
+                    _ => text[at] = b"{}[],:\"\\ 0-e.tnu\x01\xff"[r.below(18) as usize],
+                }
+            }
+            let theirs = serde_json::from_slice::<Value>(&text);
+            let ours = doc.parse(&text).map(|v| v.root().to_json());
+            match (&ours, &theirs) {
+                (Ok(a), Ok(b)) => assert!(close(a, b), "{}: {a} vs {b}", String::from_utf8_lossy(&text)),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{:?}: ours {ours:?}, serde_json {theirs:?}", String::from_utf8_lossy(&text)),
+            }
+        }
+    }
+
+    #[test]
+    fn error_positions_and_kinds() {
+        let mut doc = Doc::default();
+        let e = doc.parse(b"{not json").err().unwrap();
+        assert_eq!(e.to_string(), "key must be a string at line 1 column 2");
+        let e = doc.parse(b"[1,2,]").err().unwrap();
+        assert_eq!((e.message, e.offset), ("trailing comma", 5));
+        let e = doc.parse(b"\"ok\xff\"").err().unwrap();
+        assert!(e.utf8);
+        let e = doc.parse(b"[\"a\x01\"]").err().unwrap();
+        assert!(e.message.starts_with("control character"));
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert_eq!(doc.parse(deep.as_bytes()).err().unwrap().message, "recursion limit exceeded");
+        let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(doc.parse(ok.as_bytes()).is_ok());
     }
 
     #[test]
