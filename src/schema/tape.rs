@@ -249,18 +249,20 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<(In, u32, u32), ParseError> {
         self.i += 1;
         let start = self.i;
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let len = self.i - start;
-                    self.i += 1;
-                    return Ok((In::Line, start as u32, len as u32));
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1f) => return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string")),
-                Some(_) => self.i += 1,
-                None => return Err(self.err("EOF while parsing a string")),
+        let rest = &self.s[start..];
+        let stop = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+        if let Some(k) = rest[..stop].iter().position(|&b| b < 0x20) {
+            self.i = start + k;
+            return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string"));
+        }
+        self.i = start + stop;
+        match self.peek() {
+            Some(b'"') => {
+                self.i += 1;
+                return Ok((In::Line, start as u32, stop as u32));
             }
+            Some(_) => {}
+            None => return Err(self.err("EOF while parsing a string")),
         }
         let out = self.scratch.len();
         // The line is UTF-8 and `"`/`\` are ASCII, so these are char boundaries.
