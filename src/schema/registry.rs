@@ -18,10 +18,33 @@ pub const MAX_SCHEMA_BYTES: u64 = 4 << 20;
 
 /// The schemas this crate ships in `schemas/`, built in so that the tools'
 /// own events validate with no registry at all.
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "iglu:io.unilog/failure/jsonschema/1-0-0",
-    include_str!("../../schemas/io.unilog/failure/jsonschema/1-0-0"),
-)];
+/// (A test keeps this list and `schemas/` the same.)
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "iglu:io.unilog/enriched_at/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/enriched_at/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/event_id/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/event_id/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/failure/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/failure/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/geo_location/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/geo_location/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/lookup/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/lookup/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/user_agent/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/user_agent/jsonschema/1-0-0"),
+    ),
+];
 
 /// One place schemas are kept.
 #[derive(Debug, Clone)]
