@@ -13,7 +13,7 @@ pub mod tape;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -158,8 +158,14 @@ type Lookup = Result<Arc<Compiled>, Arc<Vec<FailureMessage>>>;
 struct Cached {
     lookup: Lookup,
     loaded: Instant,
+    /// Kept only briefly: a repository could not answer (a network error),
+    /// which may pass.
+    transient: bool,
     used: u64,
 }
+
+/// How long a lookup that met a repository error is kept before trying again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// Compiled schemas by the URI text events name them with: each schema is
 /// fetched and compiled once, kept up to the resolver's cache size (least
@@ -192,12 +198,13 @@ impl Schemas {
         self.tick += 1;
         let ttl = self.resolver.cache_ttl;
         if let Some(hit) = self.cache.get_mut(uri_text) {
+            let ttl = if hit.transient { Some(ttl.map_or(RETRY_AFTER, |t| t.min(RETRY_AFTER))) } else { ttl };
             if ttl.is_none_or(|ttl| hit.loaded.elapsed() < ttl) {
                 hit.used = self.tick;
                 return hit.lookup.clone();
             }
         }
-        let lookup = self.load(uri_text);
+        let (lookup, transient) = self.load(uri_text);
         if self.cache.len() >= self.resolver.cache_size && !self.cache.contains_key(uri_text) {
             if let Some(oldest) = self.cache.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| k.clone()) {
                 self.cache.remove(&oldest);
@@ -205,7 +212,7 @@ impl Schemas {
         }
         self.cache.insert(
             uri_text.into(),
-            Cached { lookup: lookup.clone(), loaded: Instant::now(), used: self.tick },
+            Cached { lookup: lookup.clone(), loaded: Instant::now(), transient, used: self.tick },
         );
         lookup
     }
@@ -215,12 +222,15 @@ impl Schemas {
         self.cache.len()
     }
 
-    fn load(&self, uri_text: &str) -> Lookup {
+    fn load(&self, uri_text: &str) -> (Lookup, bool) {
         let key = match IgluUri::parse(uri_text) {
             Ok(key) => key,
             Err(e) => {
-                return Err(Arc::new(vec![FailureMessage::new(event_kind::NOT_SELF_DESCRIBING, e.to_string())
-                    .with("schema", uri_text)]))
+                return (
+                    Err(Arc::new(vec![FailureMessage::new(event_kind::NOT_SELF_DESCRIBING, e.to_string())
+                        .with("schema", uri_text)])),
+                    false,
+                )
             }
         };
         let found = match self.resolver.resolve(&key) {
@@ -230,12 +240,16 @@ impl Schemas {
                 if !nf.errors.is_empty() {
                     message.push_str(&format!("; errors: {}", nf.errors.join("; ")));
                 }
-                return Err(Arc::new(vec![FailureMessage::new(kind::SCHEMA_NOT_FOUND, message)
-                    .with("schema", uri_text)
-                    .with("looked_in", nf.looked_in)]));
+                let transient = !nf.errors.is_empty();
+                return (
+                    Err(Arc::new(vec![FailureMessage::new(kind::SCHEMA_NOT_FOUND, message)
+                        .with("schema", uri_text)
+                        .with("looked_in", nf.looked_in)])),
+                    transient,
+                );
             }
         };
-        match Compiled::compile(&found.text, &key, self.resolver.clone()) {
+        let compiled = match Compiled::compile(&found.text, &key, self.resolver.clone()) {
             Ok(c) => Ok(Arc::new(c)),
             Err(e) => Err(Arc::new(vec![FailureMessage::new(
                 kind::BAD_SCHEMA,
@@ -243,7 +257,8 @@ impl Schemas {
             )
             .with("schema", uri_text)
             .with("location", found.location)])),
-        }
+        };
+        (compiled, false)
     }
 }
 
