@@ -565,3 +565,12 @@ fn head_closes_quietly_and_bad_usage_is_2() {
     cmd("validate").args(["--registry", "/nonexistent"]).write_stdin("").assert().code(2);
     cmd("validate").args(["--resolver", "/nonexistent.json"]).write_stdin("").assert().code(2);
 }
+
+#[test]
+fn alerts_plum_health_checks_are_valid_events() {
+    let events = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alert/plum/health-checks.ndjson")).unwrap();
+    let (out, failures, code) = validate(&["--registry", EXAMPLES], &events);
+    assert_eq!(failures, Vec::<Value>::new());
+    assert_eq!(code, 0);
+    assert!(out == events);
+}

@@ -21,6 +21,14 @@ pub const MAX_SCHEMA_BYTES: u64 = 4 << 20;
 /// (A test keeps this list and `schemas/` the same.)
 pub const BUILTIN: &[(&str, &str)] = &[
     (
+        "iglu:io.unilog/alert/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/alert/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/alert_outcome/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/alert_outcome/jsonschema/1-0-0"),
+    ),
+    (
         "iglu:io.unilog/enriched_at/jsonschema/1-0-0",
         include_str!("../../schemas/io.unilog/enriched_at/jsonschema/1-0-0"),
     ),
