@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded file log: build, generate a day of Nile
 # shopper events, append them to a partitioned log, read them back as a
-# consumer group in two runs (no gap, no duplicate), and show the positions.
+# consumer group in two runs (no gap, no duplicate), validate and enrich them
+# into a second log, and show the positions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bins --examples
@@ -21,6 +22,13 @@ log-tail "$out/raw.log" --group orders --count 1000 > "$out/part1.ndjson"
 log-tail "$out/raw.log" --group orders > "$out/part2.ndjson"
 cat "$out/part1.ndjson" "$out/part2.ndjson" | sort | cmp - <(sort "$out/events.ndjson") \
   && echo "   every event read exactly once"
+
+echo "== validate | enrich as group 'enrich', into $out/enriched.log"
+log-tail "$out/raw.log" --group enrich \
+  | validate --registry examples/schemas --bad "$out/failures.ndjson" \
+  | enrich --anonymize-ip 8 --ip .data.shopper.ipAddress --event-id --enriched-at \
+  | log-append "$out/enriched.log" --partitions 4 --key .data.shopper.id -v
+log-tail "$out/enriched.log" -n 1 --partition 0
 
 echo "== events by schema (log-tail | grep | sort | uniq -c)"
 log-tail "$out/raw.log" \
