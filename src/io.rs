@@ -440,7 +440,13 @@ impl FailureSink {
                     .and_then(|_| w.write_all(b"\n"))
                     .with_context(|| format!("cannot write failure file {}", path.display()))?;
             }
-            FailureSink::Log(appender) => appender.append(event, None)?,
+            FailureSink::Log(appender) => {
+                appender.append(event, None)?;
+                // Bounded memory for a long run of failures between flushes.
+                if appender.should_commit() {
+                    appender.write()?;
+                }
+            }
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ pub struct AppendOptions {
     /// Fsync each batch before reporting it appended (on by default; off
     /// only for throwaway logs).
     pub sync: bool,
-    /// Buffered bytes that trigger a write.
+    /// Buffered bytes after which [`Appender::should_commit`] says to write.
     pub batch_bytes: usize,
 }
 
@@ -130,10 +130,6 @@ impl Appender {
         self.pending_bytes >= self.batch_bytes
     }
 
-    /// Number of events buffered and not yet committed.
-    pub fn pending(&self) -> usize {
-        self.order.len()
-    }
 
     /// Writes and fsyncs everything buffered. Returns each event's position,
     /// in the order the events were appended.
