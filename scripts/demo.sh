@@ -26,7 +26,7 @@ cat "$out/part1.ndjson" "$out/part2.ndjson" | sort | cmp - <(sort "$out/events.n
 echo "== validate | enrich as group 'enrich', into $out/enriched.log"
 log-tail "$out/raw.log" --group enrich \
   | validate --registry examples/schemas --bad "$out/failures.ndjson" \
-  | enrich --anonymize-ip 8 --ip .data.shopper.ipAddress --event-id --enriched-at \
+  | enrich --anonymize-ip 1 --ip .data.shopper.ipAddress --event-id --enriched-at \
   | log-append "$out/enriched.log" --partitions 4 --key .data.shopper.id -v
 log-tail "$out/enriched.log" -n 1 --partition 0
 
