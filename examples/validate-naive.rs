@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
 
 fn main() {
-    let registry = std::env::args().nth(1).expect("usage: validate-naive REGISTRY");
+    let registry = std::env::args()
+        .nth(1)
+        .expect("usage: validate-naive REGISTRY");
     let mut validators: HashMap<String, jsonschema::Validator> = HashMap::new();
     let stdin = std::io::stdin().lock();
     let mut out = BufWriter::with_capacity(256 << 10, std::io::stdout().lock());
@@ -30,8 +32,14 @@ fn main() {
             let mut schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
             let obj = schema.as_object_mut().unwrap();
             obj.remove("self");
-            obj.insert("$schema".into(), "http://json-schema.org/draft-04/schema#".into());
-            let v = jsonschema::options().should_validate_formats(true).build(&schema).expect("compiles");
+            obj.insert(
+                "$schema".into(),
+                "http://json-schema.org/draft-04/schema#".into(),
+            );
+            let v = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .expect("compiles");
             validators.insert(uri.to_string(), v);
         }
         if validators[uri].is_valid(data) {

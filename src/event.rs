@@ -496,7 +496,10 @@ mod tests {
         let mk = |text: &str| {
             let f = Failure {
                 processor: "t",
-                position: InputPosition { name: "f".into(), line: 1 },
+                position: InputPosition {
+                    name: "f".into(),
+                    line: 1,
+                },
                 errors: vec![],
                 original: Original::Line(text.as_bytes()),
             };

@@ -536,6 +536,64 @@ impl Failures {
     }
 }
 
+/// One step of a filter's read loop (see [`for_each_line`]).
+pub enum FilterStep<'a> {
+    /// A line that may be an event: where it came from, and its bytes.
+    Line {
+        /// The input's name, for messages and failure events.
+        input: &'a str,
+        /// The line's 1-based number in that input.
+        line_no: u64,
+        /// The line, without its newline.
+        bytes: &'a [u8],
+    },
+    /// Piped input paused: pass on what is done so far.
+    Idle,
+}
+
+/// The read loop every filter shares: reads each input line by line with a
+/// size cap, routes lines that cannot be events (empty, too large) to
+/// `failures`, and hands every other line, and each pause of piped input, to
+/// `step`. Returns the number of lines read.
+pub fn for_each_line(
+    inputs: Vec<Input>,
+    max_line: usize,
+    failures: &mut Failures,
+    mut step: impl FnMut(&mut Failures, FilterStep<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut read = 0u64;
+    for input in inputs {
+        let mut reader =
+            LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+        loop {
+            let (line_no, line) = match reader.next_line() {
+                Ok(Some(numbered)) => numbered,
+                Ok(None) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    step(failures, FilterStep::Idle)?;
+                    continue;
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
+            };
+            read += 1;
+            match check_line(&line, max_line) {
+                Ok(bytes) => step(
+                    failures,
+                    FilterStep::Line {
+                        input: &input.name,
+                        line_no,
+                        bytes,
+                    },
+                )?,
+                Err((message, original)) => {
+                    failures.route(&input.name, line_no, vec![message], original)?
+                }
+            }
+        }
+    }
+    Ok(read)
+}
+
 #[allow(clippy::result_large_err)] // the error path is the rare one
 /// The failure for a line that cannot be an event at all: empty or over the
 /// size cap. `Ok` gives the line's bytes.

@@ -7,6 +7,7 @@
 pub mod alert;
 pub mod cli;
 pub mod cmd;
+pub mod enrich;
 pub mod event;
 pub mod gen;
 pub mod io;
@@ -14,4 +15,3 @@ pub mod path;
 pub mod schema;
 pub mod store;
 pub mod time;
-pub mod enrich;

@@ -34,7 +34,10 @@ fn dbs() -> &'static Path {
                 .args(["--layout", layout])
                 .status()
                 .expect("python3 runs");
-            assert!(status.success(), "make-mmdb.py failed: run scripts/install-test-deps.sh (needs mmdb-writer)");
+            assert!(
+                status.success(),
+                "make-mmdb.py failed: run scripts/install-test-deps.sh (needs mmdb-writer)"
+            );
         }
         dir
     })
@@ -52,12 +55,27 @@ struct Run {
 }
 
 fn enrich(args: &[&str], input: &str) -> Run {
-    let output = cmd("enrich").args(args).write_stdin(input).output().unwrap();
+    let output = cmd("enrich")
+        .args(args)
+        .write_stdin(input)
+        .output()
+        .unwrap();
     let out = lines(&output.stdout)
         .into_iter()
-        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {}", String::from_utf8_lossy(l))))
+        .map(|l| {
+            serde_json::from_slice(l).unwrap_or_else(|e| {
+                panic!(
+                    "output line is not JSON ({e}): {}",
+                    String::from_utf8_lossy(l)
+                )
+            })
+        })
         .collect();
-    Run { code: output.status.code().unwrap(), out, err: String::from_utf8_lossy(&output.stderr).into_owned() }
+    Run {
+        code: output.status.code().unwrap(),
+        out,
+        err: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 fn ev(ip: Value) -> String {
@@ -74,14 +92,22 @@ fn contexts(v: &Value) -> &Vec<Value> {
 fn check_against_schema(context: &Value) {
     let uri = context["schema"].as_str().unwrap();
     let rest = uri.strip_prefix("iglu:").unwrap();
-    let schema: Value = serde_json::from_slice(&std::fs::read(root().join("schemas").join(rest)).unwrap()).unwrap();
-    let data = context["data"].as_object().unwrap_or_else(|| panic!("{uri}: data is not an object"));
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(root().join("schemas").join(rest)).unwrap()).unwrap();
+    let data = context["data"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{uri}: data is not an object"));
     let props = schema["properties"].as_object().unwrap();
     for req in schema["required"].as_array().unwrap() {
-        assert!(data.contains_key(req.as_str().unwrap()), "{uri}: {req} missing in {context}");
+        assert!(
+            data.contains_key(req.as_str().unwrap()),
+            "{uri}: {req} missing in {context}"
+        );
     }
     for (k, v) in data {
-        let prop = props.get(k).unwrap_or_else(|| panic!("{uri}: {k} is not in the schema"));
+        let prop = props
+            .get(k)
+            .unwrap_or_else(|| panic!("{uri}: {k} is not in the schema"));
         let types: Vec<&str> = match &prop["type"] {
             Value::String(t) => vec![t.as_str()],
             Value::Array(ts) => ts.iter().map(|t| t.as_str().unwrap()).collect(),
@@ -95,7 +121,10 @@ fn check_against_schema(context: &Value) {
             Value::Array(_) => "array",
             Value::Object(_) => "object",
         };
-        assert!(types.contains(&kind), "{uri}: {k} is a {kind}, the schema says {types:?}");
+        assert!(
+            types.contains(&kind),
+            "{uri}: {k} is a {kind}, the schema says {types:?}"
+        );
     }
 }
 
@@ -105,12 +134,16 @@ fn geoip_ipv4_ipv6_private_missing_and_invalid() {
         ev(json!("70.46.123.145")),
         ev(json!("2001:db8:1::42")),
         ev(json!("10.0.0.1")),
-        json!({"schema": "iglu:a.b/c/jsonschema/1-0-0", "data": {"shopper": {"id": "9"}}}).to_string(),
+        json!({"schema": "iglu:a.b/c/jsonschema/1-0-0", "data": {"shopper": {"id": "9"}}})
+            .to_string(),
         ev(json!("not-an-ip")),
         ev(json!("::ffff:81.2.69.160")),
     ]
     .join("\n");
-    let r = enrich(&["--geoip", &db(CITY), "--ip", ".data.shopper.ipAddress"], &input);
+    let r = enrich(
+        &["--geoip", &db(CITY), "--ip", ".data.shopper.ipAddress"],
+        &input,
+    );
     assert_eq!(r.code, 1, "{}", r.err);
     assert_eq!(r.out.len(), 5);
     let orlando = &contexts(&r.out[0])[0];
@@ -123,26 +156,44 @@ fn geoip_ipv4_ipv6_private_missing_and_invalid() {
     );
     check_against_schema(orlando);
     assert_eq!(contexts(&r.out[1])[0]["data"]["city"], "Auckland");
-    assert_eq!(contexts(&r.out[1])[0]["data"]["time_zone"], "Pacific/Auckland");
+    assert_eq!(
+        contexts(&r.out[1])[0]["data"]["time_zone"],
+        "Pacific/Auckland"
+    );
     // A private address and a missing one: no context, the event unchanged.
     assert_eq!(r.out[2].to_string(), ev(json!("10.0.0.1")));
     assert!(r.out[3].get("derived_contexts").is_none());
     assert_eq!(contexts(&r.out[4])[0]["data"]["city"], "London");
     // The invalid address became a failure event on stderr, with the original.
-    assert!(r.err.contains("stdin:5: .data.shopper.ipAddress is \"not-an-ip\", which is not an IP address"), "{}", r.err);
+    assert!(
+        r.err.contains(
+            "stdin:5: .data.shopper.ipAddress is \"not-an-ip\", which is not an IP address"
+        ),
+        "{}",
+        r.err
+    );
     assert!(r.err.contains("6 read, 5 enriched, 1 failed"), "{}", r.err);
 }
 
 #[test]
 fn geoip_country_and_dbip_layouts() {
     let input = ev(json!("81.2.69.160"));
-    let r = enrich(&["--geoip", &db(COUNTRY), "--ip", ".data.shopper.ipAddress"], &input);
+    let r = enrich(
+        &["--geoip", &db(COUNTRY), "--ip", ".data.shopper.ipAddress"],
+        &input,
+    );
     assert_eq!(r.code, 0, "{}", r.err);
     let data = &contexts(&r.out[0])[0]["data"];
-    assert_eq!((data["country_code"].as_str(), data["country_name"].as_str()), (Some("GB"), Some("United Kingdom")));
+    assert_eq!(
+        (data["country_code"].as_str(), data["country_name"].as_str()),
+        (Some("GB"), Some("United Kingdom"))
+    );
     assert_eq!(data["city"], Value::Null);
     check_against_schema(&contexts(&r.out[0])[0]);
-    let r = enrich(&["--geoip", &db(DBIP), "--ip", ".data.shopper.ipAddress"], &input);
+    let r = enrich(
+        &["--geoip", &db(DBIP), "--ip", ".data.shopper.ipAddress"],
+        &input,
+    );
     let data = &contexts(&r.out[0])[0]["data"];
     assert_eq!(data["city"], "London");
     assert_eq!(data["region_name"], "England");
@@ -153,14 +204,38 @@ fn geoip_country_and_dbip_layouts() {
 
 #[test]
 fn anonymize_after_geoip_keeps_the_location_not_the_address() {
-    let input = [ev(json!("70.46.123.145")), ev(json!("2001:db8:1:2:3:4:5:6"))].join("\n");
-    let r = enrich(&["--geoip", &db(CITY), "--ip", ".data.shopper.ipAddress", "--anonymize-ip", "1"], &input);
+    let input = [
+        ev(json!("70.46.123.145")),
+        ev(json!("2001:db8:1:2:3:4:5:6")),
+    ]
+    .join("\n");
+    let r = enrich(
+        &[
+            "--geoip",
+            &db(CITY),
+            "--ip",
+            ".data.shopper.ipAddress",
+            "--anonymize-ip",
+            "1",
+        ],
+        &input,
+    );
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(r.out[0]["data"]["shopper"]["ipAddress"], "70.46.123.0");
     assert_eq!(contexts(&r.out[0])[0]["data"]["city"], "Orlando");
     assert_eq!(r.out[1]["data"]["shopper"]["ipAddress"], "2001:db8:1::");
     // In the other order the location is of the masked address.
-    let r = enrich(&["--anonymize-ip", "4", "--ip", ".data.shopper.ipAddress", "--geoip", &db(CITY)], &input);
+    let r = enrich(
+        &[
+            "--anonymize-ip",
+            "4",
+            "--ip",
+            ".data.shopper.ipAddress",
+            "--geoip",
+            &db(CITY),
+        ],
+        &input,
+    );
     assert!(r.out[0].get("derived_contexts").is_none(), "{}", r.out[0]);
 }
 
@@ -184,7 +259,17 @@ fn lookup_csv_with_quoted_fields_and_a_missing_key() {
         json!({"data": {"product": {"sku": "sony-102"}}}).to_string(),
     ]
     .join("\n");
-    let r = enrich(&["--lookup", &table, "--on", ".data.product.sku", "--key", "sku"], &input);
+    let r = enrich(
+        &[
+            "--lookup",
+            &table,
+            "--on",
+            ".data.product.sku",
+            "--key",
+            "sku",
+        ],
+        &input,
+    );
     assert_eq!(r.code, 0, "{}", r.err);
     let ctx = &contexts(&r.out[0])[0];
     assert_eq!(
@@ -195,56 +280,126 @@ fn lookup_csv_with_quoted_fields_and_a_missing_key() {
     assert!(r.out[1].get("derived_contexts").is_none());
     assert_eq!(contexts(&r.out[2])[0]["data"]["row"]["note"], "");
     // With --into a missing key is null; with --required it fails the event.
-    let r = enrich(&["--lookup", &table, "--on", ".data.product.sku", "--as", "p", "--into", ".data"], &input);
+    let r = enrich(
+        &[
+            "--lookup",
+            &table,
+            "--on",
+            ".data.product.sku",
+            "--as",
+            "p",
+            "--into",
+            ".data",
+        ],
+        &input,
+    );
     assert_eq!(r.out[1]["data"]["p"], Value::Null);
     assert_eq!(r.out[2]["data"]["p"]["name"], "PlayStation 5");
     let bad = dir.path().join("bad.ndjson");
     let r = enrich(
-        &["--lookup", &table, "--on", ".data.product.sku", "--required", "--bad", bad.to_str().unwrap()],
+        &[
+            "--lookup",
+            &table,
+            "--on",
+            ".data.product.sku",
+            "--required",
+            "--bad",
+            bad.to_str().unwrap(),
+        ],
         &input,
     );
     assert_eq!(r.code, 1);
     assert_eq!(r.out.len(), 2);
-    let failures: Vec<Value> = lines(&std::fs::read(&bad).unwrap()).iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let failures: Vec<Value> = lines(&std::fs::read(&bad).unwrap())
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(failures.len(), 1);
     let f = &failures[0]["data"];
-    assert_eq!(failures[0]["schema"], "iglu:io.unilog/failure/jsonschema/1-0-0");
+    assert_eq!(
+        failures[0]["schema"],
+        "iglu:io.unilog/failure/jsonschema/1-0-0"
+    );
     assert_eq!(f["processor"]["name"], "enrich");
     assert_eq!(f["input"], json!({"name": "stdin", "line": 2}));
     assert_eq!(f["errors"][0]["kind"], "lookup_missing");
     assert_eq!(f["errors"][0]["step"], "lookup");
-    assert_eq!(f["original"], json!({"data": {"product": {"sku": "nope-000"}}}));
+    assert_eq!(
+        f["original"],
+        json!({"data": {"product": {"sku": "nope-000"}}})
+    );
 }
 
 #[test]
 fn lookup_ndjson_table() {
     let dir = tempfile::tempdir().unwrap();
-    let table = write(dir.path(), "shoppers.ndjson", "{\"id\":\"123\",\"tier\":\"gold\",\"since\":2019}\n{\"id\":\"9\",\"tier\":null}\n");
-    let r = enrich(&["--lookup", &table, "--on", ".data.shopper.id", "--key", "id", "--into", ".data.shopper"], &ev(json!("1.2.3.4")));
-    assert_eq!(r.out[0]["data"]["shopper"]["shoppers"], json!({"id": "123", "tier": "gold", "since": 2019}));
+    let table = write(
+        dir.path(),
+        "shoppers.ndjson",
+        "{\"id\":\"123\",\"tier\":\"gold\",\"since\":2019}\n{\"id\":\"9\",\"tier\":null}\n",
+    );
+    let r = enrich(
+        &[
+            "--lookup",
+            &table,
+            "--on",
+            ".data.shopper.id",
+            "--key",
+            "id",
+            "--into",
+            ".data.shopper",
+        ],
+        &ev(json!("1.2.3.4")),
+    );
+    assert_eq!(
+        r.out[0]["data"]["shopper"]["shoppers"],
+        json!({"id": "123", "tier": "gold", "since": 2019})
+    );
 }
 
 #[test]
 fn jq_failing_on_some_events_fails_only_those() {
     let input = (1..=6)
         .map(|i| {
-            let v = if i % 3 == 0 { json!("n/a") } else { json!(i.to_string()) };
+            let v = if i % 3 == 0 {
+                json!("n/a")
+            } else {
+                json!(i.to_string())
+            };
             json!({"data": {"i": i, "v": v}}).to_string()
         })
         .collect::<Vec<_>>()
         .join("\n");
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.ndjson");
-    let r = enrich(&["--jq", ".data.n = (.data.v | tonumber) * 2", "--bad", bad.to_str().unwrap()], &input);
+    let r = enrich(
+        &[
+            "--jq",
+            ".data.n = (.data.v | tonumber) * 2",
+            "--bad",
+            bad.to_str().unwrap(),
+        ],
+        &input,
+    );
     assert_eq!(r.code, 1);
-    let ns: Vec<i64> = r.out.iter().map(|e| e["data"]["n"].as_i64().unwrap()).collect();
+    let ns: Vec<i64> = r
+        .out
+        .iter()
+        .map(|e| e["data"]["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(ns, vec![2, 4, 8, 10]);
-    let failures: Vec<Value> = lines(&std::fs::read(&bad).unwrap()).iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let failures: Vec<Value> = lines(&std::fs::read(&bad).unwrap())
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(failures.len(), 2);
     assert_eq!(failures[0]["data"]["input"]["line"], 3);
     assert_eq!(failures[1]["data"]["input"]["line"], 6);
     assert_eq!(failures[0]["data"]["errors"][0]["kind"], "jq_error");
-    assert_eq!(failures[0]["data"]["original"], json!({"data": {"i": 3, "v": "n/a"}}));
+    assert_eq!(
+        failures[0]["data"]["original"],
+        json!({"data": {"i": 3, "v": "n/a"}})
+    );
     // select() leaves events out; the rest pass.
     let r = enrich(&["--jq", "select(.data.i > 4)"], &input);
     assert_eq!(r.code, 0);
@@ -267,11 +422,17 @@ fn user_agents_ids_and_times() {
     let id = c[1]["data"]["event_id"].as_str().unwrap();
     assert_eq!(&id[14..15], "4");
     let at = c[2]["data"]["enriched_at"].as_str().unwrap();
-    assert!(unilog::time::parse_rfc3339_ms(at).is_ok() && at.ends_with('Z'), "{at}");
+    assert!(
+        unilog::time::parse_rfc3339_ms(at).is_ok() && at.ends_with('Z'),
+        "{at}"
+    );
     // Content ids are the same on every run; random ones are not.
     let ids = |mode: &str| {
         let r = enrich(&[mode, "--into", ".meta"], &format!("{input}\n{input}"));
-        (r.out[0]["meta"]["event_id"].clone(), r.out[1]["meta"]["event_id"].clone())
+        (
+            r.out[0]["meta"]["event_id"].clone(),
+            r.out[1]["meta"]["event_id"].clone(),
+        )
     };
     let (a, b) = ids("--event-id=content");
     assert_eq!(a, b);
@@ -284,10 +445,25 @@ fn user_agents_ids_and_times() {
 fn steps_apply_in_command_line_order() {
     let input = json!({"data": {"x": 1}}).to_string();
     // The jq step sees the context the step before it added, not the one after.
-    let r = enrich(&["--event-id", "--jq", ".data.n = (.derived_contexts | length)", "--enriched-at"], &input);
+    let r = enrich(
+        &[
+            "--event-id",
+            "--jq",
+            ".data.n = (.derived_contexts | length)",
+            "--enriched-at",
+        ],
+        &input,
+    );
     assert_eq!(r.out[0]["data"]["n"], 1);
     assert_eq!(contexts(&r.out[0]).len(), 2);
-    let r = enrich(&["--jq", ".data.n = (.derived_contexts | length)", "--event-id"], &input);
+    let r = enrich(
+        &[
+            "--jq",
+            ".data.n = (.derived_contexts | length)",
+            "--event-id",
+        ],
+        &input,
+    );
     assert_eq!(r.out[0]["data"]["n"], 0);
 }
 
@@ -311,8 +487,17 @@ fn config_file_lists_the_steps() {
     );
     let input = json!({"data": {"ip": "81.2.69.160", "sku": "a-1"}}).to_string();
     // Run from elsewhere: paths in the file are relative to the file.
-    let out = cmd("enrich").args(["--config", &config]).current_dir("/").write_stdin(input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd("enrich")
+        .args(["--config", &config])
+        .current_dir("/")
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["data"]["enriched"]["geo"]["city"], "London");
     assert_eq!(v["data"]["enriched"]["p"]["name"], "Thing");
@@ -353,25 +538,47 @@ fn bad_setup_names_file_and_line_and_exits_2_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let dup = write(dir.path(), "dup.csv", "sku,name\na,1\nb,2\na,3\n");
     let e = setup_error(&["--lookup", &dup, "--on", ".data.sku"]);
-    assert!(e.contains("dup.csv line 4: duplicate key \"a\"") && e.contains("first on line 2"), "{e}");
+    assert!(
+        e.contains("dup.csv line 4: duplicate key \"a\"") && e.contains("first on line 2"),
+        "{e}"
+    );
     let ragged = write(dir.path(), "ragged.csv", "sku,name\na,1\nb,2,oops\n");
     let e = setup_error(&["--lookup", &ragged, "--on", ".data.sku"]);
-    assert!(e.contains("ragged.csv: line 3: the row has 3 fields but the header has 2"), "{e}");
+    assert!(
+        e.contains("ragged.csv: line 3: the row has 3 fields but the header has 2"),
+        "{e}"
+    );
     let rows = write(dir.path(), "rows.ndjson", "{\"id\":1}\n{\"id\":\n");
     let e = setup_error(&["--lookup", &rows, "--on", ".data.sku", "--key", "id"]);
     assert!(e.contains("rows.ndjson line 2: not valid JSON"), "{e}");
     let junk = write(dir.path(), "junk.mmdb", "this is not a database\n");
     let e = setup_error(&["--geoip", &junk, "--ip", ".data.ip"]);
-    assert!(e.starts_with("enrich: error: ") && e.contains("junk.mmdb: not a readable MaxMind DB file"), "{e}");
+    assert!(
+        e.starts_with("enrich: error: ") && e.contains("junk.mmdb: not a readable MaxMind DB file"),
+        "{e}"
+    );
     let e = setup_error(&["--geoip", "/nonexistent/City.mmdb", "--ip", ".data.ip"]);
-    assert!(e.contains("cannot read MaxMind DB /nonexistent/City.mmdb"), "{e}");
+    assert!(
+        e.contains("cannot read MaxMind DB /nonexistent/City.mmdb"),
+        "{e}"
+    );
     let e = setup_error(&["--event-id", "--jq", ".data | map(", "--jq", ".a"]);
     assert!(e.contains("--jq #1: jq syntax error"), "{e}");
-    let config = write(dir.path(), "c.json", "{\"steps\": [\n  {\"event_id\": true},\n  {\"jq\": \".a |\\n nosuch(1)\"}\n]}");
+    let config = write(
+        dir.path(),
+        "c.json",
+        "{\"steps\": [\n  {\"event_id\": true},\n  {\"jq\": \".a |\\n nosuch(1)\"}\n]}",
+    );
     let e = setup_error(&["--config", &config]);
-    assert!(e.contains("c.json line 3: jq error: undefined filter \"nosuch\" at line 2, column 2"), "{e}");
+    assert!(
+        e.contains("c.json line 3: jq error: undefined filter \"nosuch\" at line 2, column 2"),
+        "{e}"
+    );
     let e = setup_error(&["--lookup", &dup, "--ip", ".x"]);
-    assert!(e.contains("--ip belongs to --geoip or --anonymize-ip, but follows --lookup"), "{e}");
+    assert!(
+        e.contains("--ip belongs to --geoip or --anonymize-ip, but follows --lookup"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -388,10 +595,24 @@ fn a_closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.ndjson");
     std::fs::write(&events, common::nile_events(50_000, 3)).unwrap();
-    let out = shell(&format!("set -o pipefail; enrich --event-id {} | head -n 2", events.display()), dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = shell(
+        &format!(
+            "set -o pipefail; enrich --event-id {} | head -n 2",
+            events.display()
+        ),
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(lines(&out.stdout).len(), 2);
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -400,7 +621,16 @@ fn events_pass_through_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("events.ndjson");
     std::fs::write(&input, &events).unwrap();
-    let out = cmd("enrich").args(["--geoip", &db(CITY), "--ip", ".data.shopper.ipAddress", input.to_str().unwrap()]).output().unwrap();
+    let out = cmd("enrich")
+        .args([
+            "--geoip",
+            &db(CITY),
+            "--ip",
+            ".data.shopper.ipAddress",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     for (before, after) in lines(&events).iter().zip(lines(&out.stdout)) {
         // The generated addresses are not in the small test database: nothing added.
@@ -415,21 +645,37 @@ fn chapter_3_example_runs() {
     let out = Command::new("bash")
         .arg(root().join("examples/ch3-geo-enrich.sh"))
         .current_dir(dir.path())
-        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()))
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
         .env("UNILOG_BIN", &bin_dir)
         .env("OUT", dir.path().join("out"))
         .env("EVENTS", "3000")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Every good event is in the enriched log, located; the two bad ones are failures.
     let enriched = std::fs::read(dir.path().join("out/enriched.ndjson")).unwrap();
-    let enriched: Vec<Value> = lines(&enriched).iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let enriched: Vec<Value> = lines(&enriched)
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(enriched.len(), 3001);
-    let located = enriched.iter().filter(|e| e["data"]["shopper"]["geo"]["country_name"].is_string()).count();
+    let located = enriched
+        .iter()
+        .filter(|e| e["data"]["shopper"]["geo"]["country_name"].is_string())
+        .count();
     assert!(located >= 2900, "{located} of {} located", enriched.len());
-    let jane = enriched.iter().find(|e| e["data"]["shopper"]["name"] == "Jane" && e["data"]["shopper"]["id"] == "123").unwrap();
+    let jane = enriched
+        .iter()
+        .find(|e| e["data"]["shopper"]["name"] == "Jane" && e["data"]["shopper"]["id"] == "123")
+        .unwrap();
     assert_eq!(jane["data"]["shopper"]["geo"]["city"], "Orlando");
     let bad = std::fs::read(dir.path().join("out/bad.ndjson")).unwrap();
     assert_eq!(lines(&bad).len(), 2);

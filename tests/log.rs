@@ -568,7 +568,11 @@ fn a_follower_stopped_by_sigterm_commits_what_it_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(500, 14);
-    cmd("log-append").arg(&log).write_stdin(input.clone()).assert().success();
+    cmd("log-append")
+        .arg(&log)
+        .write_stdin(input.clone())
+        .assert()
+        .success();
     let out_path = dir.path().join("out.ndjson");
     let follower = Command::new(bin("log-tail"))
         .arg(&log)
@@ -581,10 +585,20 @@ fn a_follower_stopped_by_sigterm_commits_what_it_delivered() {
         assert!(Instant::now() < deadline, "the follower did not deliver");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = Command::new("kill").arg("-TERM").arg(follower.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(follower.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut follower = follower;
-    assert!(follower.wait().unwrap().success(), "SIGTERM ends a follower cleanly");
+    assert!(
+        follower.wait().unwrap().success(),
+        "SIGTERM ends a follower cleanly"
+    );
     assert_eq!(std::fs::read(&out_path).unwrap(), input);
-    assert!(tail(&log, &["--group", "svc"]).is_empty(), "everything delivered was committed");
+    assert!(
+        tail(&log, &["--group", "svc"]).is_empty(),
+        "everything delivered was committed"
+    );
 }

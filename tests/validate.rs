@@ -13,7 +13,8 @@ use common::{cmd, lines, nile_events, shell};
 use serde_json::{json, Value};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schemas");
-const IGLU_META: &str = "http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#";
+const IGLU_META: &str =
+    "http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#";
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
@@ -27,7 +28,10 @@ fn iglu(vendor: &str, name: &str, version: &str, body: Value) -> String {
         "$schema": IGLU_META,
         "self": {"vendor": vendor, "name": name, "format": "jsonschema", "version": version},
     });
-    schema.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+    schema
+        .as_object_mut()
+        .unwrap()
+        .extend(body.as_object().unwrap().clone());
     serde_json::to_string_pretty(&schema).unwrap()
 }
 
@@ -39,14 +43,27 @@ fn registry() -> tempfile::TempDir {
         "id": {"type": "string", "format": "uuid"},
         "total": {"type": "number", "minimum": 0}},
         "required": ["id", "total"], "additionalProperties": false});
-    write(r, "com.acme/order/jsonschema/1-0-0", &iglu("com.acme", "order", "1-0-0", order.clone()));
+    write(
+        r,
+        "com.acme/order/jsonschema/1-0-0",
+        &iglu("com.acme", "order", "1-0-0", order.clone()),
+    );
     let mut order2 = order.clone();
     order2["properties"]["coupon"] = json!({"type": "string", "maxLength": 8});
-    write(r, "com.acme/order/jsonschema/1-0-1", &iglu("com.acme", "order", "1-0-1", order2));
+    write(
+        r,
+        "com.acme/order/jsonschema/1-0-1",
+        &iglu("com.acme", "order", "1-0-1", order2),
+    );
     write(
         r,
         "com.acme/order/jsonschema/2-0-0",
-        &iglu("com.acme", "order", "2-0-0", json!({"type": "object", "properties": {"lines": {"type": "array", "minItems": 1}}, "required": ["lines"]})),
+        &iglu(
+            "com.acme",
+            "order",
+            "2-0-0",
+            json!({"type": "object", "properties": {"lines": {"type": "array", "minItems": 1}}, "required": ["lines"]}),
+        ),
     );
     write(
         r,
@@ -81,15 +98,24 @@ fn validate(args: &[&str], input: &[u8]) -> (Vec<u8>, Vec<Value>, i32) {
         .output()
         .unwrap();
     let failures = std::fs::read(bad.path()).unwrap();
-    let failures = lines(&failures).into_iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let failures = lines(&failures)
+        .into_iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     (out.stdout, failures, out.status.code().unwrap_or(-1))
 }
 
 /// A failure event with its time checked and then fixed, for exact comparison.
 fn pinned(mut failure: Value) -> Value {
-    let at = failure["data"]["failed_at"].as_str().expect("failed_at").to_string();
+    let at = failure["data"]["failed_at"]
+        .as_str()
+        .expect("failed_at")
+        .to_string();
     let ms = unilog::time::parse_rfc3339_ms(&at).expect("failed_at is RFC 3339");
-    assert!((unilog::time::now_ms() - ms).abs() < 120_000, "failed_at {at} is now");
+    assert!(
+        (unilog::time::now_ms() - ms).abs() < 120_000,
+        "failed_at {at} is now"
+    );
     failure["data"]["failed_at"] = json!("T");
     failure
 }
@@ -142,11 +168,18 @@ fn exact_failure_events_for_each_kind() {
     .join("\n");
     let (out, failures, code) = validate(&["--registry", r], input.as_bytes());
     assert_eq!(code, 1);
-    assert_eq!(String::from_utf8(out).unwrap(), [good_v1, good_v2, good_v3, good_other, ""].join("\n"));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        [good_v1, good_v2, good_v3, good_other, ""].join("\n")
+    );
     let failures: Vec<Value> = failures.into_iter().map(pinned).collect();
     let v1 = "iglu:com.acme/order/jsonschema/1-0-0";
     let expected = vec![
-        failure(2, json!([{"kind": "not_json", "message": "not JSON: key must be a string at line 1 column 2", "line": 1, "column": 2}]), json!("{not json")),
+        failure(
+            2,
+            json!([{"kind": "not_json", "message": "not JSON: key must be a string at line 1 column 2", "line": 1, "column": 2}]),
+            json!("{not json"),
+        ),
         failure(
             3,
             json!([
@@ -156,7 +189,11 @@ fn exact_failure_events_for_each_kind() {
             ]),
             serde_json::from_str(bad_v1).unwrap(),
         ),
-        failure(5, json!([{"kind": "not_self_describing", "message": "the event is not a JSON object; self-describing events look like {\"schema\":\"iglu:…\",\"data\":{…}}"}]), json!(["schema"])),
+        failure(
+            5,
+            json!([{"kind": "not_self_describing", "message": "the event is not a JSON object; self-describing events look like {\"schema\":\"iglu:…\",\"data\":{…}}"}]),
+            json!(["schema"]),
+        ),
         failure(
             6,
             json!([{"kind": "not_self_describing", "message": "SchemaVer \"1-0\" must be MODEL-REVISION-ADDITION, like 1-0-0", "schema": "iglu:com.acme/order/jsonschema/1-0"}]),
@@ -189,7 +226,11 @@ fn exact_failure_events_for_each_kind() {
             ]),
             serde_json::from_str(bad_other).unwrap(),
         ),
-        failure(13, json!([{"kind": "empty_line", "message": "empty line where an event was expected"}]), json!("   ")),
+        failure(
+            13,
+            json!([{"kind": "empty_line", "message": "empty line where an event was expected"}]),
+            json!("   "),
+        ),
     ];
     assert_eq!(failures.len(), expected.len(), "{failures:#?}");
     for (got, want) in failures.iter().zip(&expected) {
@@ -212,9 +253,17 @@ fn failure_events_keep_the_original_bytes_and_validate_against_the_builtin_schem
         reg.path().display()
     );
     let out = shell(&script, bad.path());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let failures = std::fs::read(bad.path().join("failures.ndjson")).unwrap();
-    assert_eq!(std::fs::read(bad.path().join("checked.ndjson")).unwrap(), failures);
+    assert_eq!(
+        std::fs::read(bad.path().join("checked.ndjson")).unwrap(),
+        failures
+    );
     // The original is spliced in verbatim: its bytes appear in the failure line.
     let text = String::from_utf8(failures).unwrap();
     assert!(text.contains(r#""original":{"schema":"iglu:com.acme/order/jsonschema/1-0-0", "data":{"id":1,"total":2.50}}"#), "{text}");
@@ -225,12 +274,17 @@ fn avro_schemas_check_the_json_encoding() {
     let reg = registry();
     let r = reg.path().to_str().unwrap();
     let good = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"TCP","rtt":{"double":0.25}}}"#;
-    let good_null = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"ICMP"}}"#;
-    let bad = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"kind":"UDP","rtt":0.25,"extra":1}}"#;
+    let good_null =
+        r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"ICMP"}}"#;
+    let bad =
+        r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"kind":"UDP","rtt":0.25,"extra":1}}"#;
     let input = format!("{good}\n{good_null}\n{bad}\n");
     let (out, failures, code) = validate(&["--registry", r], input.as_bytes());
     assert_eq!(code, 1);
-    assert_eq!(String::from_utf8(out).unwrap(), format!("{good}\n{good_null}\n"));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{good}\n{good_null}\n")
+    );
     let s = "iglu:org.other/ping/avro/1-0-0";
     assert_eq!(
         pinned(failures[0].clone())["data"]["errors"],
@@ -252,28 +306,75 @@ fn plum_health_checks_in_both_formats() {
     let input = format!("{json_ok}\n{avro_ok}\n{json_bad}\n{avro_bad}\n");
     let (out, failures, code) = validate(&["--registry", EXAMPLES], input.as_bytes());
     assert_eq!(code, 1);
-    assert_eq!(String::from_utf8(out).unwrap(), format!("{json_ok}\n{avro_ok}\n"));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{json_ok}\n{avro_ok}\n")
+    );
     let paths = |f: &Value| -> Vec<String> {
-        f["data"]["errors"].as_array().unwrap().iter().map(|e| format!("{} {}", e["instance_path"].as_str().unwrap(), e["keyword"].as_str().unwrap())).collect()
+        f["data"]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["instance_path"].as_str().unwrap(),
+                    e["keyword"].as_str().unwrap()
+                )
+            })
+            .collect()
     };
-    assert_eq!(paths(&failures[0]), ["/machine/id format", "/machine/factory minLength", "/status enum", " additionalProperties"]);
+    assert_eq!(
+        paths(&failures[0]),
+        [
+            "/machine/id format",
+            "/machine/factory minLength",
+            "/status enum",
+            " additionalProperties"
+        ]
+    );
     assert_eq!(paths(&failures[1]), ["/checkedAt type"]);
 }
 
 #[test]
 fn default_registry_is_dot_schemas_then_builtins() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "schemas/com.acme/e/jsonschema/1-0-0", &iglu("com.acme", "e", "1-0-0", json!({"type": "object", "required": ["x"]})));
+    write(
+        dir.path(),
+        "schemas/com.acme/e/jsonschema/1-0-0",
+        &iglu(
+            "com.acme",
+            "e",
+            "1-0-0",
+            json!({"type": "object", "required": ["x"]}),
+        ),
+    );
     let input = "{\"schema\":\"iglu:com.acme/e/jsonschema/1-0-0\",\"data\":{\"x\":1}}\n{\"schema\":\"iglu:com.acme/e/jsonschema/1-0-0\",\"data\":{}}\n";
     std::fs::write(dir.path().join("in.ndjson"), input).unwrap();
-    let out = cmd("validate").current_dir(dir.path()).arg("in.ndjson").output().unwrap();
+    let out = cmd("validate")
+        .current_dir(dir.path())
+        .arg("in.ndjson")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(lines(&out.stdout), [input.lines().next().unwrap().as_bytes()]);
+    assert_eq!(
+        lines(&out.stdout),
+        [input.lines().next().unwrap().as_bytes()]
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("validate: in.ndjson:2: \"x\" is a required property"), "{stderr}");
-    assert!(stderr.contains("validate: 2 read, 1 valid, 1 failed"), "{stderr}");
+    assert!(
+        stderr.contains("validate: in.ndjson:2: \"x\" is a required property"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("validate: 2 read, 1 valid, 1 failed"),
+        "{stderr}"
+    );
     // the failure event went to stderr (the default --bad)
-    assert!(stderr.contains(r#""input":{"name":"in.ndjson","line":2}"#), "{stderr}");
+    assert!(
+        stderr.contains(r#""input":{"name":"in.ndjson","line":2}"#),
+        "{stderr}"
+    );
 }
 
 /// Writes a resolver configuration; `repos` are (name, priority, prefixes, connection).
@@ -299,7 +400,12 @@ fn resolver_orders_by_vendor_prefix_then_priority() {
             write(
                 d,
                 &format!("{reg}/{vendor}/{name}/jsonschema/1-0-0"),
-                &iglu(vendor, name, "1-0-0", json!({"type": "object", "properties": {"x": {"type": ty}}})),
+                &iglu(
+                    vendor,
+                    name,
+                    "1-0-0",
+                    json!({"type": "object", "properties": {"x": {"type": ty}}}),
+                ),
             );
         }
     }
@@ -318,12 +424,21 @@ fn resolver_orders_by_vendor_prefix_then_priority() {
         r#"{"schema":"iglu:org.other/thing/jsonschema/1-0-0","data":{"x":1}}"#,
     ];
     let config = d.join("resolver.json");
-    let (out, failures, code) = validate(&["--resolver", config.to_str().unwrap()], (input.join("\n") + "\n").as_bytes());
+    let (out, failures, code) = validate(
+        &["--resolver", config.to_str().unwrap()],
+        (input.join("\n") + "\n").as_bytes(),
+    );
     assert_eq!(code, 1);
     // com.acme: the vendor-prefixed "strings" wins despite its priority;
     // org.other: no prefix matches, so priority 0 ("ints") wins.
-    assert_eq!(String::from_utf8(out).unwrap(), format!("{}\n{}\n", input[0], input[3]));
-    let lines: Vec<u64> = failures.iter().map(|f| f["data"]["input"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{}\n{}\n", input[0], input[3])
+    );
+    let lines: Vec<u64> = failures
+        .iter()
+        .map(|f| f["data"]["input"]["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, [2, 3]);
 
     // Without the prefix, priority alone decides: "ints" for both vendors.
@@ -335,8 +450,14 @@ fn resolver_orders_by_vendor_prefix_then_priority() {
         ]),
         json!(600),
     );
-    let (out, _, _) = validate(&["--resolver", config.to_str().unwrap()], (input.join("\n") + "\n").as_bytes());
-    assert_eq!(String::from_utf8(out).unwrap(), format!("{}\n{}\n", input[1], input[3]));
+    let (out, _, _) = validate(
+        &["--resolver", config.to_str().unwrap()],
+        (input.join("\n") + "\n").as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{}\n{}\n", input[1], input[3])
+    );
 }
 
 /// A real HTTP server (Python's) serving a directory on an ephemeral
@@ -349,14 +470,24 @@ struct HttpServer {
 impl HttpServer {
     fn serve(dir: &Path) -> HttpServer {
         let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory"])
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 serves HTTP for the test");
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
         // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
         let port = first
             .split_whitespace()
@@ -380,7 +511,12 @@ fn http_registry_from_a_real_server() {
     let served = tempfile::tempdir().unwrap();
     let reg = registry();
     // An Iglu static registry over HTTP serves BASE/schemas/VENDOR/NAME/FORMAT/VERSION.
-    let copy = Command::new("cp").arg("-r").arg(reg.path()).arg(served.path().join("schemas")).status().unwrap();
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(reg.path())
+        .arg(served.path().join("schemas"))
+        .status()
+        .unwrap();
     assert!(copy.success());
     let server = HttpServer::serve(served.path());
     let base = format!("http://127.0.0.1:{}", server.port);
@@ -399,41 +535,71 @@ fn http_registry_from_a_real_server() {
     for _ in 0..50 {
         input.push_str(&format!("{good}\n{bad}\n{avro}\n{missing}\n"));
     }
-    let (out, failures, code) = validate(&["--resolver", config.to_str().unwrap()], input.as_bytes());
+    let (out, failures, code) =
+        validate(&["--resolver", config.to_str().unwrap()], input.as_bytes());
     assert_eq!(code, 1);
     assert_eq!(lines(&out).len(), 100);
     assert_eq!(failures.len(), 100);
     assert_eq!(failures[0]["data"]["errors"][0]["keyword"], "required");
     let nf = &failures[1]["data"]["errors"][0];
     assert_eq!(nf["kind"], "schema_not_found");
-    assert_eq!(nf["looked_in"][0], format!("{base}/schemas/com.acme/gone/jsonschema/1-0-0"));
+    assert_eq!(
+        nf["looked_in"][0],
+        format!("{base}/schemas/com.acme/gone/jsonschema/1-0-0")
+    );
     drop(server);
     // With the server gone, a lookup error says which repository failed.
-    let (_, failures, _) = validate(&["--resolver", config.to_str().unwrap()], format!("{good}\n").as_bytes());
-    let message = failures[0]["data"]["errors"][0]["message"].as_str().unwrap();
+    let (_, failures, _) = validate(
+        &["--resolver", config.to_str().unwrap()],
+        format!("{good}\n").as_bytes(),
+    );
+    let message = failures[0]["data"]["errors"][0]["message"]
+        .as_str()
+        .unwrap();
     assert!(message.contains("repository \"http\""), "{message}");
 }
 
 #[test]
 fn lint_passes_clean_registries_and_catches_broken_additions() {
-    cmd("validate").args(["--lint", EXAMPLES]).assert().code(0).stdout("");
+    cmd("validate")
+        .args(["--lint", EXAMPLES])
+        .assert()
+        .code(0)
+        .stdout("");
     let reg = registry();
-    cmd("validate").arg("--lint").arg(reg.path()).assert().code(0);
+    cmd("validate")
+        .arg("--lint")
+        .arg(reg.path())
+        .assert()
+        .code(0);
     let r = reg.path();
     // 1-0-2 claims to be an ADDITION to 1-0-1 but adds a required property,
     // drops one and narrows another.
     write(
         r,
         "com.acme/order/jsonschema/1-0-2",
-        &iglu("com.acme", "order", "1-0-2", json!({"type": "object", "properties": {
+        &iglu(
+            "com.acme",
+            "order",
+            "1-0-2",
+            json!({"type": "object", "properties": {
             "id": {"type": "string", "format": "uuid"},
             "total": {"type": "number", "minimum": 0},
             "region": {"type": "string"}},
-            "required": ["id", "total", "region"], "additionalProperties": false})),
+            "required": ["id", "total", "region"], "additionalProperties": false}),
+        ),
     );
     // a self block that lies about its place, and a gap in versions
-    write(r, "org.other/ping/jsonschema/1-0-1", &iglu("org.other", "pong", "1-0-1", json!({"type": "object"})));
-    write(r, "org.other/ping/jsonschema/1-0-3", &iglu("org.other", "ping", "1-0-3", json!({"type": "object"})));
+    write(
+        r,
+        "org.other/ping/jsonschema/1-0-1",
+        &iglu("org.other", "pong", "1-0-1", json!({"type": "object"})),
+    );
+    write(
+        r,
+        "org.other/ping/jsonschema/1-0-3",
+        &iglu("org.other", "ping", "1-0-3", json!({"type": "object"})),
+    );
     let out = cmd("validate").arg("--lint").arg(r).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -456,17 +622,31 @@ fn lint_passes_clean_registries_and_catches_broken_additions() {
     write(
         r,
         "com.acme/order/jsonschema/1-1-0",
-        &iglu("com.acme", "order", "1-1-0", json!({"type": "object", "properties": {"region": {"type": "string"}}, "required": ["region"]})),
+        &iglu(
+            "com.acme",
+            "order",
+            "1-1-0",
+            json!({"type": "object", "properties": {"region": {"type": "string"}}, "required": ["region"]}),
+        ),
     );
     let out = cmd("validate").arg("--lint").arg(r).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 fn uris_that_try_to_leave_the_registry_are_refused() {
     let outer = tempfile::tempdir().unwrap();
     // A schema outside the registry that would accept anything.
-    write(outer.path(), "secret/x/jsonschema/1-0-0", &iglu("secret", "x", "1-0-0", json!({})));
+    write(
+        outer.path(),
+        "secret/x/jsonschema/1-0-0",
+        &iglu("secret", "x", "1-0-0", json!({})),
+    );
     let reg = outer.path().join("registry");
     std::fs::create_dir_all(&reg).unwrap();
     let uris = [
@@ -483,7 +663,10 @@ fn uris_that_try_to_leave_the_registry_are_refused() {
         "iglu:com.acme/x/jsonschema/1-0-0\u{0}",
         "file:///etc/passwd",
     ];
-    let input: String = uris.iter().map(|u| format!("{}\n", json!({"schema": u, "data": {}}))).collect();
+    let input: String = uris
+        .iter()
+        .map(|u| format!("{}\n", json!({"schema": u, "data": {}})))
+        .collect();
     let (out, failures, code) = validate(&["--registry", reg.to_str().unwrap()], input.as_bytes());
     assert_eq!(code, 1);
     assert_eq!(out, b"");
@@ -497,10 +680,41 @@ fn uris_that_try_to_leave_the_registry_are_refused() {
 fn hostile_input_ends_as_failure_events() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
-    write(r, "com.evil/regex/jsonschema/1-0-0", &iglu("com.evil", "regex", "1-0-0", json!({"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}, "t": {"type": "string", "pattern": "^(a|a)*$"}}})));
-    write(r, "com.evil/long/jsonschema/1-0-0", &iglu("com.evil", "long", "1-0-0", json!({"type": "object", "properties": {"s": {"type": "string", "maxLength": 100, "pattern": "^([a-z]+)*$"}}})));
-    write(r, "com.evil/huge/jsonschema/1-0-0", &iglu("com.evil", "huge", "1-0-0", json!({"type": "string", "pattern": "(((a{100}){100}){100}){100}"})));
-    write(r, "com.evil/deep/jsonschema/1-0-0", &iglu("com.evil", "deep", "1-0-0", json!({})));
+    write(
+        r,
+        "com.evil/regex/jsonschema/1-0-0",
+        &iglu(
+            "com.evil",
+            "regex",
+            "1-0-0",
+            json!({"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}, "t": {"type": "string", "pattern": "^(a|a)*$"}}}),
+        ),
+    );
+    write(
+        r,
+        "com.evil/long/jsonschema/1-0-0",
+        &iglu(
+            "com.evil",
+            "long",
+            "1-0-0",
+            json!({"type": "object", "properties": {"s": {"type": "string", "maxLength": 100, "pattern": "^([a-z]+)*$"}}}),
+        ),
+    );
+    write(
+        r,
+        "com.evil/huge/jsonschema/1-0-0",
+        &iglu(
+            "com.evil",
+            "huge",
+            "1-0-0",
+            json!({"type": "string", "pattern": "(((a{100}){100}){100}){100}"}),
+        ),
+    );
+    write(
+        r,
+        "com.evil/deep/jsonschema/1-0-0",
+        &iglu("com.evil", "deep", "1-0-0", json!({})),
+    );
     let evil = "a".repeat(100_000) + "!";
     let deep = format!(
         r#"{{"schema":"iglu:com.evil/deep/jsonschema/1-0-0","data":{}{}}}"#,
@@ -508,9 +722,13 @@ fn hostile_input_ends_as_failure_events() {
         "]".repeat(100_000)
     );
     let deep_objects = format!("{}{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
-    let ten_mb = format!(r#"{{"schema":"iglu:com.evil/long/jsonschema/1-0-0","data":{{"s":"{}!"}}}}"#, "a".repeat(10 << 20));
+    let ten_mb = format!(
+        r#"{{"schema":"iglu:com.evil/long/jsonschema/1-0-0","data":{{"s":"{}!"}}}}"#,
+        "a".repeat(10 << 20)
+    );
     let input = [
-        json!({"schema": "iglu:com.evil/regex/jsonschema/1-0-0", "data": {"s": evil, "t": evil}}).to_string(),
+        json!({"schema": "iglu:com.evil/regex/jsonschema/1-0-0", "data": {"s": evil, "t": evil}})
+            .to_string(),
         deep,
         deep_objects,
         ten_mb.clone(),
@@ -520,12 +738,32 @@ fn hostile_input_ends_as_failure_events() {
     .join("\n");
     let start = std::time::Instant::now();
     let (out, failures, code) = validate(&["--registry", r.to_str().unwrap()], input.as_bytes());
-    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(code, 1);
-    assert_eq!(lines(&out), [&br#"{"schema":"iglu:com.evil/deep/jsonschema/1-0-0","data":1}"#[..]]);
+    assert_eq!(
+        lines(&out),
+        [&br#"{"schema":"iglu:com.evil/deep/jsonschema/1-0-0","data":1}"#[..]]
+    );
     let kinds: Vec<Vec<String>> = failures
         .iter()
-        .map(|f| f["data"]["errors"].as_array().unwrap().iter().map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["keyword"].as_str().unwrap_or(""))).collect())
+        .map(|f| {
+            f["data"]["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["kind"].as_str().unwrap(),
+                        e["keyword"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -537,7 +775,10 @@ fn hostile_input_ends_as_failure_events() {
             vec!["bad_schema "],
         ]
     );
-    assert!(failures[1]["data"]["errors"][0]["message"].as_str().unwrap().contains("recursion limit"));
+    assert!(failures[1]["data"]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("recursion limit"));
     // The oversize line keeps only its start.
     assert_eq!(failures[3]["data"]["original_truncated"], true);
     assert!(failures[3]["data"]["original_bytes"].as_u64().unwrap() > 10 << 20);
@@ -545,30 +786,66 @@ fn hostile_input_ends_as_failure_events() {
     // With the size cap raised, the 10 MB string is validated (in linear time)
     // and fails on its own merits.
     let start = std::time::Instant::now();
-    let (_, failures, code) = validate(&["--registry", r.to_str().unwrap(), "--max-event-bytes", "16MiB"], ten_mb.as_bytes());
-    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    let (_, failures, code) = validate(
+        &[
+            "--registry",
+            r.to_str().unwrap(),
+            "--max-event-bytes",
+            "16MiB",
+        ],
+        ten_mb.as_bytes(),
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(code, 1);
     let errors = failures[0]["data"]["errors"].as_array().unwrap();
-    let keywords: Vec<&str> = errors.iter().map(|e| e["keyword"].as_str().unwrap()).collect();
+    let keywords: Vec<&str> = errors
+        .iter()
+        .map(|e| e["keyword"].as_str().unwrap())
+        .collect();
     assert_eq!(keywords, ["maxLength", "pattern"]);
-    assert!(errors.iter().all(|e| e["message"].as_str().unwrap().len() < 2000));
+    assert!(errors
+        .iter()
+        .all(|e| e["message"].as_str().unwrap().len() < 2000));
 }
 
 #[test]
 fn head_closes_quietly_and_bad_usage_is_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.ndjson"), nile_events(20_000, 3)).unwrap();
-    let out = shell(&format!("validate --registry {EXAMPLES} in.ndjson | head -1; echo ${{PIPESTATUS[0]}}"), dir.path());
+    let out = shell(
+        &format!("validate --registry {EXAMPLES} in.ndjson | head -1; echo ${{PIPESTATUS[0]}}"),
+        dir.path(),
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().nth(1), Some("0"), "{stdout}");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
-    cmd("validate").args(["--registry", "/nonexistent"]).write_stdin("").assert().code(2);
-    cmd("validate").args(["--resolver", "/nonexistent.json"]).write_stdin("").assert().code(2);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cmd("validate")
+        .args(["--registry", "/nonexistent"])
+        .write_stdin("")
+        .assert()
+        .code(2);
+    cmd("validate")
+        .args(["--resolver", "/nonexistent.json"])
+        .write_stdin("")
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn alerts_plum_health_checks_are_valid_events() {
-    let events = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/alert/plum/health-checks.ndjson")).unwrap();
+    let events = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/alert/plum/health-checks.ndjson"
+    ))
+    .unwrap();
     let (out, failures, code) = validate(&["--registry", EXAMPLES], &events);
     assert_eq!(failures, Vec::<Value>::new());
     assert_eq!(code, 0);

@@ -16,7 +16,7 @@ use crate::alert::rule::{self, RecipientSpec, RuleSpec};
 use crate::alert::send::{self, Executed, Executor, RetryPolicy, SmtpOptions, SmtpTls};
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
 use crate::event::{Failure, FailureMessage, InputPosition, Original};
-use crate::io::{self, check_line, Failures, IdleAware, LineReader};
+use crate::io::{self, check_line, Failures, FilterStep, LineReader};
 use crate::time;
 
 /// Turn events into alert commands by rule (--rule, --when), or execute alert
@@ -327,40 +327,31 @@ fn decide(args: Args) -> Result<Outcome> {
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
     let mut counts = Counts::default();
     let mut throttled = 0u64;
-    for input in inputs {
-        let mut reader =
-            LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
-        loop {
-            let (line_no, line) = match reader.next_line() {
-                Ok(Some(numbered)) => numbered,
-                Ok(None) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // The producer paused: let the next tool see what we have.
-                    out.flush()?;
-                    failures.flush()?;
-                    continue;
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
-            };
-            counts.read += 1;
-            let bytes = match check_line(&line, max_line) {
-                Ok(bytes) => bytes,
-                Err((message, original)) => {
-                    failures.route(&input.name, line_no, vec![message], original)?;
-                    continue;
-                }
-            };
-            let decision = decider.decide(bytes);
-            for cmd in &decision.commands {
-                out.write_line(cmd)?;
+    counts.read = io::for_each_line(inputs, max_line, &mut failures, |failures, step| {
+        let (input, line_no, bytes) = match step {
+            FilterStep::Line {
+                input,
+                line_no,
+                bytes,
+            } => (input, line_no, bytes),
+            FilterStep::Idle => {
+                // The producer paused: let the next tool see what we have.
+                out.flush()?;
+                failures.flush()?;
+                return Ok(());
             }
-            counts.written += decision.commands.len() as u64;
-            throttled += decision.throttled;
-            if !decision.errors.is_empty() {
-                failures.route(&input.name, line_no, decision.errors, Original::Line(bytes))?;
-            }
+        };
+        let decision = decider.decide(bytes);
+        for cmd in &decision.commands {
+            out.write_line(cmd)?;
         }
-    }
+        counts.written += decision.commands.len() as u64;
+        throttled += decision.throttled;
+        if !decision.errors.is_empty() {
+            failures.route(input, line_no, decision.errors, Original::Line(bytes))?;
+        }
+        Ok(())
+    })?;
     out.flush()?;
     failures.flush()?;
     counts.failed = failures.count();

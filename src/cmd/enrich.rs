@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
@@ -13,7 +13,7 @@ use crate::enrich::event_id::IdMode;
 use crate::enrich::lookup::LookupSpec;
 use crate::enrich::{self, config, Pipeline, Spec, StepSpec};
 use crate::event::Original;
-use crate::io::{self, check_line, Failures, IdleAware, LineReader};
+use crate::io::{self, Failures, FilterStep};
 use crate::path::FieldPath;
 
 const STEPS: &str = "Steps (applied in the order given)";
@@ -187,8 +187,10 @@ impl CommandFactory for Args {
 impl FromArgMatches for Args {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let options = Options::from_arg_matches(matches)?;
-        let steps = order_steps(matches, &options)
-            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{e}\n")).with_cmd(&Options::command().name("enrich")))?;
+        let steps = order_steps(matches, &options).map_err(|e| {
+            clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{e}\n"))
+                .with_cmd(&Options::command().name("enrich"))
+        })?;
         Ok(Args { options, steps })
     }
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -309,7 +311,15 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
     let mut drafts: Vec<Draft> = Vec::new();
     for (_, id, nth) in seen {
         if id.is_step() {
-            drafts.push(Draft { id, nth, ip: None, on: None, key: None, required: false, name: None });
+            drafts.push(Draft {
+                id,
+                nth,
+                ip: None,
+                on: None,
+                key: None,
+                required: false,
+                name: None,
+            });
             continue;
         }
         let Some(step) = drafts.last_mut() else {
@@ -320,8 +330,16 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
             _ => step.id == Id::Lookup,
         };
         if !fits {
-            let owner = if id == Id::Ip { "--geoip or --anonymize-ip" } else { "--lookup" };
-            return Err(format!("{} belongs to {owner}, but follows {}", id.flag(), step.id.flag()));
+            let owner = if id == Id::Ip {
+                "--geoip or --anonymize-ip"
+            } else {
+                "--lookup"
+            };
+            return Err(format!(
+                "{} belongs to {owner}, but follows {}",
+                id.flag(),
+                step.id.flag()
+            ));
         }
         let twice = || format!("{} is given twice for one {}", id.flag(), step.id.flag());
         match id {
@@ -362,24 +380,40 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
         }
         let ip = || {
             d.ip.clone().or_else(|| last_ip.clone()).ok_or_else(|| {
-                format!("{} needs --ip PATH after it, such as --ip .data.shopper.ipAddress", d.id.flag())
+                format!(
+                    "{} needs --ip PATH after it, such as --ip .data.shopper.ipAddress",
+                    d.id.flag()
+                )
             })
         };
         steps.push(match d.id {
-            Id::GeoIp => CliStep::Step(StepSpec::GeoIp { db: o.geoip[d.nth].clone(), ip: ip()? }),
-            Id::Anonymize => CliStep::Step(StepSpec::AnonymizeIp { mask: o.anonymize_ip[d.nth], ip: ip()? }),
+            Id::GeoIp => CliStep::Step(StepSpec::GeoIp {
+                db: o.geoip[d.nth].clone(),
+                ip: ip()?,
+            }),
+            Id::Anonymize => CliStep::Step(StepSpec::AnonymizeIp {
+                mask: o.anonymize_ip[d.nth],
+                ip: ip()?,
+            }),
             Id::Lookup => CliStep::Step(StepSpec::Lookup(LookupSpec {
                 table: o.lookup[d.nth].clone(),
-                on: d.on.ok_or_else(|| "--lookup needs --on PATH after it: where the key is in the event".to_string())?,
+                on: d.on.ok_or_else(|| {
+                    "--lookup needs --on PATH after it: where the key is in the event".to_string()
+                })?,
                 key: d.key,
                 required: d.required,
                 name: d.name,
             })),
             Id::Jq => {
                 jq_count += 1;
-                CliStep::Step(StepSpec::Jq { expr: o.jq[d.nth].clone(), origin: format!("--jq #{jq_count}") })
+                CliStep::Step(StepSpec::Jq {
+                    expr: o.jq[d.nth].clone(),
+                    origin: format!("--jq #{jq_count}"),
+                })
             }
-            Id::Ua => CliStep::Step(StepSpec::UserAgent { path: o.ua[d.nth].clone() }),
+            Id::Ua => CliStep::Step(StepSpec::UserAgent {
+                path: o.ua[d.nth].clone(),
+            }),
             Id::EventId => CliStep::Step(StepSpec::EventId(o.event_id[d.nth])),
             Id::EnrichedAt => CliStep::Step(StepSpec::EnrichedAt),
             Id::Config => CliStep::Config(o.config[d.nth].clone()),
@@ -391,7 +425,10 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
 
 /// The whole enrichment the arguments describe, config files read.
 pub fn spec(args: &Args) -> Result<Spec> {
-    let mut spec = Spec { steps: Vec::new(), into: args.options.into.clone() };
+    let mut spec = Spec {
+        steps: Vec::new(),
+        into: args.options.into.clone(),
+    };
     for step in &args.steps {
         match step {
             CliStep::Step(s) => spec.steps.push(s.clone()),
@@ -428,40 +465,32 @@ pub fn run(args: Args) -> Result<Outcome> {
     let max_line = usize::try_from(options.max_event_bytes).unwrap_or(usize::MAX);
     let mut counts = Counts::default();
     let mut dropped = 0u64;
-    for input in inputs {
-        let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
-        loop {
-            let (line_no, line) = match reader.next_line() {
-                Ok(Some(numbered)) => numbered,
-                Ok(None) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // The producer paused: pass on what is done so far.
-                    out.flush()?;
-                    failures.flush()?;
-                    continue;
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
-            };
-            counts.read += 1;
-            let bytes = match check_line(&line, max_line) {
-                Ok(bytes) => bytes,
-                Err((message, original)) => {
-                    failures.route(&input.name, line_no, vec![message], original)?;
-                    continue;
-                }
-            };
-            match pipeline.process(bytes) {
-                enrich::Outcome::Enriched(event) => {
-                    out.write_line(event)?;
-                    counts.written += 1;
-                }
-                enrich::Outcome::Dropped => dropped += 1,
-                enrich::Outcome::Failed(errors) => {
-                    failures.route(&input.name, line_no, errors, Original::Line(bytes))?;
-                }
+    counts.read = io::for_each_line(inputs, max_line, &mut failures, |failures, step| {
+        let (input, line_no, bytes) = match step {
+            FilterStep::Line {
+                input,
+                line_no,
+                bytes,
+            } => (input, line_no, bytes),
+            FilterStep::Idle => {
+                // The producer paused: pass on what is done so far.
+                out.flush()?;
+                failures.flush()?;
+                return Ok(());
+            }
+        };
+        match pipeline.process(bytes) {
+            enrich::Outcome::Enriched(event) => {
+                out.write_line(event)?;
+                counts.written += 1;
+            }
+            enrich::Outcome::Dropped => dropped += 1,
+            enrich::Outcome::Failed(errors) => {
+                failures.route(input, line_no, errors, Original::Line(bytes))?;
             }
         }
-    }
+        Ok(())
+    })?;
     out.flush()?;
     failures.flush()?;
     counts.failed = failures.count();
@@ -493,15 +522,44 @@ mod tests {
     #[test]
     fn steps_keep_command_line_order() {
         let s = steps(&[
-            "--jq", ".a = 1", "--geoip", "db.mmdb", "--ip", ".data.ip", "--enriched-at", "--lookup", "t.csv",
-            "--on", ".data.k", "--required", "--as", "t", "--anonymize-ip", "1", "--event-id=content", "--event-id",
-            "--jq", ".b = 2", "--ua", ".data.ua", "--config", "c.json", "--enriched-at", "in.ndjson",
+            "--jq",
+            ".a = 1",
+            "--geoip",
+            "db.mmdb",
+            "--ip",
+            ".data.ip",
+            "--enriched-at",
+            "--lookup",
+            "t.csv",
+            "--on",
+            ".data.k",
+            "--required",
+            "--as",
+            "t",
+            "--anonymize-ip",
+            "1",
+            "--event-id=content",
+            "--event-id",
+            "--jq",
+            ".b = 2",
+            "--ua",
+            ".data.ua",
+            "--config",
+            "c.json",
+            "--enriched-at",
+            "in.ndjson",
         ]);
         assert_eq!(
             s,
             vec![
-                CliStep::Step(StepSpec::Jq { expr: ".a = 1".into(), origin: "--jq #1".into() }),
-                CliStep::Step(StepSpec::GeoIp { db: "db.mmdb".into(), ip: p(".data.ip") }),
+                CliStep::Step(StepSpec::Jq {
+                    expr: ".a = 1".into(),
+                    origin: "--jq #1".into()
+                }),
+                CliStep::Step(StepSpec::GeoIp {
+                    db: "db.mmdb".into(),
+                    ip: p(".data.ip")
+                }),
                 CliStep::Step(StepSpec::EnrichedAt),
                 CliStep::Step(StepSpec::Lookup(LookupSpec {
                     table: "t.csv".into(),
@@ -510,34 +568,70 @@ mod tests {
                     required: true,
                     name: Some("t".into())
                 })),
-                CliStep::Step(StepSpec::AnonymizeIp { mask: "1".parse().unwrap(), ip: p(".data.ip") }),
+                CliStep::Step(StepSpec::AnonymizeIp {
+                    mask: "1".parse().unwrap(),
+                    ip: p(".data.ip")
+                }),
                 CliStep::Step(StepSpec::EventId(IdMode::Content)),
                 CliStep::Step(StepSpec::EventId(IdMode::Random)),
-                CliStep::Step(StepSpec::Jq { expr: ".b = 2".into(), origin: "--jq #2".into() }),
-                CliStep::Step(StepSpec::UserAgent { path: p(".data.ua") }),
+                CliStep::Step(StepSpec::Jq {
+                    expr: ".b = 2".into(),
+                    origin: "--jq #2".into()
+                }),
+                CliStep::Step(StepSpec::UserAgent {
+                    path: p(".data.ua")
+                }),
                 CliStep::Config("c.json".into()),
                 CliStep::Step(StepSpec::EnrichedAt),
             ]
         );
-        assert_eq!(parse(&["--enriched-at", "in.ndjson"]).unwrap().options.input.files, vec![PathBuf::from("in.ndjson")]);
+        assert_eq!(
+            parse(&["--enriched-at", "in.ndjson"])
+                .unwrap()
+                .options
+                .input
+                .files,
+            vec![PathBuf::from("in.ndjson")]
+        );
     }
 
     #[test]
     fn options_belong_to_their_step() {
-        let s = steps(&["--lookup", "a.csv", "--on", ".x", "--lookup", "b.ndjson", "--on", ".y", "--key", "id"]);
+        let s = steps(&[
+            "--lookup", "a.csv", "--on", ".x", "--lookup", "b.ndjson", "--on", ".y", "--key", "id",
+        ]);
         match (&s[0], &s[1]) {
             (CliStep::Step(StepSpec::Lookup(a)), CliStep::Step(StepSpec::Lookup(b))) => {
-                assert_eq!((a.on.to_string(), a.key.clone(), a.required), (".x".into(), None, false));
-                assert_eq!((b.on.to_string(), b.key.clone()), (".y".into(), Some("id".into())));
+                assert_eq!(
+                    (a.on.to_string(), a.key.clone(), a.required),
+                    (".x".into(), None, false)
+                );
+                assert_eq!(
+                    (b.on.to_string(), b.key.clone()),
+                    (".y".into(), Some("id".into()))
+                );
             }
             other => panic!("{other:?}"),
         }
         for (args, message) in [
             (&["--ip", ".a", "--geoip", "x"][..], "--ip must follow"),
-            (&["--jq", ".", "--on", ".a"][..], "--on belongs to --lookup, but follows --jq"),
+            (
+                &["--jq", ".", "--on", ".a"][..],
+                "--on belongs to --lookup, but follows --jq",
+            ),
             (&["--geoip", "x"][..], "--geoip needs --ip"),
             (&["--lookup", "x.csv"][..], "--lookup needs --on"),
-            (&["--lookup", "x.csv", "--on", ".a", "--required", "--required"][..], "--required is given twice"),
+            (
+                &[
+                    "--lookup",
+                    "x.csv",
+                    "--on",
+                    ".a",
+                    "--required",
+                    "--required",
+                ][..],
+                "--required is given twice",
+            ),
             (&["--anonymize-ip", "9", "--ip", ".a"][..], "1 to 4"),
             (&["--event-id=v7"][..], "random"),
         ] {
@@ -550,12 +644,21 @@ mod tests {
     #[test]
     fn ip_paths_carry_over_to_later_steps() {
         let s = steps(&["--geoip", "x", "--ip", ".data.ip", "--anonymize-ip", "1"]);
-        assert_eq!(s[1], CliStep::Step(StepSpec::AnonymizeIp { mask: "1".parse().unwrap(), ip: p(".data.ip") }));
+        assert_eq!(
+            s[1],
+            CliStep::Step(StepSpec::AnonymizeIp {
+                mask: "1".parse().unwrap(),
+                ip: p(".data.ip")
+            })
+        );
     }
 
     #[test]
     fn no_steps_is_a_usage_error() {
         let args = parse(&[]).unwrap();
-        assert!(spec(&args).unwrap_err().to_string().contains("no steps given"));
+        assert!(spec(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("no steps given"));
     }
 }

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
 use crate::event::Original;
-use crate::io::{self, check_line, Failures, IdleAware, LineReader};
+use crate::io::{self, Failures, FilterStep};
 use crate::schema::registry::Resolver;
 use crate::schema::{lint, Checker};
 
@@ -110,37 +110,29 @@ pub fn run(args: Args) -> Result<Outcome> {
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
     let mut checker = Checker::new(resolver);
     let mut counts = Counts::default();
-    for input in inputs {
-        let mut reader = LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
-        loop {
-            let (line_no, line) = match reader.next_line() {
-                Ok(Some(numbered)) => numbered,
-                Ok(None) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // The producer paused: pass on what we have now.
-                    failures.flush()?;
-                    out.flush()?;
-                    continue;
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
-            };
-            counts.read += 1;
-            let bytes = match check_line(&line, max_line) {
-                Ok(bytes) => bytes,
-                Err((message, original)) => {
-                    failures.route(&input.name, line_no, vec![message], original)?;
-                    continue;
-                }
-            };
-            match checker.check(bytes) {
-                Ok(()) => {
-                    out.write_line(bytes)?;
-                    counts.written += 1;
-                }
-                Err(errors) => failures.route(&input.name, line_no, errors, Original::Line(bytes))?,
+    counts.read = io::for_each_line(inputs, max_line, &mut failures, |failures, step| {
+        let (input, line_no, bytes) = match step {
+            FilterStep::Line {
+                input,
+                line_no,
+                bytes,
+            } => (input, line_no, bytes),
+            FilterStep::Idle => {
+                // The producer paused: pass on what we have now.
+                failures.flush()?;
+                out.flush()?;
+                return Ok(());
             }
+        };
+        match checker.check(bytes) {
+            Ok(()) => {
+                out.write_line(bytes)?;
+                counts.written += 1;
+            }
+            Err(errors) => failures.route(input, line_no, errors, Original::Line(bytes))?,
         }
-    }
+        Ok(())
+    })?;
     // Failures are made durable before the good events are let go.
     failures.flush()?;
     out.flush()?;
@@ -151,7 +143,10 @@ pub fn run(args: Args) -> Result<Outcome> {
 
 fn run_lint(dir: &std::path::Path, args: &Args) -> Result<Outcome> {
     let dir = if dir.as_os_str().is_empty() {
-        args.registry.first().cloned().unwrap_or_else(|| PathBuf::from("schemas"))
+        args.registry
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("schemas"))
     } else {
         dir.to_path_buf()
     };
@@ -166,7 +161,11 @@ fn run_lint(dir: &std::path::Path, args: &Args) -> Result<Outcome> {
     out.flush()?;
     if report.problems.is_empty() {
         if args.verbose || cli::stderr_is_terminal() {
-            cli::warn(format_args!("{}: {} schemas, no problems", dir.display(), report.schemas));
+            cli::warn(format_args!(
+                "{}: {} schemas, no problems",
+                dir.display(),
+                report.schemas
+            ));
         }
         Ok(Outcome::Ok)
     } else {

@@ -45,7 +45,10 @@ impl FromStr for Mask {
                 .ok_or_else(|| format!("{s:?}: M, the IPv6 segments to zero, must be 1 to 8"))?,
             None => n + 4,
         };
-        Ok(Mask { v4_octets: n, v6_segments: m })
+        Ok(Mask {
+            v4_octets: n,
+            v6_segments: m,
+        })
     }
 }
 
@@ -56,13 +59,21 @@ impl Mask {
             IpAddr::V4(v4) => {
                 let bits = u32::from(v4);
                 let keep = 32 - 8 * u32::from(self.v4_octets);
-                let masked = if keep == 0 { 0 } else { bits & (u32::MAX << (32 - keep)) };
+                let masked = if keep == 0 {
+                    0
+                } else {
+                    bits & (u32::MAX << (32 - keep))
+                };
                 IpAddr::V4(Ipv4Addr::from(masked))
             }
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
                 let keep = 128 - 16 * u32::from(self.v6_segments);
-                let masked = if keep == 0 { 0 } else { bits & (u128::MAX << (128 - keep)) };
+                let masked = if keep == 0 {
+                    0
+                } else {
+                    bits & (u128::MAX << (128 - keep))
+                };
                 IpAddr::V6(Ipv6Addr::from(masked))
             }
         }
@@ -79,7 +90,11 @@ pub struct Anonymize {
 impl Anonymize {
     /// A step masking the address at `ip`.
     pub fn new(mask: Mask, ip: FieldPath) -> Self {
-        Anonymize { mask, ip, text: Vec::with_capacity(64) }
+        Anonymize {
+            mask,
+            ip,
+            text: Vec::with_capacity(64),
+        }
     }
 }
 
@@ -89,21 +104,32 @@ impl Step for Anonymize {
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
-        let Some(at) = ev.find(&self.ip) else { return Ok(Flow::Continue) };
+        let Some(at) = ev.find(&self.ip) else {
+            return Ok(Flow::Continue);
+        };
         let fail = |kind: &str, message: String| {
-            Err(vec![FailureMessage::new(kind, message).with("path", self.ip.to_string())])
+            Err(vec![
+                FailureMessage::new(kind, message).with("path", self.ip.to_string())
+            ])
         };
         let ip = match raw::scalar(ev.bytes(), Some(at.clone())) {
             raw::Scalar::Missing => return Ok(Flow::Continue),
             raw::Scalar::Compound(kind) => {
-                return fail(error_kind::WRONG_TYPE, format!("{} is a JSON {kind}, not an IP address", self.ip))
+                return fail(
+                    error_kind::WRONG_TYPE,
+                    format!("{} is a JSON {kind}, not an IP address", self.ip),
+                )
             }
             raw::Scalar::Text(t) => match t.parse::<IpAddr>() {
                 Ok(ip) if ev.bytes()[at.start] == b'"' => ip,
                 _ => {
                     return fail(
                         error_kind::INVALID_IP,
-                        format!("{} is {}, which is not an IP address, so it cannot be anonymized", self.ip, String::from_utf8_lossy(&ev.bytes()[at.clone()])),
+                        format!(
+                            "{} is {}, which is not an IP address, so it cannot be anonymized",
+                            self.ip,
+                            String::from_utf8_lossy(&ev.bytes()[at.clone()])
+                        ),
                     )
                 }
             },
@@ -130,7 +156,10 @@ mod tests {
         assert_eq!(mask("1").apply(ip("203.0.113.57")), ip("203.0.113.0"));
         assert_eq!(mask("2").apply(ip("203.0.113.57")), ip("203.0.0.0"));
         assert_eq!(mask("4").apply(ip("203.0.113.57")), ip("0.0.0.0"));
-        assert_eq!(mask("1").apply(ip("2001:db8:85a3:1:2:8a2e:370:7334")), ip("2001:db8:85a3::"));
+        assert_eq!(
+            mask("1").apply(ip("2001:db8:85a3:1:2:8a2e:370:7334")),
+            ip("2001:db8:85a3::")
+        );
         assert_eq!(mask("1/1").apply(ip("2001:db8::7334")), ip("2001:db8::"));
         assert_eq!(mask("4").apply(ip("2001:db8::1")), ip("::"));
         assert_eq!(mask("2/3").v6_segments, 3);
@@ -141,9 +170,19 @@ mod tests {
 
     #[test]
     fn rewrites_the_field_in_place() {
-        let step = || Box::new(Anonymize::new(mask("1"), FieldPath::parse(".data.ip").unwrap()));
-        let out = run(step(), None, r#"{"data":{"ip":"192.0.2.77","n":1}}"#).unwrap().unwrap();
-        assert_eq!(out, serde_json::json!({"data": {"ip": "192.0.2.0", "n": 1}}));
+        let step = || {
+            Box::new(Anonymize::new(
+                mask("1"),
+                FieldPath::parse(".data.ip").unwrap(),
+            ))
+        };
+        let out = run(step(), None, r#"{"data":{"ip":"192.0.2.77","n":1}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"data": {"ip": "192.0.2.0", "n": 1}})
+        );
         let out = run(step(), None, r#"{"data":{"n":1}}"#).unwrap().unwrap();
         assert_eq!(out, serde_json::json!({"data": {"n": 1}}));
         let err = run(step(), None, r#"{"data":{"ip":"nope"}}"#).unwrap_err();

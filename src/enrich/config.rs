@@ -65,7 +65,11 @@ pub fn load(path: &Path) -> Result<Spec> {
 }
 
 fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Parses config text; `file` names it in messages and `base` is where
@@ -73,7 +77,11 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
 pub fn parse(bytes: &[u8], file: &str, base: &Path) -> Result<Spec> {
     let config: RawConfig = serde_json::from_slice(bytes).map_err(|e| {
         if e.line() > 0 {
-            anyhow!("{file} line {}: {}", e.line(), strip_position(&e.to_string()))
+            anyhow!(
+                "{file} line {}: {}",
+                e.line(),
+                strip_position(&e.to_string())
+            )
         } else {
             anyhow!("{file}: {e}")
         }
@@ -97,7 +105,9 @@ pub fn parse(bytes: &[u8], file: &str, base: &Path) -> Result<Spec> {
     for (i, step) in config.steps.into_iter().enumerate() {
         let line = step_line(i);
         let origin = format!("{file} line {line}");
-        steps.push(step_spec(step, base, &origin).map_err(|e| anyhow!("{origin}: step {}: {e}", i + 1))?);
+        steps.push(
+            step_spec(step, base, &origin).map_err(|e| anyhow!("{origin}: step {}: {e}", i + 1))?,
+        );
     }
     Ok(Spec { steps, into })
 }
@@ -110,7 +120,8 @@ fn strip_position(message: &str) -> &str {
 }
 
 fn path(name: &str, value: Option<String>) -> Result<FieldPath> {
-    let value = value.ok_or_else(|| anyhow!("needs {name:?}, a path such as .data.shopper.ipAddress"))?;
+    let value =
+        value.ok_or_else(|| anyhow!("needs {name:?}, a path such as .data.shopper.ipAddress"))?;
     FieldPath::parse(&value).map_err(|e| anyhow!("{name:?}: {e}"))
 }
 
@@ -126,7 +137,9 @@ fn step_spec(s: RawStep, base: &Path, origin: &str) -> Result<StepSpec> {
     ];
     match kinds.iter().filter(|&&k| k).count() {
         1 => {}
-        0 => bail!("names no step; give one of geoip, lookup, jq, ua, event_id, anonymize_ip, enriched_at"),
+        0 => bail!(
+            "names no step; give one of geoip, lookup, jq, ua, event_id, anonymize_ip, enriched_at"
+        ),
         _ => bail!("names more than one step; give each step its own object"),
     }
     let unused = |names: &[(&str, bool)]| -> Result<()> {
@@ -146,7 +159,10 @@ fn step_spec(s: RawStep, base: &Path, origin: &str) -> Result<StepSpec> {
     let resolve = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
     if let Some(db) = s.geoip {
         unused(&ip_only)?;
-        return Ok(StepSpec::GeoIp { db: resolve(db), ip: path("ip", s.ip)? });
+        return Ok(StepSpec::GeoIp {
+            db: resolve(db),
+            ip: path("ip", s.ip)?,
+        });
     }
     if let Some(table) = s.lookup {
         unused(&[("ip", s.ip.is_some())])?;
@@ -161,12 +177,17 @@ fn step_spec(s: RawStep, base: &Path, origin: &str) -> Result<StepSpec> {
     if let Some(expr) = s.jq {
         unused(&ip_only)?;
         unused(&[("ip", s.ip.is_some())])?;
-        return Ok(StepSpec::Jq { expr, origin: origin.to_string() });
+        return Ok(StepSpec::Jq {
+            expr,
+            origin: origin.to_string(),
+        });
     }
     if let Some(ua) = s.ua {
         unused(&ip_only)?;
         unused(&[("ip", s.ip.is_some())])?;
-        return Ok(StepSpec::UserAgent { path: path("ua", Some(ua))? });
+        return Ok(StepSpec::UserAgent {
+            path: path("ua", Some(ua))?,
+        });
     }
     if let Some(mode) = s.event_id {
         unused(&ip_only)?;
@@ -185,7 +206,10 @@ fn step_spec(s: RawStep, base: &Path, origin: &str) -> Result<StepSpec> {
             Value::String(m) => m,
             other => bail!("\"anonymize_ip\" must be N or \"N/M\", not {other}"),
         };
-        return Ok(StepSpec::AnonymizeIp { mask: mask.parse().map_err(|e: String| anyhow!(e))?, ip: path("ip", s.ip)? });
+        return Ok(StepSpec::AnonymizeIp {
+            mask: mask.parse().map_err(|e: String| anyhow!(e))?,
+            ip: path("ip", s.ip)?,
+        });
     }
     unused(&ip_only)?;
     unused(&[("ip", s.ip.is_some())])?;
@@ -219,7 +243,13 @@ mod tests {
         let spec = parse(text.as_bytes(), "e.json", Path::new("/etc/enrich")).unwrap();
         assert_eq!(spec.into.unwrap().to_string(), ".data.e");
         assert_eq!(spec.steps.len(), 9);
-        assert_eq!(spec.steps[0], StepSpec::GeoIp { db: "/etc/enrich/City.mmdb".into(), ip: FieldPath::parse(".data.ip").unwrap() });
+        assert_eq!(
+            spec.steps[0],
+            StepSpec::GeoIp {
+                db: "/etc/enrich/City.mmdb".into(),
+                ip: FieldPath::parse(".data.ip").unwrap()
+            }
+        );
         match &spec.steps[1] {
             StepSpec::Lookup(l) => {
                 assert_eq!(l.table, PathBuf::from("/abs/p.csv"));
@@ -228,27 +258,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(spec.steps[2], StepSpec::Jq { expr: ".x = 1".into(), origin: "e.json line 6".into() });
+        assert_eq!(
+            spec.steps[2],
+            StepSpec::Jq {
+                expr: ".x = 1".into(),
+                origin: "e.json line 6".into()
+            }
+        );
         assert_eq!(spec.steps[4], StepSpec::EventId(IdMode::Content));
         assert_eq!(spec.steps[5], StepSpec::EventId(IdMode::Random));
         match &spec.steps[7] {
-            StepSpec::AnonymizeIp { mask, .. } => assert_eq!((mask.v4_octets, mask.v6_segments), (2, 6)),
+            StepSpec::AnonymizeIp { mask, .. } => {
+                assert_eq!((mask.v4_octets, mask.v6_segments), (2, 6))
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(spec.steps[8], StepSpec::EnrichedAt);
     }
 
     fn err(text: &str) -> String {
-        format!("{:#}", parse(text.as_bytes(), "e.json", Path::new(".")).err().expect("should fail"))
+        format!(
+            "{:#}",
+            parse(text.as_bytes(), "e.json", Path::new("."))
+                .err()
+                .expect("should fail")
+        )
     }
 
     #[test]
     fn errors_name_file_and_line() {
-        assert!(err("{\"steps\": [\n {\"jq\": \".\"},\n {\"geoip\": \"x\"}\n]}").starts_with("e.json line 3: step 2: needs \"ip\""));
-        assert!(err("{\"steps\": [\n {\"jq\": \".\", \"ip\": \".a\"}]}").contains("e.json line 2: step 1: \"ip\" does not apply"));
+        assert!(
+            err("{\"steps\": [\n {\"jq\": \".\"},\n {\"geoip\": \"x\"}\n]}")
+                .starts_with("e.json line 3: step 2: needs \"ip\"")
+        );
+        assert!(err("{\"steps\": [\n {\"jq\": \".\", \"ip\": \".a\"}]}")
+            .contains("e.json line 2: step 1: \"ip\" does not apply"));
         assert!(err("{\"steps\": [\n {}]}").contains("names no step"));
-        assert!(err("{\"steps\": [\n {\"jq\": \".\", \"ua\": \".a\"}]}").contains("more than one step"));
-        assert!(err("{\"steps\": [\n {\"jq\": \".\",\n \"bogus\": 1}]}").starts_with("e.json line 3: unknown field `bogus`"));
+        assert!(
+            err("{\"steps\": [\n {\"jq\": \".\", \"ua\": \".a\"}]}").contains("more than one step")
+        );
+        assert!(err("{\"steps\": [\n {\"jq\": \".\",\n \"bogus\": 1}]}")
+            .starts_with("e.json line 3: unknown field `bogus`"));
         assert!(err("{\"steps\": [\n {\"jq\": \".\"\n ]}").starts_with("e.json line 3:"));
         assert!(err("{\"steps\": [{\"anonymize_ip\": 7, \"ip\": \".a\"}]}").contains("1 to 4"));
         assert!(err("{\"steps\": [{\"event_id\": \"v9\"}]}").contains("random"));

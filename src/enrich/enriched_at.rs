@@ -26,7 +26,11 @@ impl EnrichedAt {
 
     /// A step reading the given clock (milliseconds since the epoch).
     pub fn with_clock(clock: fn() -> i64) -> Self {
-        EnrichedAt { clock, last_ms: i64::MIN, data: Vec::with_capacity(48) }
+        EnrichedAt {
+            clock,
+            last_ms: i64::MIN,
+            data: Vec::with_capacity(48),
+        }
     }
 }
 
@@ -46,8 +50,13 @@ impl Step for EnrichedAt {
             self.data.push(b'}');
         }
         let value = &self.data[15..self.data.len() - 1];
-        ev.derive(Derived { field: "enriched_at", schema: schema::ENRICHED_AT, data: &self.data, value })
-            .map_err(|e| vec![e])?;
+        ev.derive(Derived {
+            field: "enriched_at",
+            schema: schema::ENRICHED_AT,
+            data: &self.data,
+            value,
+        })
+        .map_err(|e| vec![e])?;
         Ok(Flow::Continue)
     }
 }
@@ -60,11 +69,18 @@ mod tests {
     #[test]
     fn stamps_the_time() {
         let step = EnrichedAt::with_clock(|| 1_764_237_600_250);
-        let out = run(Box::new(step), Some(".data"), r#"{"data":{}}"#).unwrap().unwrap();
+        let out = run(Box::new(step), Some(".data"), r#"{"data":{}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(out["data"]["enriched_at"], "2025-11-27T10:00:00.250Z");
         let step = EnrichedAt::with_clock(|| 0);
-        let out = run(Box::new(step), None, r#"{"data":{}}"#).unwrap().unwrap();
-        assert_eq!(out["derived_contexts"][0]["data"]["enriched_at"], "1970-01-01T00:00:00.000Z");
+        let out = run(Box::new(step), None, r#"{"data":{}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out["derived_contexts"][0]["data"]["enriched_at"],
+            "1970-01-01T00:00:00.000Z"
+        );
         assert_eq!(out["derived_contexts"][0]["schema"], schema::ENRICHED_AT);
     }
 }

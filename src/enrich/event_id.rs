@@ -38,7 +38,9 @@ impl FromStr for IdMode {
         match s {
             "random" | "v4" => Ok(IdMode::Random),
             "content" | "v5" => Ok(IdMode::Content),
-            _ => Err(format!("event id mode {s:?} must be random (UUID v4) or content (UUID v5 of the input)")),
+            _ => Err(format!(
+                "event id mode {s:?} must be random (UUID v4) or content (UUID v5 of the input)"
+            )),
         }
     }
 }
@@ -81,7 +83,11 @@ pub struct EventId {
 impl EventId {
     /// A step making ids by `mode`.
     pub fn new(mode: IdMode) -> Self {
-        EventId { mode, rng: Xoshiro::from_os(), data: Vec::with_capacity(64) }
+        EventId {
+            mode,
+            rng: Xoshiro::from_os(),
+            data: Vec::with_capacity(64),
+        }
     }
 
     /// The id for an event read as `original`.
@@ -112,8 +118,13 @@ impl Step for EventId {
         self.data.extend_from_slice(text.as_bytes());
         self.data.extend_from_slice(br#""}"#);
         let value = &self.data[12..self.data.len() - 1];
-        ev.derive(Derived { field: "event_id", schema: schema::EVENT_ID, data: &self.data, value })
-            .map_err(|e| vec![e])?;
+        ev.derive(Derived {
+            field: "event_id",
+            schema: schema::EVENT_ID,
+            data: &self.data,
+            value,
+        })
+        .map_err(|e| vec![e])?;
         Ok(Flow::Continue)
     }
 }
@@ -129,7 +140,9 @@ mod tests {
         let mut step = EventId::new(IdMode::Random);
         let ids: HashSet<Uuid> = (0..10_000).map(|_| step.make(b"same")).collect();
         assert_eq!(ids.len(), 10_000);
-        assert!(ids.iter().all(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122));
+        assert!(ids
+            .iter()
+            .all(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122));
     }
 
     #[test]
@@ -139,16 +152,33 @@ mod tests {
         assert_eq!(a.make(b"{\"x\":1}"), b.make(b"{\"x\":1}"));
         assert_ne!(a.make(b"{\"x\":1}"), a.make(b"{\"x\":2}"));
         assert_eq!(a.make(b"x").get_version_num(), 5);
-        assert_eq!(NAMESPACE.to_string(), "33f34842-51f6-5bea-b01f-0d16fd5e499d");
+        assert_eq!(
+            NAMESPACE.to_string(),
+            "33f34842-51f6-5bea-b01f-0d16fd5e499d"
+        );
     }
 
     #[test]
     fn ids_as_context_or_field() {
-        let out = run(Box::new(EventId::new(IdMode::Content)), Some(".data"), r#"{"data":{}}"#).unwrap().unwrap();
+        let out = run(
+            Box::new(EventId::new(IdMode::Content)),
+            Some(".data"),
+            r#"{"data":{}}"#,
+        )
+        .unwrap()
+        .unwrap();
         let id = out["data"]["event_id"].as_str().unwrap();
         assert_eq!(id, Uuid::new_v5(&NAMESPACE, br#"{"data":{}}"#).to_string());
-        let out = run(Box::new(EventId::new(IdMode::Random)), None, r#"{"data":{}}"#).unwrap().unwrap();
-        let id = out["derived_contexts"][0]["data"]["event_id"].as_str().unwrap();
+        let out = run(
+            Box::new(EventId::new(IdMode::Random)),
+            None,
+            r#"{"data":{}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        let id = out["derived_contexts"][0]["data"]["event_id"]
+            .as_str()
+            .unwrap();
         assert_eq!(Uuid::parse_str(id).unwrap().get_version_num(), 4);
         assert!("bogus".parse::<IdMode>().is_err());
     }

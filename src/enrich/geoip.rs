@@ -90,7 +90,11 @@ impl GeoIp {
                 reader.metadata().database_type
             );
         }
-        Ok(GeoIp { reader, ip, cache: HashMap::new() })
+        Ok(GeoIp {
+            reader,
+            ip,
+            cache: HashMap::new(),
+        })
     }
 
     /// Looks up an address: the result's data as JSON, or `None` when the
@@ -102,7 +106,9 @@ impl GeoIp {
             Err(maxminddb::MaxMindDbError::InvalidInput { .. }) => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
-        let Some(offset) = result.offset() else { return Ok(None) };
+        let Some(offset) = result.offset() else {
+            return Ok(None);
+        };
         if !self.cache.contains_key(&offset) {
             let city: geoip2::City<'_> = match result.decode() {
                 Ok(Some(c)) => c,
@@ -136,7 +142,11 @@ impl Step for GeoIp {
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let at = ev.find(&self.ip);
-        if let Some(kind) = at.as_ref().map(|r| raw::kind_of(ev.bytes(), r)).filter(|k| !matches!(*k, "string" | "null")) {
+        if let Some(kind) = at
+            .as_ref()
+            .map(|r| raw::kind_of(ev.bytes(), r))
+            .filter(|k| !matches!(*k, "string" | "null"))
+        {
             return Err(vec![FailureMessage::new(
                 error_kind::WRONG_TYPE,
                 format!("{} is a JSON {kind}, not an IP address string", self.ip),
@@ -168,11 +178,18 @@ impl Step for GeoIp {
         };
         let ip_path = self.ip.to_string();
         let data = self.locate(ip).map_err(|e| {
-            vec![FailureMessage::new(error_kind::GEOIP_LOOKUP, format!("looking up {ip}: {e}"))
-                .with("path", ip_path)]
+            vec![
+                FailureMessage::new(error_kind::GEOIP_LOOKUP, format!("looking up {ip}: {e}"))
+                    .with("path", ip_path),
+            ]
         })?;
         match data {
-            Some(data) => ev.derive(Derived { field: "geo", schema: schema::GEO_LOCATION, data, value: data }),
+            Some(data) => ev.derive(Derived {
+                field: "geo",
+                schema: schema::GEO_LOCATION,
+                data,
+                value: data,
+            }),
             None => ev.derive_nothing("geo"),
         }
         .map_err(|e| vec![e])?;

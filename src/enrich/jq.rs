@@ -35,15 +35,21 @@ fn line_col(code: &str, offset: usize) -> (usize, usize) {
 }
 
 fn offset_in(code: &str, part: &str) -> usize {
-    (part.as_ptr() as usize).saturating_sub(code.as_ptr() as usize).min(code.len())
+    (part.as_ptr() as usize)
+        .saturating_sub(code.as_ptr() as usize)
+        .min(code.len())
 }
 
 impl Jq {
     /// Compiles `expr`; `origin` says where it was given, for messages
     /// (`--jq #2`, or `enrich.json line 7`).
     pub fn compile(expr: &str, origin: &str) -> Result<Self> {
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-        let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
         let loader = Loader::new(defs);
         let arena = Arena::default();
         let at = |part: &str| {
@@ -54,7 +60,13 @@ impl Jq {
                 format!("column {col}")
             }
         };
-        let modules = match loader.load(&arena, File { code: expr, path: () }) {
+        let modules = match loader.load(
+            &arena,
+            File {
+                code: expr,
+                path: (),
+            },
+        ) {
             Ok(m) => m,
             Err(errors) => {
                 let mut messages = Vec::new();
@@ -67,7 +79,11 @@ impl Jq {
                         }
                         load::Error::Lex(list) => {
                             for (expect, part) in list {
-                                messages.push(format!("expected {} at {}", expect.as_str(), at(part)));
+                                messages.push(format!(
+                                    "expected {} at {}",
+                                    expect.as_str(),
+                                    at(part)
+                                ));
                             }
                         }
                         load::Error::Parse(list) => {
@@ -89,15 +105,23 @@ impl Jq {
                 bail!("{origin}: jq syntax error: {}", messages.join("; "));
             }
         };
-        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
-            let messages: Vec<String> = errors
-                .into_iter()
-                .flat_map(|(_file, list)| list)
-                .map(|(name, undefined)| format!("undefined {} {name:?} at {}", undefined.as_str(), at(name)))
-                .collect();
-            anyhow::anyhow!("{origin}: jq error: {}", messages.join("; "))
-        })?;
-        Ok(Jq { filter, out: Vec::with_capacity(4096) })
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errors| {
+                let messages: Vec<String> = errors
+                    .into_iter()
+                    .flat_map(|(_file, list)| list)
+                    .map(|(name, undefined)| {
+                        format!("undefined {} {name:?} at {}", undefined.as_str(), at(name))
+                    })
+                    .collect();
+                anyhow::anyhow!("{origin}: jq error: {}", messages.join("; "))
+            })?;
+        Ok(Jq {
+            filter,
+            out: Vec::with_capacity(4096),
+        })
     }
 
     /// Runs the program on one JSON object: the values it yields, or the
@@ -203,11 +227,17 @@ impl Step for Jq {
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let bytes = ev.for_jq().map_err(|e| vec![e])?;
         let input = jaq_json::read::parse_single(bytes).map_err(|e| {
-            vec![FailureMessage::new(error_kind::JQ_ERROR, format!("jq cannot read the event: {e}"))]
+            vec![FailureMessage::new(
+                error_kind::JQ_ERROR,
+                format!("jq cannot read the event: {e}"),
+            )]
         })?;
         let (mut values, errors) = self.run(input);
         if !errors.is_empty() {
-            return Err(errors.into_iter().map(|e| FailureMessage::new(error_kind::JQ_ERROR, e)).collect());
+            return Err(errors
+                .into_iter()
+                .map(|e| FailureMessage::new(error_kind::JQ_ERROR, e))
+                .collect());
         }
         let value = match values.len() {
             0 => return Ok(Flow::Drop),
@@ -226,8 +256,12 @@ impl Step for Jq {
             )]);
         }
         self.out.clear();
-        write_json(&mut self.out, &value)
-            .map_err(|e| vec![FailureMessage::new(error_kind::JQ_OUTPUT, format!("the jq program's result is not JSON: {e}"))])?;
+        write_json(&mut self.out, &value).map_err(|e| {
+            vec![FailureMessage::new(
+                error_kind::JQ_OUTPUT,
+                format!("the jq program's result is not JSON: {e}"),
+            )]
+        })?;
         ev.set_trusted(&self.out);
         Ok(Flow::Continue)
     }
@@ -245,16 +279,24 @@ mod tests {
 
     #[test]
     fn transforms_events() {
-        let out = run(jq(r#".data.total = .data.price * .data.qty | .data.tag = "x""#), None, r#"{"schema":"s","data":{"price":2.5,"qty":4}}"#)
-            .unwrap()
-            .unwrap();
-        assert_eq!(out, json!({"schema": "s", "data": {"price": 2.5, "qty": 4, "total": 10.0, "tag": "x"}}));
+        let out = run(
+            jq(r#".data.total = .data.price * .data.qty | .data.tag = "x""#),
+            None,
+            r#"{"schema":"s","data":{"price":2.5,"qty":4}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"schema": "s", "data": {"price": 2.5, "qty": 4, "total": 10.0, "tag": "x"}})
+        );
     }
 
     #[test]
     fn keeps_big_and_decimal_numbers() {
         let mut p = crate::enrich::Pipeline::from_steps(vec![jq(".data.x = 1")], None);
-        match p.process(br#"{"data":{"big":123456789012345678901234567890,"d":1.10,"e":-0.5e-3}}"#) {
+        match p.process(br#"{"data":{"big":123456789012345678901234567890,"d":1.10,"e":-0.5e-3}}"#)
+        {
             crate::enrich::Outcome::Enriched(b) => assert_eq!(
                 std::str::from_utf8(b).unwrap(),
                 r#"{"data":{"big":123456789012345678901234567890,"d":1.10,"e":-0.5e-3,"x":1}}"#
@@ -266,8 +308,13 @@ mod tests {
     #[test]
     fn select_drops_and_errors_fail_one_event() {
         let step = || jq(r#"select(.data.keep) | .data.n = (.data.v | tonumber)"#);
-        assert_eq!(run(step(), None, r#"{"data":{"keep":false}}"#).unwrap(), None);
-        let out = run(step(), None, r#"{"data":{"keep":true,"v":"12"}}"#).unwrap().unwrap();
+        assert_eq!(
+            run(step(), None, r#"{"data":{"keep":false}}"#).unwrap(),
+            None
+        );
+        let out = run(step(), None, r#"{"data":{"keep":true,"v":"12"}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(out["data"]["n"], 12);
         let err = run(step(), None, r#"{"data":{"keep":true,"v":"twelve"}}"#).unwrap_err();
         assert_eq!(err.len(), 1);
@@ -277,7 +324,12 @@ mod tests {
 
     #[test]
     fn the_first_error_ends_the_run_as_in_jq() {
-        let err = run(jq(r#".data.a[] | if . > 1 then error("bad \(.)") else . end"#), None, r#"{"data":{"a":[1,2,3]}}"#).unwrap_err();
+        let err = run(
+            jq(r#".data.a[] | if . > 1 then error("bad \(.)") else . end"#),
+            None,
+            r#"{"data":{"a":[1,2,3]}}"#,
+        )
+        .unwrap_err();
         let messages: Vec<&str> = err.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert!(messages[0].contains("bad 2"), "{messages:?}");
@@ -298,16 +350,31 @@ mod tests {
     #[test]
     fn sees_contexts_of_earlier_steps() {
         // derived_contexts is spliced in before jq reads the event.
-        let out = run(jq(".n = (.derived_contexts | length)"), None, r#"{"derived_contexts":[{"schema":"a","data":1}]}"#).unwrap().unwrap();
+        let out = run(
+            jq(".n = (.derived_contexts | length)"),
+            None,
+            r#"{"derived_contexts":[{"schema":"a","data":1}]}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(out["n"], 1);
     }
 
     #[test]
     fn syntax_errors_say_where() {
-        let e = Jq::compile(".data | map(", "--jq #2").err().unwrap().to_string();
+        let e = Jq::compile(".data | map(", "--jq #2")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.starts_with("--jq #2: jq syntax error"), "{e}");
-        let e = Jq::compile(".a |\n  nosuchfn(1)", "enrich.json line 4").err().unwrap().to_string();
-        assert!(e.contains("undefined filter \"nosuchfn\" at line 2, column 3"), "{e}");
+        let e = Jq::compile(".a |\n  nosuchfn(1)", "enrich.json line 4")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("undefined filter \"nosuchfn\" at line 2, column 3"),
+            "{e}"
+        );
         let e = Jq::compile(".a | $x", "--jq #1").err().unwrap().to_string();
         assert!(e.contains("undefined variable"), "{e}");
     }

@@ -35,7 +35,12 @@ impl TableFormat {
     /// The format a file name implies: NDJSON for `.ndjson`, `.jsonl` and
     /// `.json`, CSV otherwise.
     pub fn from_path(path: &Path) -> Self {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("ndjson") | Some("jsonl") | Some("json") => TableFormat::Ndjson,
             _ => TableFormat::Csv,
         }
@@ -100,7 +105,8 @@ impl Lookup {
             required: spec.required,
             rows: HashMap::new(),
         };
-        let bytes = std::fs::read(&spec.table).with_context(|| format!("cannot read lookup table {}", lookup.file))?;
+        let bytes = std::fs::read(&spec.table)
+            .with_context(|| format!("cannot read lookup table {}", lookup.file))?;
         match TableFormat::from_path(&spec.table) {
             TableFormat::Csv => lookup.load_csv(&bytes, spec.key.as_deref())?,
             TableFormat::Ndjson => {
@@ -124,7 +130,10 @@ impl Lookup {
     }
 
     fn load_csv(&mut self, bytes: &[u8], key: Option<&str>) -> Result<()> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(bytes);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(bytes);
         let header = reader
             .headers()
             .map_err(|e| anyhow!("{}: {}", self.file, csv_error(&e)))?
@@ -134,7 +143,10 @@ impl Lookup {
         }
         for (i, col) in header.iter().enumerate() {
             if header.iter().take(i).any(|c| c == col) {
-                bail!("{} line 1: column {col:?} appears twice in the header", self.file);
+                bail!(
+                    "{} line 1: column {col:?} appears twice in the header",
+                    self.file
+                );
             }
         }
         let key_index = match key {
@@ -160,7 +172,11 @@ impl Lookup {
             let line = record.position().map(|p| p.line()).unwrap_or(0);
             let key = &record[key_index];
             if let Some(first) = first_line.get(key) {
-                bail!("{} line {line}: duplicate key {key:?} in column {:?} (first on line {first})", self.file, self.key_column);
+                bail!(
+                    "{} line {line}: duplicate key {key:?} in column {:?} (first on line {first})",
+                    self.file,
+                    self.key_column
+                );
             }
             row.clear();
             row.push(b'{');
@@ -191,7 +207,10 @@ impl Lookup {
             let value: Value = serde_json::from_slice(line)
                 .map_err(|e| anyhow!("{} line {line_no}: not valid JSON: {e}", self.file))?;
             let Value::Object(object) = &value else {
-                bail!("{} line {line_no}: each row must be a JSON object", self.file);
+                bail!(
+                    "{} line {line_no}: each row must be a JSON object",
+                    self.file
+                );
             };
             let k = match object.get(key) {
                 Some(Value::String(s)) => s.clone(),
@@ -204,7 +223,10 @@ impl Lookup {
                 None => bail!("{} line {line_no}: the row has no key member {key:?}", self.file),
             };
             if let Some(first) = first_line.get(k.as_str()) {
-                bail!("{} line {line_no}: duplicate key {k:?} in {key:?} (first on line {first})", self.file);
+                bail!(
+                    "{} line {line_no}: duplicate key {k:?} in {key:?} (first on line {first})",
+                    self.file
+                );
             }
             first_line.insert(k.as_str().into(), line_no);
             self.insert(&k, line);
@@ -222,7 +244,13 @@ impl Lookup {
         let row_start = data.len();
         data.extend_from_slice(row);
         data.push(b'}');
-        self.rows.insert(key.into(), Row { data: data.into_boxed_slice(), row_start });
+        self.rows.insert(
+            key.into(),
+            Row {
+                data: data.into_boxed_slice(),
+                row_start,
+            },
+        );
     }
 }
 
@@ -240,7 +268,11 @@ fn json_kind(v: &Value) -> &'static str {
 /// A CSV error as `line N: what`.
 fn csv_error(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { pos, expected_len, len } => format!(
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => format!(
             "line {}: the row has {len} fields but the header has {expected_len}",
             pos.as_ref().map(|p| p.line()).unwrap_or(0)
         ),
@@ -269,7 +301,10 @@ impl Step for Lookup {
             raw::Scalar::Compound(kind) => {
                 return Err(vec![FailureMessage::new(
                     error_kind::WRONG_TYPE,
-                    format!("the lookup key at {} is a JSON {kind}, not a string or number", self.on),
+                    format!(
+                        "the lookup key at {} is a JSON {kind}, not a string or number",
+                        self.on
+                    ),
                 )
                 .with("path", self.on.to_string())
                 .with("table", self.name.as_str())])
@@ -284,13 +319,22 @@ impl Step for Lookup {
             }),
             None if self.required => {
                 let message = match &missing_key {
-                    Some(k) => format!("no row of {} has {} = {k:?} (the value at {})", self.file, self.key_column, self.on),
-                    None => format!("the event has no lookup key at {} for {}", self.on, self.file),
+                    Some(k) => format!(
+                        "no row of {} has {} = {k:?} (the value at {})",
+                        self.file, self.key_column, self.on
+                    ),
+                    None => format!(
+                        "the event has no lookup key at {} for {}",
+                        self.on, self.file
+                    ),
                 };
-                return Err(vec![FailureMessage::new(error_kind::LOOKUP_MISSING, message)
-                    .with("path", self.on.to_string())
-                    .with("table", self.name.as_str())
-                    .with("key", missing_key.map(Value::String).unwrap_or(Value::Null))]);
+                return Err(vec![FailureMessage::new(
+                    error_kind::LOOKUP_MISSING,
+                    message,
+                )
+                .with("path", self.on.to_string())
+                .with("table", self.name.as_str())
+                .with("key", missing_key.map(Value::String).unwrap_or(Value::Null))]);
             }
             None => ev.derive_nothing(&self.name),
         }
@@ -312,7 +356,13 @@ mod tests {
     }
 
     fn spec(table: PathBuf, key: Option<&str>, required: bool) -> LookupSpec {
-        LookupSpec { table, on: FieldPath::parse(".data.sku").unwrap(), key: key.map(String::from), required, name: None }
+        LookupSpec {
+            table,
+            on: FieldPath::parse(".data.sku").unwrap(),
+            key: key.map(String::from),
+            required,
+            name: None,
+        }
     }
 
     const CSV: &str = "sku,name,price\nA-1,\"iPad, 64 GB\",499\nB-2,\"The \"\"best\"\" pen\",3\n";
@@ -323,14 +373,22 @@ mod tests {
         let t = table(&dir, "products.csv", CSV);
         let l = Lookup::load(&spec(t, None, false)).unwrap();
         assert_eq!(l.len(), 2);
-        let out = run(Box::new(l), None, r#"{"schema":"s","data":{"sku":"A-1"}}"#).unwrap().unwrap();
+        let out = run(Box::new(l), None, r#"{"schema":"s","data":{"sku":"A-1"}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             out["derived_contexts"][0],
             json!({"schema": schema::LOOKUP, "data": {"table": "products", "key": "A-1", "row": {"sku": "A-1", "name": "iPad, 64 GB", "price": "499"}}})
         );
         let t = table(&dir, "products.csv", CSV);
         let l = Lookup::load(&spec(t, Some("name"), false)).unwrap();
-        let out = run(Box::new(l), Some(".data.x"), r#"{"data":{"sku":"The \"best\" pen"}}"#).unwrap().unwrap();
+        let out = run(
+            Box::new(l),
+            Some(".data.x"),
+            r#"{"data":{"sku":"The \"best\" pen"}}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(out["data"]["x"]["products"]["price"], "3");
     }
 
@@ -339,17 +397,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = table(&dir, "products.csv", CSV);
         let l = Lookup::load(&spec(t.clone(), None, false)).unwrap();
-        let out = run(Box::new(l), None, r#"{"data":{"sku":"nope"}}"#).unwrap().unwrap();
+        let out = run(Box::new(l), None, r#"{"data":{"sku":"nope"}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(out, json!({"data": {"sku": "nope"}}));
         let l = Lookup::load(&spec(t.clone(), None, false)).unwrap();
-        let out = run(Box::new(l), Some(".data"), r#"{"data":{}}"#).unwrap().unwrap();
+        let out = run(Box::new(l), Some(".data"), r#"{"data":{}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(out, json!({"data": {"products": null}}));
         let l = Lookup::load(&spec(t.clone(), None, true)).unwrap();
         let err = run(Box::new(l), None, r#"{"data":{"sku":"nope"}}"#).unwrap_err();
         assert_eq!(err.len(), 1);
         assert_eq!(err[0].kind, error_kind::LOOKUP_MISSING);
         assert_eq!(err[0].detail["key"], "nope");
-        assert!(err[0].message.contains("products.csv"), "{}", err[0].message);
+        assert!(
+            err[0].message.contains("products.csv"),
+            "{}",
+            err[0].message
+        );
         let l = Lookup::load(&spec(t, None, true)).unwrap();
         let err = run(Box::new(l), None, r#"{"data":{"sku":{"a":1}}}"#).unwrap_err();
         assert_eq!(err[0].kind, error_kind::WRONG_TYPE);
@@ -360,31 +426,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = table(&dir, "ids.csv", "id,v\n42,x\n");
         let l = Lookup::load(&spec(t, None, true)).unwrap();
-        let out = run(Box::new(l), Some(".r"), r#"{"data":{"sku":42}}"#).unwrap().unwrap();
+        let out = run(Box::new(l), Some(".r"), r#"{"data":{"sku":42}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(out["r"]["ids"], json!({"id": "42", "v": "x"}));
     }
 
     #[test]
     fn ndjson_tables_keep_values() {
         let dir = tempfile::tempdir().unwrap();
-        let t = table(&dir, "stores.ndjson", "{\"id\":7,\"open\":true,\"tags\":[\"a\"]}\n\n{\"id\":\"8\",\"open\":false}\n");
+        let t = table(
+            &dir,
+            "stores.ndjson",
+            "{\"id\":7,\"open\":true,\"tags\":[\"a\"]}\n\n{\"id\":\"8\",\"open\":false}\n",
+        );
         let l = Lookup::load(&spec(t, Some("id"), false)).unwrap();
-        let out = run(Box::new(l), Some(".e"), r#"{"data":{"sku":7}}"#).unwrap().unwrap();
-        assert_eq!(out["e"]["stores"], json!({"id": 7, "open": true, "tags": ["a"]}));
+        let out = run(Box::new(l), Some(".e"), r#"{"data":{"sku":7}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out["e"]["stores"],
+            json!({"id": 7, "open": true, "tags": ["a"]})
+        );
     }
 
     fn load_err(name: &str, text: &str, key: Option<&str>) -> String {
         let dir = tempfile::tempdir().unwrap();
         let t = table(&dir, name, text);
-        format!("{:#}", Lookup::load(&spec(t, key, false)).err().expect("should fail"))
+        format!(
+            "{:#}",
+            Lookup::load(&spec(t, key, false))
+                .err()
+                .expect("should fail")
+        )
     }
 
     #[test]
     fn bad_tables_name_file_and_line() {
         let e = load_err("p.csv", "sku,name\nA,x\nB,y\nA,z\n", None);
-        assert!(e.contains("p.csv line 4: duplicate key \"A\"") && e.contains("first on line 2"), "{e}");
+        assert!(
+            e.contains("p.csv line 4: duplicate key \"A\"") && e.contains("first on line 2"),
+            "{e}"
+        );
         let e = load_err("p.csv", "sku,name\nA,x\nB,y,extra\n", None);
-        assert!(e.contains("p.csv: line 3: the row has 3 fields but the header has 2"), "{e}");
+        assert!(
+            e.contains("p.csv: line 3: the row has 3 fields but the header has 2"),
+            "{e}"
+        );
         let e = load_err("p.csv", "sku,name\n", Some("nope"));
         assert!(e.contains("p.csv line 1: no column \"nope\""), "{e}");
         let e = load_err("p.ndjson", "{\"id\":1}\n{\"id\":2\n", Some("id"));
@@ -392,7 +480,10 @@ mod tests {
         let e = load_err("p.ndjson", "{\"id\":1}\n{\"id\":1}\n", Some("id"));
         assert!(e.contains("p.ndjson line 2: duplicate key \"1\""), "{e}");
         let e = load_err("p.ndjson", "{\"x\":1}\n", Some("id"));
-        assert!(e.contains("p.ndjson line 1: the row has no key member"), "{e}");
+        assert!(
+            e.contains("p.ndjson line 1: the row has no key member"),
+            "{e}"
+        );
         let e = load_err("p.ndjson", "[1]\n", Some("id"));
         assert!(e.contains("line 1: each row must be a JSON object"), "{e}");
         let e = load_err("p.ndjson", "{}\n", None);

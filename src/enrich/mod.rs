@@ -210,7 +210,12 @@ impl Event {
         if self.into.is_none() {
             return Ok(());
         }
-        self.derive(Derived { field, schema: "", data: b"null", value: b"null" })
+        self.derive(Derived {
+            field,
+            schema: "",
+            data: b"null",
+            value: b"null",
+        })
     }
 
     /// Splices the pending derived contexts into the event.
@@ -292,8 +297,11 @@ fn into_path_text(into: Option<&[Segment]>, field: &str) -> String {
 }
 
 fn into_error(path: &str, e: String) -> FailureMessage {
-    FailureMessage::new(error_kind::INTO_PATH, format!("cannot write the result at {path}: {e}"))
-        .with("path", path)
+    FailureMessage::new(
+        error_kind::INTO_PATH,
+        format!("cannot write the result at {path}: {e}"),
+    )
+    .with("path", path)
 }
 
 /// What a step decided about the event.
@@ -391,16 +399,24 @@ impl Pipeline {
                 StepSpec::Jq { expr, origin } => Box::new(jq::Jq::compile(expr, origin)?),
                 StepSpec::UserAgent { path } => Box::new(useragent::UserAgent::new(path.clone())),
                 StepSpec::EventId(mode) => Box::new(event_id::EventId::new(*mode)),
-                StepSpec::AnonymizeIp { mask, ip } => Box::new(anonymize::Anonymize::new(*mask, ip.clone())),
+                StepSpec::AnonymizeIp { mask, ip } => {
+                    Box::new(anonymize::Anonymize::new(*mask, ip.clone()))
+                }
                 StepSpec::EnrichedAt => Box::new(enriched_at::EnrichedAt::new()),
             });
         }
-        Ok(Pipeline { steps, event: Event::new(spec.into.as_ref()) })
+        Ok(Pipeline {
+            steps,
+            event: Event::new(spec.into.as_ref()),
+        })
     }
 
     /// Builds a pipeline from steps already made (for tests and embedding).
     pub fn from_steps(steps: Vec<Box<dyn Step>>, into: Option<&FieldPath>) -> Self {
-        Pipeline { steps, event: Event::new(into) }
+        Pipeline {
+            steps,
+            event: Event::new(into),
+        }
     }
 
     /// Applies every step to one input line.
@@ -413,7 +429,9 @@ impl Pipeline {
         }
         if let Err(e) = self.event.load(line) {
             let k = match e {
-                raw::ParseError::NotJson(_) if std::str::from_utf8(line).is_err() => kind::INVALID_UTF8,
+                raw::ParseError::NotJson(_) if std::str::from_utf8(line).is_err() => {
+                    kind::INVALID_UTF8
+                }
                 raw::ParseError::NotJson(_) => kind::NOT_JSON,
                 raw::ParseError::NotObject(_) => kind::NOT_OBJECT,
             };
@@ -447,7 +465,11 @@ pub(crate) mod testing {
     use super::*;
 
     /// Runs one step on `line` with results as contexts or `into` a path.
-    pub fn run(step: Box<dyn Step>, into: Option<&str>, line: &str) -> Result<Option<serde_json::Value>, Vec<FailureMessage>> {
+    pub fn run(
+        step: Box<dyn Step>,
+        into: Option<&str>,
+        line: &str,
+    ) -> Result<Option<serde_json::Value>, Vec<FailureMessage>> {
         let into = into.map(|p| FieldPath::parse(p).unwrap());
         let mut p = Pipeline::from_steps(vec![step], into.as_ref());
         match p.process(line.as_bytes()) {
@@ -469,15 +491,23 @@ mod tests {
             "fixed"
         }
         fn apply(&mut self, ev: &mut Event, _: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
-            ev.derive(Derived { field: self.0, schema: schema::EVENT_ID, data: self.1, value: self.1 })
-                .map_err(|e| vec![e])?;
+            ev.derive(Derived {
+                field: self.0,
+                schema: schema::EVENT_ID,
+                data: self.1,
+                value: self.1,
+            })
+            .map_err(|e| vec![e])?;
             Ok(Flow::Continue)
         }
     }
 
     fn run(into: Option<&str>, line: &str) -> Result<String, Vec<FailureMessage>> {
         let into = into.map(|p| FieldPath::parse(p).unwrap());
-        let steps: Vec<Box<dyn Step>> = vec![Box::new(Fixed("a", b"{\"x\":1}")), Box::new(Fixed("b", b"2"))];
+        let steps: Vec<Box<dyn Step>> = vec![
+            Box::new(Fixed("a", b"{\"x\":1}")),
+            Box::new(Fixed("b", b"2")),
+        ];
         let mut p = Pipeline::from_steps(steps, into.as_ref());
         match p.process(line.as_bytes()) {
             Outcome::Enriched(b) => Ok(String::from_utf8(b.to_vec()).unwrap()),
@@ -492,9 +522,15 @@ mod tests {
         let u = schema::EVENT_ID;
         assert_eq!(
             out,
-            format!(r#"{{"schema":"s", "data":{{"n":1.50}},"derived_contexts":[{{"schema":"{u}","data":{{"x":1}}}},{{"schema":"{u}","data":2}}]}}"#)
+            format!(
+                r#"{{"schema":"s", "data":{{"n":1.50}},"derived_contexts":[{{"schema":"{u}","data":{{"x":1}}}},{{"schema":"{u}","data":2}}]}}"#
+            )
         );
-        let out = run(None, r#"{"data":{},"derived_contexts":[{"schema":"old","data":0}]}"#).unwrap();
+        let out = run(
+            None,
+            r#"{"data":{},"derived_contexts":[{"schema":"old","data":0}]}"#,
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["derived_contexts"].as_array().unwrap().len(), 3);
         assert_eq!(v["derived_contexts"][0]["schema"], "old");
@@ -508,9 +544,15 @@ mod tests {
     #[test]
     fn into_writes_fields_at_the_path() {
         let out = run(Some(".data.enriched"), r#"{"schema":"s","data":{"n":1}}"#).unwrap();
-        assert_eq!(out, r#"{"schema":"s","data":{"n":1,"enriched":{"a":{"x":1},"b":2}}}"#);
+        assert_eq!(
+            out,
+            r#"{"schema":"s","data":{"n":1,"enriched":{"a":{"x":1},"b":2}}}"#
+        );
         let out = run(Some(".data"), r#"{"data":{"a":"old"}}"#).unwrap();
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), json!({"data": {"a": {"x": 1}, "b": 2}}));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+            json!({"data": {"a": {"x": 1}, "b": 2}})
+        );
         let err = run(Some(".data.n"), r#"{"data":{"n":1}}"#).unwrap_err();
         assert_eq!(err[0].kind, error_kind::INTO_PATH);
         assert_eq!(err[0].detail["step"], "fixed");
@@ -520,7 +562,12 @@ mod tests {
 
     #[test]
     fn bad_lines_fail_with_their_kind() {
-        for (line, k) in [("", kind::EMPTY_LINE), ("{oops", kind::NOT_JSON), ("[1]", kind::NOT_OBJECT), ("\"\u{e9}", kind::NOT_JSON)] {
+        for (line, k) in [
+            ("", kind::EMPTY_LINE),
+            ("{oops", kind::NOT_JSON),
+            ("[1]", kind::NOT_OBJECT),
+            ("\"\u{e9}", kind::NOT_JSON),
+        ] {
             let err = run(None, line).unwrap_err();
             assert_eq!(err[0].kind, k, "{line}");
         }

@@ -26,7 +26,10 @@ impl fmt::Display for ParseError {
         match self {
             ParseError::NotJson(m) => write!(f, "not valid JSON: {m}"),
             ParseError::NotObject(k) => {
-                write!(f, "a JSON {k}, not an object: each event must be a JSON object")
+                write!(
+                    f,
+                    "a JSON {k}, not an object: each event must be a JSON object"
+                )
             }
         }
     }
@@ -62,7 +65,11 @@ impl TopLevel {
         self.members.clear();
         let mut not_object = None;
         let mut de = serde_json::Deserializer::from_slice(line);
-        let seed = TopSeed { base: line.as_ptr() as usize, members: &mut self.members, not_object: &mut not_object };
+        let seed = TopSeed {
+            base: line.as_ptr() as usize,
+            members: &mut self.members,
+            not_object: &mut not_object,
+        };
         let result = seed.deserialize(&mut de).and_then(|_| de.end());
         match (result, not_object) {
             (Ok(()), _) => {}
@@ -93,12 +100,19 @@ impl TopLevel {
             let key = if memchr::memchr(b'\\', raw).is_none() {
                 Key::Span(i + 1..key_end - 1)
             } else {
-                Key::Owned(serde_json::from_slice::<String>(&line[i..key_end]).unwrap_or_default().into())
+                Key::Owned(
+                    serde_json::from_slice::<String>(&line[i..key_end])
+                        .unwrap_or_default()
+                        .into(),
+                )
             };
             i = skip_ws(line, key_end);
             i = skip_ws(line, i + 1);
             let value_end = skip_value(line, i);
-            self.members.push(Member { key, value: i..value_end });
+            self.members.push(Member {
+                key,
+                value: i..value_end,
+            });
             i = skip_ws(line, value_end);
             if i < end && line[i] == b',' {
                 i = skip_ws(line, i + 1);
@@ -149,7 +163,10 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
         while let Some(key) = map.next_key_seed(KeySeed { base: self.base })? {
             let raw: &'de RawValue = map.next_value()?;
             let start = raw.get().as_ptr() as usize - self.base;
-            self.members.push(Member { key, value: start..start + raw.get().len() });
+            self.members.push(Member {
+                key,
+                value: start..start + raw.get().len(),
+            });
         }
         Ok(())
     }
@@ -259,7 +276,8 @@ fn skip_value(b: &[u8], i: usize) -> usize {
         }
         _ => {
             let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
                 j += 1;
             }
             j
@@ -422,15 +440,23 @@ pub fn set_point<'p>(
                 Some(v) => v,
                 None => {
                     check_wrappable(&segments[i + 1..])?;
-                    return Ok(SetPoint::Insert { object: cur, name, wrap: &segments[i + 1..] });
+                    return Ok(SetPoint::Insert {
+                        object: cur,
+                        name,
+                        wrap: &segments[i + 1..],
+                    });
                 }
             },
             (Segment::Field(_), Some(b'n')) => {
                 check_wrappable(&segments[i..])?;
-                return Ok(SetPoint::Replace { at: cur, wrap: &segments[i..] });
+                return Ok(SetPoint::Replace {
+                    at: cur,
+                    wrap: &segments[i..],
+                });
             }
-            (Segment::Index(n), Some(b'[')) => array_element(b, cur, *n)
-                .ok_or_else(|| format!("the array has no element {n}"))?,
+            (Segment::Index(n), Some(b'[')) => {
+                array_element(b, cur, *n).ok_or_else(|| format!("the array has no element {n}"))?
+            }
             (Segment::Field(name), _) => {
                 return Err(format!("cannot add {name:?} to a {}", kind_of(b, &cur)))
             }
@@ -482,7 +508,9 @@ pub fn apply_set(src: &[u8], point: &SetPoint<'_>, value: &[u8], dst: &mut Vec<u
         }
         SetPoint::Insert { object, name, wrap } => {
             let close = object.end - 1;
-            let empty = src[object.start + 1..close].iter().all(u8::is_ascii_whitespace);
+            let empty = src[object.start + 1..close]
+                .iter()
+                .all(u8::is_ascii_whitespace);
             dst.extend_from_slice(&src[..close]);
             if !empty {
                 dst.push(b',');
@@ -499,7 +527,9 @@ pub fn apply_set(src: &[u8], point: &SetPoint<'_>, value: &[u8], dst: &mut Vec<u
 /// `arr` in `src`, writing the result to `dst`.
 pub fn append_to_array(src: &[u8], arr: Range<usize>, items: &[u8], dst: &mut Vec<u8>) {
     let close = arr.end - 1;
-    let empty = src[arr.start + 1..close].iter().all(u8::is_ascii_whitespace);
+    let empty = src[arr.start + 1..close]
+        .iter()
+        .all(u8::is_ascii_whitespace);
     dst.extend_from_slice(&src[..close]);
     if !empty {
         dst.push(b',');
@@ -529,7 +559,10 @@ mod tests {
         let mut top = TopLevel::default();
         top.scan(line).unwrap();
         assert_eq!(&line[top.get(line, "schema").unwrap()], br#""s""#);
-        assert_eq!(&line[top.get(line, "data").unwrap()], br#"{"a":[1,{"b":"x\"}"}]}"#);
+        assert_eq!(
+            &line[top.get(line, "data").unwrap()],
+            br#"{"a":[1,{"b":"x\"}"}]}"#
+        );
         assert_eq!(&line[top.get(line, "n").unwrap()], b"-1.5e3");
         assert_eq!(line[top.object.start], b'{');
         assert_eq!(line[top.object.end - 1], b'}');
@@ -592,11 +625,26 @@ mod tests {
 
     #[test]
     fn sets_paths_in_raw_json() {
-        assert_eq!(set(r#"{"data":{"a":1}}"#, ".data.a", "2").unwrap(), r#"{"data":{"a":2}}"#);
-        assert_eq!(set(r#"{"data":{"a":1}}"#, ".data.b", "2").unwrap(), r#"{"data":{"a":1,"b":2}}"#);
-        assert_eq!(set(r#"{"data":{ }}"#, ".data.b.c", "2").unwrap(), r#"{"data":{ "b":{"c":2}}}"#);
-        assert_eq!(set(r#"{"data":null}"#, ".data.b.c", "2").unwrap(), r#"{"data":{"b":{"c":2}}}"#);
-        assert_eq!(set(r#"{"x":[0,{"y":1}]}"#, ".x[1].z", "true").unwrap(), r#"{"x":[0,{"y":1,"z":true}]}"#);
+        assert_eq!(
+            set(r#"{"data":{"a":1}}"#, ".data.a", "2").unwrap(),
+            r#"{"data":{"a":2}}"#
+        );
+        assert_eq!(
+            set(r#"{"data":{"a":1}}"#, ".data.b", "2").unwrap(),
+            r#"{"data":{"a":1,"b":2}}"#
+        );
+        assert_eq!(
+            set(r#"{"data":{ }}"#, ".data.b.c", "2").unwrap(),
+            r#"{"data":{ "b":{"c":2}}}"#
+        );
+        assert_eq!(
+            set(r#"{"data":null}"#, ".data.b.c", "2").unwrap(),
+            r#"{"data":{"b":{"c":2}}}"#
+        );
+        assert_eq!(
+            set(r#"{"x":[0,{"y":1}]}"#, ".x[1].z", "true").unwrap(),
+            r#"{"x":[0,{"y":1,"z":true}]}"#
+        );
         assert_eq!(set(r#"{}"#, ".geo", "{}").unwrap(), r#"{"geo":{}}"#);
         assert!(set(r#"{"data":"text"}"#, ".data.b", "1").is_err());
         assert!(set(r#"{"data":[]}"#, ".data[3]", "1").is_err());

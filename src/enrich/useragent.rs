@@ -63,7 +63,11 @@ pub struct UserAgent {
 impl UserAgent {
     /// A step reading the user agent at `path`.
     pub fn new(path: FieldPath) -> Self {
-        UserAgent { path, parser: woothee::parser::Parser::new(), cache: HashMap::new() }
+        UserAgent {
+            path,
+            parser: woothee::parser::Parser::new(),
+            cache: HashMap::new(),
+        }
     }
 }
 
@@ -81,7 +85,10 @@ impl Step for UserAgent {
             raw::Scalar::Compound(kind) => {
                 return Err(vec![FailureMessage::new(
                     error_kind::WRONG_TYPE,
-                    format!("the user agent at {} is a JSON {kind}, not a string", self.path),
+                    format!(
+                        "the user agent at {} is a JSON {kind}, not a string",
+                        self.path
+                    ),
                 )
                 .with("path", self.path.to_string())])
             }
@@ -91,13 +98,19 @@ impl Step for UserAgent {
                         self.cache.clear();
                     }
                     let data = facts(&self.parser, &agent);
-                    self.cache.insert(agent.clone().into(), data.into_boxed_slice());
+                    self.cache
+                        .insert(agent.clone().into(), data.into_boxed_slice());
                 }
                 &self.cache[&*agent]
             }
         };
-        ev.derive(Derived { field: "user_agent", schema: schema::USER_AGENT, data, value: data })
-            .map_err(|e| vec![e])?;
+        ev.derive(Derived {
+            field: "user_agent",
+            schema: schema::USER_AGENT,
+            data,
+            value: data,
+        })
+        .map_err(|e| vec![e])?;
         Ok(Flow::Continue)
     }
 }
@@ -115,28 +128,47 @@ mod tests {
     #[test]
     fn parses_browsers_and_devices() {
         let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36";
-        let out = run(step(), Some(".data"), &json!({"data": {"ua": chrome}}).to_string()).unwrap().unwrap();
+        let out = run(
+            step(),
+            Some(".data"),
+            &json!({"data": {"ua": chrome}}).to_string(),
+        )
+        .unwrap()
+        .unwrap();
         let ua = &out["data"]["user_agent"];
         assert_eq!(ua["browser_name"], "Chrome");
         assert_eq!(ua["browser_version"], "120.0.6099.109");
         assert_eq!(ua["os_name"], "Windows 10");
         assert_eq!(ua["device_category"], "pc");
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
-        let out = run(step(), None, &json!({"data": {"ua": iphone}}).to_string()).unwrap().unwrap();
+        let out = run(step(), None, &json!({"data": {"ua": iphone}}).to_string())
+            .unwrap()
+            .unwrap();
         let ctx = &out["derived_contexts"][0];
         assert_eq!(ctx["schema"], schema::USER_AGENT);
         assert_eq!(ctx["data"]["browser_name"], "Safari");
         assert_eq!(ctx["data"]["os_name"], "iPhone");
         assert_eq!(ctx["data"]["device_category"], "smartphone");
         let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        let out = run(step(), Some(".x"), &json!({"data": {"ua": bot}}).to_string()).unwrap().unwrap();
+        let out = run(
+            step(),
+            Some(".x"),
+            &json!({"data": {"ua": bot}}).to_string(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(out["x"]["user_agent"]["device_category"], "crawler");
     }
 
     #[test]
     fn unknown_and_missing_agents() {
-        let out = run(step(), Some(".x"), r#"{"data":{"ua":"curl-ish/0"}}"#).unwrap().unwrap();
-        assert_eq!(out["x"]["user_agent"]["browser_name"], serde_json::Value::Null);
+        let out = run(step(), Some(".x"), r#"{"data":{"ua":"curl-ish/0"}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out["x"]["user_agent"]["browser_name"],
+            serde_json::Value::Null
+        );
         let out = run(step(), Some(".x"), r#"{"data":{}}"#).unwrap().unwrap();
         assert_eq!(out["x"]["user_agent"], serde_json::Value::Null);
         let err = run(step(), None, r#"{"data":{"ua":[1]}}"#).unwrap_err();

@@ -62,7 +62,14 @@ impl AvroValidator {
         self.errors(data).is_empty()
     }
 
-    fn check(&self, schema: &Schema, node: Node<'_>, path: &mut String, out: &mut Vec<ValidationFailure>, depth: usize) {
+    fn check(
+        &self,
+        schema: &Schema,
+        node: Node<'_>,
+        path: &mut String,
+        out: &mut Vec<ValidationFailure>,
+        depth: usize,
+    ) {
         use jsonschema::json::{Array as _, Node as _, Object as _};
         let mut fail = |keyword: &str, message: String| {
             out.push(ValidationFailure {
@@ -78,7 +85,9 @@ impl AvroValidator {
         }
         let describe = |n: &Node<'_>| -> String { super::json::cap(&n.to_json().to_string()) };
         let int_in = |n: &Node<'_>, lo: i64, hi: i64| -> bool {
-            n.as_number().and_then(|x| x.as_i64()).is_some_and(|x| (lo..=hi).contains(&x))
+            n.as_number()
+                .and_then(|x| x.as_i64())
+                .is_some_and(|x| (lo..=hi).contains(&x))
         };
         match schema {
             Schema::Null => {
@@ -93,7 +102,14 @@ impl AvroValidator {
             }
             Schema::Int | Schema::Date | Schema::TimeMillis => {
                 if !int_in(&node, i32::MIN as i64, i32::MAX as i64) {
-                    fail("type", format!("{} is not an int (32-bit integer){}", describe(&node), logical(schema)));
+                    fail(
+                        "type",
+                        format!(
+                            "{} is not an int (32-bit integer){}",
+                            describe(&node),
+                            logical(schema)
+                        ),
+                    );
                 }
             }
             Schema::Long
@@ -105,7 +121,14 @@ impl AvroValidator {
             | Schema::LocalTimestampMicros
             | Schema::LocalTimestampNanos => {
                 if !int_in(&node, i64::MIN, i64::MAX) {
-                    fail("type", format!("{} is not a long (64-bit integer){}", describe(&node), logical(schema)));
+                    fail(
+                        "type",
+                        format!(
+                            "{} is not a long (64-bit integer){}",
+                            describe(&node),
+                            logical(schema)
+                        ),
+                    );
                 }
             }
             Schema::Float | Schema::Double => {
@@ -125,7 +148,13 @@ impl AvroValidator {
             },
             Schema::Bytes | Schema::BigDecimal => {
                 if byte_len(&node).is_none() {
-                    fail("type", format!("{} is not bytes (a string of code points 0-255)", describe(&node)));
+                    fail(
+                        "type",
+                        format!(
+                            "{} is not bytes (a string of code points 0-255)",
+                            describe(&node)
+                        ),
+                    );
                 }
             }
             Schema::Decimal(d) => {
@@ -134,20 +163,49 @@ impl AvroValidator {
                     _ => None,
                 };
                 match (byte_len(&node), size) {
-                    (None, _) => fail("type", format!("{} is not a decimal's bytes (a string of code points 0-255)", describe(&node))),
-                    (Some(n), Some(size)) if n != size => fail("size", format!("a decimal of fixed size {size} has {n} bytes")),
+                    (None, _) => fail(
+                        "type",
+                        format!(
+                            "{} is not a decimal's bytes (a string of code points 0-255)",
+                            describe(&node)
+                        ),
+                    ),
+                    (Some(n), Some(size)) if n != size => fail(
+                        "size",
+                        format!("a decimal of fixed size {size} has {n} bytes"),
+                    ),
                     _ => {}
                 }
             }
             Schema::Fixed(f) | Schema::Duration(f) => match byte_len(&node) {
-                None => fail("type", format!("{} is not fixed {} (a string of code points 0-255)", describe(&node), f.name)),
-                Some(n) if n != f.size => fail("size", format!("fixed {} needs {} bytes, not {n}", f.name, f.size)),
+                None => fail(
+                    "type",
+                    format!(
+                        "{} is not fixed {} (a string of code points 0-255)",
+                        describe(&node),
+                        f.name
+                    ),
+                ),
+                Some(n) if n != f.size => fail(
+                    "size",
+                    format!("fixed {} needs {} bytes, not {n}", f.name, f.size),
+                ),
                 _ => {}
             },
             Schema::Enum(e) => match node.str() {
                 Some(s) if e.symbols.iter().any(|x| x == s) => {}
-                Some(s) => fail("symbols", format!("{s:?} is not a symbol of enum {} ({})", e.name, e.symbols.join(", "))),
-                None => fail("type", format!("{} is not a symbol of enum {}", describe(&node), e.name)),
+                Some(s) => fail(
+                    "symbols",
+                    format!(
+                        "{s:?} is not a symbol of enum {} ({})",
+                        e.name,
+                        e.symbols.join(", ")
+                    ),
+                ),
+                None => fail(
+                    "type",
+                    format!("{} is not a symbol of enum {}", describe(&node), e.name),
+                ),
             },
             Schema::Array(a) => match node.as_array() {
                 Some(items) => {
@@ -171,7 +229,10 @@ impl AvroValidator {
                         path.truncate(len);
                     }
                 }
-                None => fail("type", format!("{} is not a map (an object)", describe(&node))),
+                None => fail(
+                    "type",
+                    format!("{} is not a map (an object)", describe(&node)),
+                ),
             },
             Schema::Record(r) => match node.as_object() {
                 Some(members) => {
@@ -186,7 +247,10 @@ impl AvroValidator {
                                 instance_path: path[..len].to_string(),
                                 schema_path: String::new(),
                                 keyword: "required".into(),
-                                message: format!("field {:?} of record {} is missing and has no default", field.name, r.name),
+                                message: format!(
+                                    "field {:?} of record {} is missing and has no default",
+                                    field.name, r.name
+                                ),
                             }),
                         }
                         path.truncate(len);
@@ -202,7 +266,10 @@ impl AvroValidator {
                         }
                     }
                 }
-                None => fail("type", format!("{} is not a record {} (an object)", describe(&node), r.name)),
+                None => fail(
+                    "type",
+                    format!("{} is not a record {} (an object)", describe(&node), r.name),
+                ),
             },
             Schema::Union(u) => self.check_union(u, node, path, out, depth),
             Schema::Ref { name } => match self.names.get(name) {
@@ -212,7 +279,14 @@ impl AvroValidator {
         }
     }
 
-    fn check_union(&self, u: &UnionSchema, node: Node<'_>, path: &mut String, out: &mut Vec<ValidationFailure>, depth: usize) {
+    fn check_union(
+        &self,
+        u: &UnionSchema,
+        node: Node<'_>,
+        path: &mut String,
+        out: &mut Vec<ValidationFailure>,
+        depth: usize,
+    ) {
         use jsonschema::json::{Node as _, Object as _};
         let names: Vec<String> = u.variants().iter().map(|s| self.branch_name(s)).collect();
         if node.is_null() {
@@ -258,7 +332,10 @@ impl AvroValidator {
                 instance_path: path.clone(),
                 schema_path: String::new(),
                 keyword: "union".into(),
-                message: format!("{branch:?} is not a branch of the union [{}]", names.join(", ")),
+                message: format!(
+                    "{branch:?} is not a branch of the union [{}]",
+                    names.join(", ")
+                ),
             }),
         }
     }
@@ -305,8 +382,12 @@ fn logical(schema: &Schema) -> &'static str {
         Schema::Date => " for a date",
         Schema::TimeMillis => " for a time-millis",
         Schema::TimeMicros => " for a time-micros",
-        Schema::TimestampMillis | Schema::LocalTimestampMillis => " for a timestamp in milliseconds",
-        Schema::TimestampMicros | Schema::LocalTimestampMicros => " for a timestamp in microseconds",
+        Schema::TimestampMillis | Schema::LocalTimestampMillis => {
+            " for a timestamp in milliseconds"
+        }
+        Schema::TimestampMicros | Schema::LocalTimestampMicros => {
+            " for a timestamp in microseconds"
+        }
         Schema::TimestampNanos | Schema::LocalTimestampNanos => " for a timestamp in nanoseconds",
         _ => "",
     }
@@ -361,7 +442,9 @@ mod tests {
         let view = doc.parse(text.as_bytes()).unwrap();
         let errs = v.errors(view.root());
         assert_eq!(v.is_valid(view.root()), errs.is_empty());
-        errs.into_iter().map(|e| format!("{} {}", e.instance_path, e.keyword)).collect()
+        errs.into_iter()
+            .map(|e| format!("{} {}", e.instance_path, e.keyword))
+            .collect()
     }
 
     #[test]
@@ -392,14 +475,24 @@ mod tests {
                 " fields"
             ]
         );
-        assert_eq!(errors(r#"{"time":1}"#).iter().filter(|e| e.ends_with("required")).count(), 4);
+        assert_eq!(
+            errors(r#"{"time":1}"#)
+                .iter()
+                .filter(|e| e.ends_with("required"))
+                .count(),
+            4
+        );
         assert_eq!(errors("[1]"), [" type"]);
     }
 
     #[test]
     fn bad_avro_schemas_are_refused() {
         let key = IgluUri::parse("iglu:com.plum/x/avro/1-0-0").unwrap();
-        assert!(AvroValidator::compile(r#"{"type":"record","name":"X","fields":[{"name":"a","type":"Nope"}]}"#, &key).is_err());
+        assert!(AvroValidator::compile(
+            r#"{"type":"record","name":"X","fields":[{"name":"a","type":"Nope"}]}"#,
+            &key
+        )
+        .is_err());
         assert!(AvroValidator::compile("{", &key).is_err());
         let wrong_self = r#"{"type":"record","name":"X","fields":[],"self":{"vendor":"com.plum","name":"y","format":"avro","version":"1-0-0"}}"#;
         assert!(AvroValidator::compile(wrong_self, &key).is_err());

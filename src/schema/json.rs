@@ -34,7 +34,10 @@ struct RegistryRetriever {
 }
 
 impl Retrieve for RegistryRetriever {
-    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let text = uri.as_str();
         let text = text.split('#').next().unwrap_or(text);
         if !text.starts_with("iglu:") {
@@ -55,7 +58,11 @@ impl Retrieve for RegistryRetriever {
                 normalize_iglu(&mut value);
                 Ok(value)
             }
-            Err(nf) => Err(format!("schema {key} not found (looked in {})", nf.looked_in.join(", ")).into()),
+            Err(nf) => Err(format!(
+                "schema {key} not found (looked in {})",
+                nf.looked_in.join(", ")
+            )
+            .into()),
         }
     }
 }
@@ -82,9 +89,14 @@ fn normalize_iglu(schema: &mut Value) -> Option<Draft> {
 impl JsonValidator {
     /// Compiles `schema`, found for `key`. Its `self` block, when it has
     /// one (an Iglu schema must), has to match `key`.
-    pub fn compile(schema: &Value, key: &IgluUri, resolver: Arc<Resolver>) -> Result<Self, SchemaError> {
+    pub fn compile(
+        schema: &Value,
+        key: &IgluUri,
+        resolver: Arc<Resolver>,
+    ) -> Result<Self, SchemaError> {
         let declared = schema.get("$schema").and_then(Value::as_str);
-        let is_iglu = declared.is_some_and(|s| s.trim_end_matches('#') == IGLU_META.trim_end_matches('#'));
+        let is_iglu =
+            declared.is_some_and(|s| s.trim_end_matches('#') == IGLU_META.trim_end_matches('#'));
         if is_iglu || schema.get("self").is_some() {
             check_self(schema, key)?;
         }

@@ -39,13 +39,19 @@ pub struct Report {
 pub fn lint(root: &Path) -> Result<Report> {
     let resolver = Arc::new(Resolver::from_dirs(&[root.to_path_buf()]));
     let mut report = Report::default();
-    let mut families: BTreeMap<(String, String, String), Vec<(SchemaVer, PathBuf, Option<Parsed>)>> = BTreeMap::new();
+    let mut families: BTreeMap<
+        (String, String, String),
+        Vec<(SchemaVer, PathBuf, Option<Parsed>)>,
+    > = BTreeMap::new();
     for (path, parts) in walk(root, &mut report.problems)? {
         let [vendor, name, format, version] = &parts;
         let key = match IgluUri::parse(&format!("iglu:{vendor}/{name}/{format}/{version}")) {
             Ok(k) => k,
             Err(e) => {
-                report.problems.push(Problem { path, message: format!("is not at VENDOR/NAME/FORMAT/VERSION: {e}") });
+                report.problems.push(Problem {
+                    path,
+                    message: format!("is not at VENDOR/NAME/FORMAT/VERSION: {e}"),
+                });
                 continue;
             }
         };
@@ -74,8 +80,12 @@ pub fn lint(root: &Path) -> Result<Report> {
             }
             let mut breaks = Vec::new();
             match (old, new) {
-                (Some(Parsed::Json(a)), Some(Parsed::Json(b))) => json_narrowings(a, b, "", &mut breaks),
-                (Some(Parsed::Avro(a)), Some(Parsed::Avro(b))) => avro_narrowings(a, b, "", &mut breaks),
+                (Some(Parsed::Json(a)), Some(Parsed::Json(b))) => {
+                    json_narrowings(a, b, "", &mut breaks)
+                }
+                (Some(Parsed::Avro(a)), Some(Parsed::Avro(b))) => {
+                    avro_narrowings(a, b, "", &mut breaks)
+                }
                 _ => {}
             }
             for b in breaks {
@@ -96,8 +106,18 @@ enum Parsed {
     Avro(Avro),
 }
 
-fn check_one(path: &Path, key: &IgluUri, resolver: Arc<Resolver>, problems: &mut Vec<Problem>) -> Option<Parsed> {
-    let mut problem = |m: String| problems.push(Problem { path: path.to_path_buf(), message: m });
+fn check_one(
+    path: &Path,
+    key: &IgluUri,
+    resolver: Arc<Resolver>,
+    problems: &mut Vec<Problem>,
+) -> Option<Parsed> {
+    let mut problem = |m: String| {
+        problems.push(Problem {
+            path: path.to_path_buf(),
+            message: m,
+        })
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -117,7 +137,9 @@ fn check_one(path: &Path, key: &IgluUri, resolver: Arc<Resolver>, problems: &mut
         Ok(Compiled::Avro(a)) => Some(Parsed::Avro(a.schema().clone())),
         Err(e) => {
             // A self mismatch is reported above, once.
-            if !(key.format == "jsonschema" && e.0.starts_with("does not match its place") || e.0.starts_with("has no \"self\"")) {
+            if !(key.format == "jsonschema" && e.0.starts_with("does not match its place")
+                || e.0.starts_with("has no \"self\""))
+            {
                 problem(format!("{key} {e}"));
             }
             None
@@ -136,22 +158,44 @@ fn walk(root: &Path, problems: &mut Vec<Problem>) -> Result<Vec<(PathBuf, [Strin
         Ok(v)
     }
     fn name(p: &Path) -> String {
-        p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
     for vendor in entries(root)? {
         if !vendor.is_dir() {
             if !name(&vendor).starts_with('.') {
-                problems.push(Problem { path: vendor, message: "is not at VENDOR/NAME/FORMAT/VERSION".into() });
+                problems.push(Problem {
+                    path: vendor,
+                    message: "is not at VENDOR/NAME/FORMAT/VERSION".into(),
+                });
             }
             continue;
         }
         for schema in entries(&vendor)? {
-            for format in if schema.is_dir() { entries(&schema)? } else { vec![schema.clone()] } {
-                for version in if format.is_dir() { entries(&format)? } else { vec![format.clone()] } {
-                    if version.is_file() && version.parent() == Some(format.as_path()) && format.parent() == Some(schema.as_path()) {
-                        out.push((version.clone(), [name(&vendor), name(&schema), name(&format), name(&version)]));
+            for format in if schema.is_dir() {
+                entries(&schema)?
+            } else {
+                vec![schema.clone()]
+            } {
+                for version in if format.is_dir() {
+                    entries(&format)?
+                } else {
+                    vec![format.clone()]
+                } {
+                    if version.is_file()
+                        && version.parent() == Some(format.as_path())
+                        && format.parent() == Some(schema.as_path())
+                    {
+                        out.push((
+                            version.clone(),
+                            [name(&vendor), name(&schema), name(&format), name(&version)],
+                        ));
                     } else {
-                        problems.push(Problem { path: version, message: "is not a schema file at VENDOR/NAME/FORMAT/VERSION".into() });
+                        problems.push(Problem {
+                            path: version,
+                            message: "is not a schema file at VENDOR/NAME/FORMAT/VERSION".into(),
+                        });
                     }
                 }
             }
@@ -182,22 +226,44 @@ fn step(a: SchemaVer, b: SchemaVer) -> Step {
 
 /// Keywords that only annotate: changing them changes no verdict.
 const ANNOTATIONS: &[&str] = &[
-    "$schema", "self", "$id", "id", "$comment", "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
+    "$schema",
+    "self",
+    "$id",
+    "id",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
 ];
 
 fn types(schema: &Value) -> Option<Vec<String>> {
     match schema.get("type")? {
         Value::String(t) => Some(vec![t.clone()]),
-        Value::Array(ts) => Some(ts.iter().filter_map(|t| t.as_str().map(String::from)).collect()),
+        Value::Array(ts) => Some(
+            ts.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect(),
+        ),
         _ => None,
     }
 }
 
 /// Every way `new` accepts less than `old`, as readable phrases.
 fn json_narrowings(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
-    let here = if at.is_empty() { "the data".to_string() } else { format!("{at:?}") };
+    let here = if at.is_empty() {
+        "the data".to_string()
+    } else {
+        format!("{at:?}")
+    };
     let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
-        if old != new && new != &Value::Bool(true) && !(new.as_object().is_some_and(|n| n.is_empty())) {
+        if old != new
+            && new != &Value::Bool(true)
+            && !(new.as_object().is_some_and(|n| n.is_empty()))
+        {
             out.push(format!("it changes the schema of {here}"));
         }
         return;
@@ -205,10 +271,13 @@ fn json_narrowings(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
     // type: every type accepted before is still accepted.
     if let Some(new_types) = types(new) {
         let old_types = types(old).unwrap_or_else(|| {
-            ["null", "boolean", "object", "array", "number", "string"].map(String::from).to_vec()
+            ["null", "boolean", "object", "array", "number", "string"]
+                .map(String::from)
+                .to_vec()
         });
         for t in old_types {
-            let kept = new_types.contains(&t) || (t == "integer" && new_types.iter().any(|x| x == "number"));
+            let kept = new_types.contains(&t)
+                || (t == "integer" && new_types.iter().any(|x| x == "number"));
             if !kept {
                 out.push(format!("{here} no longer accepts type {t}"));
             }
@@ -216,8 +285,14 @@ fn json_narrowings(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
     }
     // properties
     let empty = serde_json::Map::new();
-    let op = o.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-    let np = n.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+    let op = o
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let np = n
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     for (name, old_schema) in op {
         let path = format!("{at}.{name}");
         match np.get(name) {
@@ -227,32 +302,58 @@ fn json_narrowings(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
     }
     // required
     let req = |s: &serde_json::Map<String, Value>| -> Vec<String> {
-        s.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+        s.get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let old_req = req(o);
     for r in req(n) {
         if !old_req.contains(&r) {
-            out.push(format!("it adds the required property {:?}", format!("{at}.{r}")));
+            out.push(format!(
+                "it adds the required property {:?}",
+                format!("{at}.{r}")
+            ));
         }
     }
     // additionalProperties
     match (o.get("additionalProperties"), n.get("additionalProperties")) {
         (_, None) | (_, Some(Value::Bool(true))) | (Some(Value::Bool(false)), _) => {}
-        (None | Some(Value::Bool(true)), Some(_)) => out.push(format!("{here} restricts additional properties")),
+        (None | Some(Value::Bool(true)), Some(_)) => {
+            out.push(format!("{here} restricts additional properties"))
+        }
         (Some(a), Some(b)) => json_narrowings(a, b, &format!("{at}.*"), out),
     }
     // items
     if let (Some(a), Some(b)) = (o.get("items"), n.get("items")) {
         json_narrowings(a, b, &format!("{at}[]"), out);
-    } else if o.get("items").is_none() && n.get("items").is_some() && n.get("items") != Some(&Value::Bool(true)) {
+    } else if o.get("items").is_none()
+        && n.get("items").is_some()
+        && n.get("items") != Some(&Value::Bool(true))
+    {
         out.push(format!("{here} adds a schema for array items"));
     }
     // bounds
     for (kw, lower) in [
-        ("minimum", true), ("exclusiveMinimum", true), ("minLength", true), ("minItems", true), ("minProperties", true),
-        ("maximum", false), ("exclusiveMaximum", false), ("maxLength", false), ("maxItems", false), ("maxProperties", false),
+        ("minimum", true),
+        ("exclusiveMinimum", true),
+        ("minLength", true),
+        ("minItems", true),
+        ("minProperties", true),
+        ("maximum", false),
+        ("exclusiveMaximum", false),
+        ("maxLength", false),
+        ("maxItems", false),
+        ("maxProperties", false),
     ] {
-        let (a, b) = (o.get(kw).and_then(Value::as_f64), n.get(kw).and_then(Value::as_f64));
+        let (a, b) = (
+            o.get(kw).and_then(Value::as_f64),
+            n.get(kw).and_then(Value::as_f64),
+        );
         match (a, b) {
             (None, Some(b)) => out.push(format!("{here} adds {kw} {b}")),
             (Some(a), Some(b)) if (lower && b > a) || (!lower && b < a) => {
@@ -262,7 +363,10 @@ fn json_narrowings(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
         }
     }
     // enum: every old value is kept
-    match (o.get("enum").and_then(Value::as_array), n.get("enum").and_then(Value::as_array)) {
+    match (
+        o.get("enum").and_then(Value::as_array),
+        n.get("enum").and_then(Value::as_array),
+    ) {
         (None, Some(_)) => out.push(format!("{here} adds an enum")),
         (Some(a), Some(b)) => {
             for v in a {
@@ -275,8 +379,22 @@ fn json_narrowings(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
     }
     // keywords that narrow whenever they appear or change
     let handled = [
-        "type", "properties", "required", "additionalProperties", "items", "enum", "minimum", "exclusiveMinimum", "minLength",
-        "minItems", "minProperties", "maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties",
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "enum",
+        "minimum",
+        "exclusiveMinimum",
+        "minLength",
+        "minItems",
+        "minProperties",
+        "maximum",
+        "exclusiveMaximum",
+        "maxLength",
+        "maxItems",
+        "maxProperties",
     ];
     for (kw, b) in n {
         if handled.contains(&kw.as_str()) || ANNOTATIONS.contains(&kw.as_str()) {
@@ -297,7 +415,11 @@ fn avro_kind(s: &Avro) -> String {
 
 /// Every way `new` accepts less than `old`, for Avro data in JSON.
 fn avro_narrowings(old: &Avro, new: &Avro, at: &str, out: &mut Vec<String>) {
-    let here = if at.is_empty() { "the data".to_string() } else { format!("{at:?}") };
+    let here = if at.is_empty() {
+        "the data".to_string()
+    } else {
+        format!("{at:?}")
+    };
     match (old, new) {
         (Avro::Record(a), Avro::Record(b)) => {
             for f in &a.fields {
@@ -309,7 +431,10 @@ fn avro_narrowings(old: &Avro, new: &Avro, at: &str, out: &mut Vec<String>) {
             }
             for f in &b.fields {
                 if !a.lookup.contains_key(&f.name) && f.default.is_none() {
-                    out.push(format!("it adds the field {:?} without a default (a required property)", format!("{at}.{}", f.name)));
+                    out.push(format!(
+                        "it adds the field {:?} without a default (a required property)",
+                        format!("{at}.{}", f.name)
+                    ));
                 }
             }
         }
@@ -320,16 +445,28 @@ fn avro_narrowings(old: &Avro, new: &Avro, at: &str, out: &mut Vec<String>) {
                 }
             }
         }
-        (Avro::Fixed(a), Avro::Fixed(b)) if a.size != b.size => {
-            out.push(format!("{here} changes the fixed size from {} to {}", a.size, b.size))
+        (Avro::Fixed(a), Avro::Fixed(b)) if a.size != b.size => out.push(format!(
+            "{here} changes the fixed size from {} to {}",
+            a.size, b.size
+        )),
+        (Avro::Array(a), Avro::Array(b)) => {
+            avro_narrowings(&a.items, &b.items, &format!("{at}[]"), out)
         }
-        (Avro::Array(a), Avro::Array(b)) => avro_narrowings(&a.items, &b.items, &format!("{at}[]"), out),
-        (Avro::Map(a), Avro::Map(b)) => avro_narrowings(&a.types, &b.types, &format!("{at}.*"), out),
+        (Avro::Map(a), Avro::Map(b)) => {
+            avro_narrowings(&a.types, &b.types, &format!("{at}.*"), out)
+        }
         (Avro::Union(a), Avro::Union(b)) => {
             for v in a.variants() {
-                match b.variants().iter().find(|w| avro_kind(w) == avro_kind(v) && same_name(v, w)) {
+                match b
+                    .variants()
+                    .iter()
+                    .find(|w| avro_kind(w) == avro_kind(v) && same_name(v, w))
+                {
                     Some(w) => avro_narrowings(v, w, at, out),
-                    None => out.push(format!("{here} removes the union branch {}", avro_kind(v).to_lowercase())),
+                    None => out.push(format!(
+                        "{here} removes the union branch {}",
+                        avro_kind(v).to_lowercase()
+                    )),
                 }
             }
         }
@@ -337,12 +474,17 @@ fn avro_narrowings(old: &Avro, new: &Avro, at: &str, out: &mut Vec<String>) {
             // Widening a type into a union changes its JSON encoding
             // (`{"type": value}`), so old data no longer reads.
             let _ = b;
-            out.push(format!("{here} turns a {} into a union, which changes its JSON encoding", avro_kind(a).to_lowercase()));
+            out.push(format!(
+                "{here} turns a {} into a union, which changes its JSON encoding",
+                avro_kind(a).to_lowercase()
+            ));
         }
         (Avro::Ref { name: a }, Avro::Ref { name: b }) if a == b => {}
-        (a, b) if avro_kind(a) != avro_kind(b) => {
-            out.push(format!("{here} changes type from {} to {}", avro_kind(a).to_lowercase(), avro_kind(b).to_lowercase()))
-        }
+        (a, b) if avro_kind(a) != avro_kind(b) => out.push(format!(
+            "{here} changes type from {} to {}",
+            avro_kind(a).to_lowercase(),
+            avro_kind(b).to_lowercase()
+        )),
         _ => {}
     }
 }
@@ -409,10 +551,13 @@ mod tests {
         avro_narrowings(&old, &good, "", &mut out);
         assert_eq!(out, Vec::<String>::new());
         avro_narrowings(&old, &bad, "", &mut out);
-        assert_eq!(out, [
-            "\".a\" changes type from string to long",
-            "\".e\" removes the enum symbol \"B\"",
-            "it adds the field \".n\" without a default (a required property)",
-        ]);
+        assert_eq!(
+            out,
+            [
+                "\".a\" changes type from string to long",
+                "\".e\" removes the enum symbol \"B\"",
+                "it adds the field \".n\" without a default (a required property)",
+            ]
+        );
     }
 }

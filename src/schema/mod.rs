@@ -85,17 +85,27 @@ pub fn check_self(schema: &Value, key: &IgluUri) -> Result<(), SchemaError> {
     ] {
         match block.get(field) {
             Some(Value::String(s)) if s == expected => {}
-            Some(other) => wrong.push(format!("self.{field} is {other} but its place in the registry says {expected:?}")),
-            None => wrong.push(format!("self.{field} is missing (its place in the registry says {expected:?})")),
+            Some(other) => wrong.push(format!(
+                "self.{field} is {other} but its place in the registry says {expected:?}"
+            )),
+            None => wrong.push(format!(
+                "self.{field} is missing (its place in the registry says {expected:?})"
+            )),
         }
     }
-    if let Some(extra) = block.keys().find(|k| !["vendor", "name", "format", "version"].contains(&k.as_str())) {
+    if let Some(extra) = block
+        .keys()
+        .find(|k| !["vendor", "name", "format", "version"].contains(&k.as_str()))
+    {
         wrong.push(format!("self has an unknown member {extra:?}"));
     }
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(SchemaError::new(format!("does not match its place: {}", wrong.join("; "))))
+        Err(SchemaError::new(format!(
+            "does not match its place: {}",
+            wrong.join("; ")
+        )))
     }
 }
 
@@ -119,7 +129,11 @@ pub enum Compiled {
 
 impl Compiled {
     /// Compiles the schema text found for `key`, by `key`'s format.
-    pub fn compile(text: &str, key: &IgluUri, resolver: Arc<Resolver>) -> Result<Self, SchemaError> {
+    pub fn compile(
+        text: &str,
+        key: &IgluUri,
+        resolver: Arc<Resolver>,
+    ) -> Result<Self, SchemaError> {
         match key.format.as_str() {
             "jsonschema" => {
                 let value: Value = serde_json::from_str(text)
@@ -198,7 +212,11 @@ impl Schemas {
         self.tick += 1;
         let ttl = self.resolver.cache_ttl;
         if let Some(hit) = self.cache.get_mut(uri_text) {
-            let ttl = if hit.transient { Some(ttl.map_or(RETRY_AFTER, |t| t.min(RETRY_AFTER))) } else { ttl };
+            let ttl = if hit.transient {
+                Some(ttl.map_or(RETRY_AFTER, |t| t.min(RETRY_AFTER)))
+            } else {
+                ttl
+            };
             if ttl.is_none_or(|ttl| hit.loaded.elapsed() < ttl) {
                 hit.used = self.tick;
                 return hit.lookup.clone();
@@ -206,13 +224,23 @@ impl Schemas {
         }
         let (lookup, transient) = self.load(uri_text);
         if self.cache.len() >= self.resolver.cache_size && !self.cache.contains_key(uri_text) {
-            if let Some(oldest) = self.cache.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = self
+                .cache
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone())
+            {
                 self.cache.remove(&oldest);
             }
         }
         self.cache.insert(
             uri_text.into(),
-            Cached { lookup: lookup.clone(), loaded: Instant::now(), transient, used: self.tick },
+            Cached {
+                lookup: lookup.clone(),
+                loaded: Instant::now(),
+                transient,
+                used: self.tick,
+            },
         );
         lookup
     }
@@ -227,8 +255,11 @@ impl Schemas {
             Ok(key) => key,
             Err(e) => {
                 return (
-                    Err(Arc::new(vec![FailureMessage::new(event_kind::NOT_SELF_DESCRIBING, e.to_string())
-                        .with("schema", uri_text)])),
+                    Err(Arc::new(vec![FailureMessage::new(
+                        event_kind::NOT_SELF_DESCRIBING,
+                        e.to_string(),
+                    )
+                    .with("schema", uri_text)])),
                     false,
                 )
             }
@@ -236,15 +267,21 @@ impl Schemas {
         let found = match self.resolver.resolve(&key) {
             Ok(found) => found,
             Err(nf) => {
-                let mut message = format!("schema {key} not found; looked in {}", nf.looked_in.join(", "));
+                let mut message = format!(
+                    "schema {key} not found; looked in {}",
+                    nf.looked_in.join(", ")
+                );
                 if !nf.errors.is_empty() {
                     message.push_str(&format!("; errors: {}", nf.errors.join("; ")));
                 }
                 let transient = !nf.errors.is_empty();
                 return (
-                    Err(Arc::new(vec![FailureMessage::new(kind::SCHEMA_NOT_FOUND, message)
-                        .with("schema", uri_text)
-                        .with("looked_in", nf.looked_in)])),
+                    Err(Arc::new(vec![FailureMessage::new(
+                        kind::SCHEMA_NOT_FOUND,
+                        message,
+                    )
+                    .with("schema", uri_text)
+                    .with("looked_in", nf.looked_in)])),
                     transient,
                 );
             }
@@ -271,7 +308,10 @@ pub struct Checker {
 impl Checker {
     /// A checker resolving schemas through `resolver`.
     pub fn new(resolver: Resolver) -> Self {
-        Checker { schemas: Schemas::new(resolver), doc: tape::Doc::default() }
+        Checker {
+            schemas: Schemas::new(resolver),
+            doc: tape::Doc::default(),
+        }
     }
 
     /// The schema cache.
@@ -283,23 +323,35 @@ impl Checker {
     /// schema; otherwise every failure message found.
     pub fn check(&mut self, line: &[u8]) -> Result<(), Vec<FailureMessage>> {
         if line.trim_ascii().is_empty() {
-            return Err(vec![FailureMessage::new(event_kind::EMPTY_LINE, "an empty line where an event was expected")]);
+            return Err(vec![FailureMessage::new(
+                event_kind::EMPTY_LINE,
+                "an empty line where an event was expected",
+            )]);
         }
         let view = match self.doc.parse(line) {
             Ok(view) => view,
             Err(e) if e.utf8 => {
-                return Err(vec![FailureMessage::new(event_kind::INVALID_UTF8, "the line is not valid UTF-8")
-                    .with("byte", e.offset as u64)]);
+                return Err(vec![FailureMessage::new(
+                    event_kind::INVALID_UTF8,
+                    "the line is not valid UTF-8",
+                )
+                .with("byte", e.offset as u64)]);
             }
             Err(e) => {
-                return Err(vec![FailureMessage::new(event_kind::NOT_JSON, format!("not JSON: {e}"))
-                    .with("line", 1u64)
-                    .with("column", e.offset as u64 + 1)]);
+                return Err(vec![FailureMessage::new(
+                    event_kind::NOT_JSON,
+                    format!("not JSON: {e}"),
+                )
+                .with("line", 1u64)
+                .with("column", e.offset as u64 + 1)]);
             }
         };
         let root = view.root();
         let (schema, data) = envelope(root)?;
-        let compiled = self.schemas.get(schema).map_err(|messages| (*messages).clone())?;
+        let compiled = self
+            .schemas
+            .get(schema)
+            .map_err(|messages| (*messages).clone())?;
         if compiled.is_valid(data) {
             return Ok(());
         }
@@ -319,7 +371,10 @@ impl Checker {
             .collect();
         if errors.is_empty() {
             // A validator that says "invalid" must say why; never pass it on.
-            errors.push(FailureMessage::new(kind::INVALID, "the data does not satisfy its schema").with("schema", schema));
+            errors.push(
+                FailureMessage::new(kind::INVALID, "the data does not satisfy its schema")
+                    .with("schema", schema),
+            );
         }
         Err(errors)
     }
@@ -328,7 +383,12 @@ impl Checker {
 /// The `schema` text and the `data` of a self-describing event.
 fn envelope<'a>(root: tape::Node<'a>) -> Result<(&'a str, tape::Node<'a>), Vec<FailureMessage>> {
     use jsonschema::json::Node as _;
-    let not_sd = |m: &str| Err(vec![FailureMessage::new(event_kind::NOT_SELF_DESCRIBING, m)]);
+    let not_sd = |m: &str| {
+        Err(vec![FailureMessage::new(
+            event_kind::NOT_SELF_DESCRIBING,
+            m,
+        )])
+    };
     if root.as_object().is_none() {
         return not_sd("the event is not a JSON object; self-describing events look like {\"schema\":\"iglu:…\",\"data\":{…}}");
     }
@@ -341,7 +401,11 @@ fn envelope<'a>(root: tape::Node<'a>) -> Result<(&'a str, tape::Node<'a>), Vec<F
     };
     match root.member("data") {
         Some(data) => Ok((schema, data)),
-        None => Err(vec![FailureMessage::new(event_kind::NOT_SELF_DESCRIBING, "the event has no \"data\" member").with("schema", schema)]),
+        None => Err(vec![FailureMessage::new(
+            event_kind::NOT_SELF_DESCRIBING,
+            "the event has no \"data\" member",
+        )
+        .with("schema", schema)]),
     }
 }
 

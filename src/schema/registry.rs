@@ -122,7 +122,11 @@ impl Source {
     pub fn fetch(&self, uri: &IgluUri) -> Fetched {
         match self {
             Source::Dir(root) => read_capped(&root.join(relative_path(uri))),
-            Source::Http { base, api_key, agent } => {
+            Source::Http {
+                base,
+                api_key,
+                agent,
+            } => {
                 let url = format!("{base}/schemas/{}", relative_path(uri).display());
                 let mut request = agent.get(&url);
                 if let Some(key) = api_key {
@@ -173,7 +177,9 @@ fn read_capped(path: &Path) -> Fetched {
         Err(e) => return Fetched::Error(format!("{}: {e}", path.display())),
     };
     match file.metadata() {
-        Ok(m) if m.is_dir() => return Fetched::Error(format!("{}: is a directory", path.display())),
+        Ok(m) if m.is_dir() => {
+            return Fetched::Error(format!("{}: is a directory", path.display()))
+        }
         Ok(m) if m.len() > MAX_SCHEMA_BYTES => {
             return Fetched::Error(format!(
                 "{}: {} bytes, over the {} byte limit for a schema",
@@ -212,7 +218,9 @@ pub struct Repository {
 
 impl Repository {
     fn matches_vendor(&self, vendor: &str) -> bool {
-        self.vendor_prefixes.iter().any(|p| vendor.starts_with(p.as_str()))
+        self.vendor_prefixes
+            .iter()
+            .any(|p| vendor.starts_with(p.as_str()))
     }
 
     fn class(&self) -> u8 {
@@ -281,7 +289,9 @@ struct ConfigRepository {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 enum Connection {
-    Embedded { path: String },
+    Embedded {
+        path: String,
+    },
     Http {
         uri: String,
         #[serde(default)]
@@ -340,17 +350,25 @@ impl Resolver {
             .and_then(Value::as_str)
             .context("must be self-describing: {\"schema\":\"iglu:com.snowplowanalytics.iglu/resolver-config/jsonschema/1-0-3\",\"data\":{…}}")?;
         let uri = IgluUri::parse(schema)?;
-        if uri.vendor != "com.snowplowanalytics.iglu" || uri.name != "resolver-config" || uri.version.model != 1 {
+        if uri.vendor != "com.snowplowanalytics.iglu"
+            || uri.name != "resolver-config"
+            || uri.version.model != 1
+        {
             bail!("schema {schema} is not an Iglu resolver configuration (iglu:com.snowplowanalytics.iglu/resolver-config/jsonschema/1-0-x)");
         }
-        let data: ConfigData = serde_json::from_value(value.get("data").cloned().unwrap_or(Value::Null))
-            .context("bad \"data\"")?;
+        let data: ConfigData =
+            serde_json::from_value(value.get("data").cloned().unwrap_or(Value::Null))
+                .context("bad \"data\"")?;
         let mut repositories = Vec::new();
         for repo in data.repositories {
             let source = match repo.connection {
                 Connection::Embedded { path } => {
                     let p = Path::new(&path);
-                    let p = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+                    let p = if p.is_absolute() {
+                        p.to_path_buf()
+                    } else {
+                        base.join(p)
+                    };
                     Source::Dir(p)
                 }
                 Connection::Http { uri, apikey } => Source::http(&uri, apikey)
@@ -382,7 +400,10 @@ impl Resolver {
 
     /// Finds `uri` in the first repository that has it.
     pub fn resolve(&self, uri: &IgluUri) -> std::result::Result<Found, NotFound> {
-        let mut not_found = NotFound { looked_in: vec![], errors: vec![] };
+        let mut not_found = NotFound {
+            looked_in: vec![],
+            errors: vec![],
+        };
         for repo in self.order_for(&uri.vendor) {
             let location = repo.source.location(uri);
             match repo.source.fetch(uri) {
@@ -390,7 +411,9 @@ impl Resolver {
                 Fetched::Missing => not_found.looked_in.push(location),
                 Fetched::Error(e) => {
                     not_found.looked_in.push(location);
-                    not_found.errors.push(format!("repository {:?}: {e}", repo.name));
+                    not_found
+                        .errors
+                        .push(format!("repository {:?}: {e}", repo.name));
                 }
             }
         }
@@ -429,9 +452,21 @@ mod tests {
         write(b.path(), "com.x/e/jsonschema/1-0-0", "B");
         write(b.path(), "com.x/f/jsonschema/1-0-0", "F");
         let r = Resolver::from_dirs(&[a.path().into(), b.path().into()]);
-        assert_eq!(r.resolve(&uri("iglu:com.x/e/jsonschema/1-0-0")).unwrap().text, "A");
-        assert_eq!(r.resolve(&uri("iglu:com.x/f/jsonschema/1-0-0")).unwrap().text, "F");
-        let miss = r.resolve(&uri("iglu:com.x/g/jsonschema/1-0-0")).unwrap_err();
+        assert_eq!(
+            r.resolve(&uri("iglu:com.x/e/jsonschema/1-0-0"))
+                .unwrap()
+                .text,
+            "A"
+        );
+        assert_eq!(
+            r.resolve(&uri("iglu:com.x/f/jsonschema/1-0-0"))
+                .unwrap()
+                .text,
+            "F"
+        );
+        let miss = r
+            .resolve(&uri("iglu:com.x/g/jsonschema/1-0-0"))
+            .unwrap_err();
         assert_eq!(miss.looked_in.len(), 3);
         assert!(miss.looked_in[0].ends_with("com.x/g/jsonschema/1-0-0"));
         assert!(miss.looked_in[0].starts_with(&a.path().display().to_string()));
@@ -456,7 +491,12 @@ mod tests {
         let r = Resolver::from_config(config, Path::new("/etc/u")).unwrap();
         assert_eq!(r.cache_size, 10);
         assert_eq!(r.cache_ttl, Some(Duration::from_secs(60)));
-        let names = |v: &str| r.order_for(v).iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        let names = |v: &str| {
+            r.order_for(v)
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names("com.plum"), ["high", "low", "nile", "built-in"]);
         assert_eq!(names("com.nile"), ["nile", "high", "low", "built-in"]);
         assert_eq!(names("com.nile.eu"), ["nile", "high", "low", "built-in"]);
@@ -464,7 +504,9 @@ mod tests {
         let low = &r.repositories[0];
         assert!(matches!(&low.source, Source::Dir(p) if p == Path::new("/etc/u/low")));
         assert_eq!(
-            r.repositories[2].source.location(&uri("iglu:com.nile/a/jsonschema/1-0-0")),
+            r.repositories[2]
+                .source
+                .location(&uri("iglu:com.nile/a/jsonschema/1-0-0")),
             "http://127.0.0.1:1/r/schemas/com.nile/a/jsonschema/1-0-0"
         );
     }
@@ -489,8 +531,18 @@ mod tests {
         let a = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(a.path().join("com.x/d/jsonschema/1-0-0")).unwrap();
         let src = Source::dir(a.path());
-        assert!(matches!(src.fetch(&uri("iglu:com.x/d/jsonschema/1-0-0")), Fetched::Error(_)));
-        write(a.path(), "com.x/big/jsonschema/1-0-0", &" ".repeat(MAX_SCHEMA_BYTES as usize + 1));
-        assert!(matches!(src.fetch(&uri("iglu:com.x/big/jsonschema/1-0-0")), Fetched::Error(_)));
+        assert!(matches!(
+            src.fetch(&uri("iglu:com.x/d/jsonschema/1-0-0")),
+            Fetched::Error(_)
+        ));
+        write(
+            a.path(),
+            "com.x/big/jsonschema/1-0-0",
+            &" ".repeat(MAX_SCHEMA_BYTES as usize + 1),
+        );
+        assert!(matches!(
+            src.fetch(&uri("iglu:com.x/big/jsonschema/1-0-0")),
+            Fetched::Error(_)
+        ));
     }
 }

@@ -31,8 +31,14 @@ enum Entry {
     /// An object member's name; its value follows.
     Key(In, u32, u32),
     /// `len` members or elements; the next sibling is at `end`.
-    Arr { len: u32, end: u32 },
-    Obj { len: u32, end: u32 },
+    Arr {
+        len: u32,
+        end: u32,
+    },
+    Obj {
+        len: u32,
+        end: u32,
+    },
 }
 
 /// A reusable parse buffer. [`Doc::parse`] fills it from one line and hands
@@ -84,14 +90,25 @@ impl Doc {
             offset: e.valid_up_to(),
             utf8: true,
         })?;
-        let mut p = Parser { s: line, text, i: 0, entries: &mut self.entries, scratch: &mut self.scratch, depth: 0 };
+        let mut p = Parser {
+            s: line,
+            text,
+            i: 0,
+            entries: &mut self.entries,
+            scratch: &mut self.scratch,
+            depth: 0,
+        };
         p.ws();
         p.value()?;
         p.ws();
         if p.i != line.len() {
             return Err(p.err("trailing characters"));
         }
-        Ok(View { entries: &self.entries, line: text, scratch: &self.scratch })
+        Ok(View {
+            entries: &self.entries,
+            line: text,
+            scratch: &self.scratch,
+        })
     }
 }
 
@@ -107,7 +124,11 @@ struct Parser<'p> {
 
 impl Parser<'_> {
     fn err(&self, message: &'static str) -> ParseError {
-        ParseError { message, offset: self.i.min(self.s.len()), utf8: false }
+        ParseError {
+            message,
+            offset: self.i.min(self.s.len()),
+            utf8: false,
+        }
     }
 
     #[inline]
@@ -253,7 +274,9 @@ impl Parser<'_> {
         let stop = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
         if let Some(k) = rest[..stop].iter().position(|&b| b < 0x20) {
             self.i = start + k;
-            return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string"));
+            return Err(
+                self.err("control character (\\u0000-\\u001F) found while parsing a string")
+            );
         }
         self.i = start + stop;
         match self.peek() {
@@ -273,7 +296,11 @@ impl Parser<'_> {
             loop {
                 match self.peek() {
                     Some(b'"' | b'\\') => break,
-                    Some(0..=0x1f) => return Err(self.err("control character (\\u0000-\\u001F) found while parsing a string")),
+                    Some(0..=0x1f) => {
+                        return Err(self.err(
+                            "control character (\\u0000-\\u001F) found while parsing a string",
+                        ))
+                    }
                     Some(_) => self.i += 1,
                     None => return Err(self.err("EOF while parsing a string")),
                 }
@@ -388,7 +415,10 @@ impl Parser<'_> {
             text.parse::<u64>().ok().map(Number::from)
         } else if !float {
             // As serde_json: -0 is a float, and so is a negative below i64.
-            text.parse::<i64>().ok().filter(|n| *n != 0).map(Number::from)
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| *n != 0)
+                .map(Number::from)
         } else {
             None
         };
@@ -452,9 +482,14 @@ impl<'a> Node<'a> {
                 Entry::Null => Value::Null,
                 Entry::Bool(b) => Value::Bool(*b),
                 Entry::Num(n) => Value::Number(n.clone()),
-                Entry::Str(src, s, l) | Entry::Key(src, s, l) => Value::String(view.text(*src, *s, *l).to_string()),
+                Entry::Str(src, s, l) | Entry::Key(src, s, l) => {
+                    Value::String(view.text(*src, *s, *l).to_string())
+                }
                 Entry::Arr { .. } => Value::Array(
-                    ArrayNode { view, at: i }.elements().map(|n| n.to_json()).collect(),
+                    ArrayNode { view, at: i }
+                        .elements()
+                        .map(|n| n.to_json())
+                        .collect(),
                 ),
                 Entry::Obj { .. } => {
                     let mut map = Map::new();
@@ -638,7 +673,11 @@ impl<'a> Object<'a, Tape> for ObjectNode<'a> {
     }
     fn members(&self) -> Members<'a> {
         let end = self.view.next_sibling(self.at);
-        Members { view: self.view, next: self.at + 1, end }
+        Members {
+            view: self.view,
+            next: self.at + 1,
+            end,
+        }
     }
 }
 
@@ -680,7 +719,11 @@ impl<'a> Array<'a, Tape> for ArrayNode<'a> {
     }
     fn elements(&self) -> Elements<'a> {
         let end = self.view.next_sibling(self.at);
-        Elements { view: self.view, next: self.at + 1, end }
+        Elements {
+            view: self.view,
+            next: self.at + 1,
+            end,
+        }
     }
 }
 
@@ -695,7 +738,10 @@ mod tests {
         let view = doc.parse(text.as_bytes()).unwrap();
         let expected: Value = serde_json::from_str(text).unwrap();
         assert_eq!(view.root().to_json(), expected);
-        assert_eq!(view.root().member("bA").unwrap().member("c").unwrap().str(), Some("é"));
+        assert_eq!(
+            view.root().member("bA").unwrap().member("c").unwrap().str(),
+            Some("é")
+        );
         assert!(view.root().member("missing").is_none());
     }
 
@@ -733,9 +779,30 @@ mod tests {
 
     fn random_text(r: &mut Rng, depth: u32) -> String {
         const ATOMS: &[&str] = &[
-            "0", "-0", "1", "-1", "42", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
-            "-9223372036854775809", "1.5", "-0.25e-3", "1E10", "6.02e23", "1e400", "true", "false", "null",
-            r#""""#, r#""abc""#, r#""a\"b""#, r#""\u00e9\n\t\/""#, r#""\ud83d\ude00""#, r#""é中😀""#, r#""\\""#,
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "42",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "1.5",
+            "-0.25e-3",
+            "1E10",
+            "6.02e23",
+            "1e400",
+            "true",
+            "false",
+            "null",
+            r#""""#,
+            r#""abc""#,
+            r#""a\"b""#,
+            r#""\u00e9\n\t\/""#,
+            r#""\ud83d\ude00""#,
+            r#""é中😀""#,
+            r#""\\""#,
         ];
         if depth == 0 || r.below(3) == 0 {
             return ATOMS[r.below(ATOMS.len() as u64) as usize].to_string();
@@ -743,11 +810,22 @@ mod tests {
         let n = r.below(4);
         let ws = |r: &mut Rng| [" ", "", "\t", "\r\n", ""][r.below(5) as usize];
         if r.below(2) == 0 {
-            let items: Vec<String> = (0..n).map(|_| format!("{}{}{}", ws(r), random_text(r, depth - 1), ws(r))).collect();
+            let items: Vec<String> = (0..n)
+                .map(|_| format!("{}{}{}", ws(r), random_text(r, depth - 1), ws(r)))
+                .collect();
             format!("[{}]", items.join(","))
         } else {
             let items: Vec<String> = (0..n)
-                .map(|i| format!("{}\"k{}\"{}:{}{}", ws(r), i % 3, ws(r), ws(r), random_text(r, depth - 1)))
+                .map(|i| {
+                    format!(
+                        "{}\"k{}\"{}:{}{}",
+                        ws(r),
+                        i % 3,
+                        ws(r),
+                        ws(r),
+                        random_text(r, depth - 1)
+                    )
+                })
                 .collect();
             format!("{{{}}}", items.join(","))
         }
@@ -759,7 +837,9 @@ mod tests {
                 let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
                 x == y || ((x - y) / y).abs() < 1e-15
             }
-            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b))
+            }
             (Value::Object(x), Value::Object(y)) => {
                 x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
             }
@@ -787,9 +867,16 @@ mod tests {
             let theirs = serde_json::from_slice::<Value>(&text);
             let ours = doc.parse(&text).map(|v| v.root().to_json());
             match (&ours, &theirs) {
-                (Ok(a), Ok(b)) => assert!(close(a, b), "{}: {a} vs {b}", String::from_utf8_lossy(&text)),
+                (Ok(a), Ok(b)) => assert!(
+                    close(a, b),
+                    "{}: {a} vs {b}",
+                    String::from_utf8_lossy(&text)
+                ),
                 (Err(_), Err(_)) => {}
-                _ => panic!("{:?}: ours {ours:?}, serde_json {theirs:?}", String::from_utf8_lossy(&text)),
+                _ => panic!(
+                    "{:?}: ours {ours:?}, serde_json {theirs:?}",
+                    String::from_utf8_lossy(&text)
+                ),
             }
         }
     }
@@ -806,7 +893,10 @@ mod tests {
         let e = doc.parse(b"[\"a\x01\"]").err().unwrap();
         assert!(e.message.starts_with("control character"));
         let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
-        assert_eq!(doc.parse(deep.as_bytes()).err().unwrap().message, "recursion limit exceeded");
+        assert_eq!(
+            doc.parse(deep.as_bytes()).err().unwrap().message,
+            "recursion limit exceeded"
+        );
         let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
         assert!(doc.parse(ok.as_bytes()).is_ok());
     }
@@ -824,8 +914,14 @@ mod tests {
             "additionalProperties": false,
             "propertyNames": {"maxLength": 4}
         });
-        let v = jsonschema::options_for::<Tape>().should_validate_formats(true).build(&schema).unwrap();
-        let serde_v = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+        let v = jsonschema::options_for::<Tape>()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        let serde_v = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
         let mut doc = Doc::default();
         for text in [
             r#"{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","n":3,"tags":["a","b"]}"#,
@@ -836,8 +932,14 @@ mod tests {
             let view = doc.parse(text.as_bytes()).unwrap();
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(v.is_valid(view.root()), serde_v.is_valid(&value), "{text}");
-            let ours: Vec<String> = v.iter_errors(view.root()).map(|e| format!("{} {}", e.instance_path().as_str(), e)).collect();
-            let theirs: Vec<String> = serde_v.iter_errors(&value).map(|e| format!("{} {}", e.instance_path().as_str(), e)).collect();
+            let ours: Vec<String> = v
+                .iter_errors(view.root())
+                .map(|e| format!("{} {}", e.instance_path().as_str(), e))
+                .collect();
+            let theirs: Vec<String> = serde_v
+                .iter_errors(&value)
+                .map(|e| format!("{} {}", e.instance_path().as_str(), e))
+                .collect();
             assert_eq!(ours, theirs, "{text}");
         }
     }

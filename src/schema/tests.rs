@@ -27,7 +27,12 @@ fn registry() -> tempfile::TempDir {
     write(
         dir.path(),
         "com.x/thing/jsonschema/1-0-0",
-        &iglu("com.x", "thing", "1-0-0", r#""type":"object","properties":{"id":{"type":"string","format":"uuid"},"n":{"type":"integer"}},"required":["id"],"additionalProperties":false"#),
+        &iglu(
+            "com.x",
+            "thing",
+            "1-0-0",
+            r#""type":"object","properties":{"id":{"type":"string","format":"uuid"},"n":{"type":"integer"}},"required":["id"],"additionalProperties":false"#,
+        ),
     );
     dir
 }
@@ -43,22 +48,43 @@ fn each_kind_of_failure() {
     assert_eq!(kinds(c.check(b"\"\xff\"")), ["invalid_utf8"]);
     assert_eq!(kinds(c.check(b"[1]")), ["not_self_describing"]);
     assert_eq!(kinds(c.check(br#"{"data":{}}"#)), ["not_self_describing"]);
-    assert_eq!(kinds(c.check(br#"{"schema":"iglu:com.x/thing/jsonschema/1-0","data":{}}"#)), ["not_self_describing"]);
-    assert_eq!(kinds(c.check(br#"{"schema":"iglu:../../etc/passwd","data":{}}"#)), ["not_self_describing"]);
-    assert_eq!(kinds(c.check(br#"{"schema":"iglu:com.x/thing/jsonschema/1-0-0"}"#)), ["not_self_describing"]);
-    assert_eq!(kinds(c.check(br#"{"schema":"iglu:com.x/other/jsonschema/1-0-0","data":{}}"#)), ["schema_not_found"]);
-    let bad = br#"{"schema":"iglu:com.x/thing/jsonschema/1-0-0","data":{"id":"nope","n":1.5,"x":1}}"#;
+    assert_eq!(
+        kinds(c.check(br#"{"schema":"iglu:com.x/thing/jsonschema/1-0","data":{}}"#)),
+        ["not_self_describing"]
+    );
+    assert_eq!(
+        kinds(c.check(br#"{"schema":"iglu:../../etc/passwd","data":{}}"#)),
+        ["not_self_describing"]
+    );
+    assert_eq!(
+        kinds(c.check(br#"{"schema":"iglu:com.x/thing/jsonschema/1-0-0"}"#)),
+        ["not_self_describing"]
+    );
+    assert_eq!(
+        kinds(c.check(br#"{"schema":"iglu:com.x/other/jsonschema/1-0-0","data":{}}"#)),
+        ["schema_not_found"]
+    );
+    let bad =
+        br#"{"schema":"iglu:com.x/thing/jsonschema/1-0-0","data":{"id":"nope","n":1.5,"x":1}}"#;
     let errors = c.check(bad).unwrap_err();
     let got: Vec<(String, Value)> = errors
         .iter()
-        .map(|m| (m.kind.clone(), serde_json::json!([m.detail["instance_path"], m.detail["keyword"]])))
+        .map(|m| {
+            (
+                m.kind.clone(),
+                serde_json::json!([m.detail["instance_path"], m.detail["keyword"]]),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
             ("invalid".to_string(), serde_json::json!(["/id", "format"])),
             ("invalid".to_string(), serde_json::json!(["/n", "type"])),
-            ("invalid".to_string(), serde_json::json!(["", "additionalProperties"])),
+            (
+                "invalid".to_string(),
+                serde_json::json!(["", "additionalProperties"])
+            ),
         ]
     );
     assert_eq!(c.schemas().cached(), 4);
@@ -67,13 +93,29 @@ fn each_kind_of_failure() {
 #[test]
 fn self_must_match_the_place() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "com.x/a/jsonschema/1-0-0", &iglu("com.x", "b", "1-0-0", r#""type":"object""#));
-    write(dir.path(), "com.x/c/jsonschema/1-0-0", r#"{"$schema":"http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#","type":"object"}"#);
+    write(
+        dir.path(),
+        "com.x/a/jsonschema/1-0-0",
+        &iglu("com.x", "b", "1-0-0", r#""type":"object""#),
+    );
+    write(
+        dir.path(),
+        "com.x/c/jsonschema/1-0-0",
+        r#"{"$schema":"http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#","type":"object"}"#,
+    );
     let mut c = Checker::new(Resolver::from_dirs(&[dir.path().into()]));
-    let e = c.check(br#"{"schema":"iglu:com.x/a/jsonschema/1-0-0","data":{}}"#).unwrap_err();
+    let e = c
+        .check(br#"{"schema":"iglu:com.x/a/jsonschema/1-0-0","data":{}}"#)
+        .unwrap_err();
     assert_eq!(e[0].kind, "bad_schema");
-    assert!(e[0].message.contains("self.name is \"b\""), "{}", e[0].message);
-    let e = c.check(br#"{"schema":"iglu:com.x/c/jsonschema/1-0-0","data":{}}"#).unwrap_err();
+    assert!(
+        e[0].message.contains("self.name is \"b\""),
+        "{}",
+        e[0].message
+    );
+    let e = c
+        .check(br#"{"schema":"iglu:com.x/c/jsonschema/1-0-0","data":{}}"#)
+        .unwrap_err();
     assert!(e[0].message.contains("has no \"self\""), "{}", e[0].message);
 }
 
@@ -104,22 +146,41 @@ fn every_draft_and_the_formats() {
         let good = format!(
             r#"{{"schema":"iglu:com.x/{name}/jsonschema/1-0-0","data":{{"t":"2024-05-01T10:00:00Z","v4":"10.0.0.1","v6":"::1","u":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","e":"a@b.com","uri":"https://nile.com/x"}}}}"#
         );
-        assert_eq!(kinds(c.check(good.as_bytes())), Vec::<String>::new(), "{name}");
+        assert_eq!(
+            kinds(c.check(good.as_bytes())),
+            Vec::<String>::new(),
+            "{name}"
+        );
         let bad = format!(
             r#"{{"schema":"iglu:com.x/{name}/jsonschema/1-0-0","data":{{"t":"yesterday","v4":"10.0.0.256","v6":"::g","u":"nope","e":"no at","uri":"not a uri"}}}}"#
         );
         let errors = c.check(bad.as_bytes()).unwrap_err();
         assert_eq!(errors.len(), 6, "{name}: {errors:?}");
-        assert!(errors.iter().all(|e| e.detail["keyword"] == "format"), "{name}");
+        assert!(
+            errors.iter().all(|e| e.detail["keyword"] == "format"),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn catastrophic_regex_is_linear() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "com.x/re/jsonschema/1-0-0", &iglu("com.x", "re", "1-0-0", r#""type":"string","pattern":"^(a+)+$""#));
+    write(
+        dir.path(),
+        "com.x/re/jsonschema/1-0-0",
+        &iglu(
+            "com.x",
+            "re",
+            "1-0-0",
+            r#""type":"string","pattern":"^(a+)+$""#,
+        ),
+    );
     let mut c = Checker::new(Resolver::from_dirs(&[dir.path().into()]));
-    let evil = format!(r#"{{"schema":"iglu:com.x/re/jsonschema/1-0-0","data":"{}!"}}"#, "a".repeat(50_000));
+    let evil = format!(
+        r#"{{"schema":"iglu:com.x/re/jsonschema/1-0-0","data":"{}!"}}"#,
+        "a".repeat(50_000)
+    );
     let t = std::time::Instant::now();
     let errors = c.check(evil.as_bytes()).unwrap_err();
     assert_eq!(errors[0].detail["keyword"], "pattern");
@@ -130,17 +191,63 @@ fn catastrophic_regex_is_linear() {
 #[test]
 fn refs_stay_in_the_registry() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "com.x/base/jsonschema/1-0-0", &iglu("com.x", "base", "1-0-0", r#""type":"object","properties":{"id":{"type":"integer"}},"required":["id"]"#));
-    write(dir.path(), "com.x/uses/jsonschema/1-0-0", &iglu("com.x", "uses", "1-0-0", r#""$ref":"iglu:com.x/base/jsonschema/1-0-0""#));
-    write(dir.path(), "com.x/file/jsonschema/1-0-0", &iglu("com.x", "file", "1-0-0", r#""$ref":"file:///etc/passwd""#));
-    write(dir.path(), "com.x/web/jsonschema/1-0-0", &iglu("com.x", "web", "1-0-0", r#""$ref":"http://127.0.0.1:9/x.json""#));
+    write(
+        dir.path(),
+        "com.x/base/jsonschema/1-0-0",
+        &iglu(
+            "com.x",
+            "base",
+            "1-0-0",
+            r#""type":"object","properties":{"id":{"type":"integer"}},"required":["id"]"#,
+        ),
+    );
+    write(
+        dir.path(),
+        "com.x/uses/jsonschema/1-0-0",
+        &iglu(
+            "com.x",
+            "uses",
+            "1-0-0",
+            r#""$ref":"iglu:com.x/base/jsonschema/1-0-0""#,
+        ),
+    );
+    write(
+        dir.path(),
+        "com.x/file/jsonschema/1-0-0",
+        &iglu("com.x", "file", "1-0-0", r#""$ref":"file:///etc/passwd""#),
+    );
+    write(
+        dir.path(),
+        "com.x/web/jsonschema/1-0-0",
+        &iglu(
+            "com.x",
+            "web",
+            "1-0-0",
+            r#""$ref":"http://127.0.0.1:9/x.json""#,
+        ),
+    );
     let mut c = Checker::new(Resolver::from_dirs(&[dir.path().into()]));
-    assert_eq!(kinds(c.check(br#"{"schema":"iglu:com.x/uses/jsonschema/1-0-0","data":{"id":1}}"#)), Vec::<String>::new());
-    assert_eq!(kinds(c.check(br#"{"schema":"iglu:com.x/uses/jsonschema/1-0-0","data":{"id":"x"}}"#)), ["invalid"]);
+    assert_eq!(
+        kinds(c.check(br#"{"schema":"iglu:com.x/uses/jsonschema/1-0-0","data":{"id":1}}"#)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        kinds(c.check(br#"{"schema":"iglu:com.x/uses/jsonschema/1-0-0","data":{"id":"x"}}"#)),
+        ["invalid"]
+    );
     for name in ["file", "web"] {
-        let e = c.check(format!(r#"{{"schema":"iglu:com.x/{name}/jsonschema/1-0-0","data":{{}}}}"#).as_bytes()).unwrap_err();
+        let e = c
+            .check(
+                format!(r#"{{"schema":"iglu:com.x/{name}/jsonschema/1-0-0","data":{{}}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap_err();
         assert_eq!(e[0].kind, "bad_schema");
-        assert!(e[0].message.contains("outside the registry"), "{}", e[0].message);
+        assert!(
+            e[0].message.contains("outside the registry"),
+            "{}",
+            e[0].message
+        );
     }
 }
 
@@ -156,7 +263,11 @@ fn cache_is_bounded_and_expires() {
     assert!(s.get("iglu:com.x/b/jsonschema/1-0-0").is_err());
     assert_eq!(s.cached(), 2);
     // a schema that appears after a miss is found once the TTL has passed
-    write(dir.path(), "com.x/b/jsonschema/1-0-0", &iglu("com.x", "b", "1-0-0", r#""type":"object""#));
+    write(
+        dir.path(),
+        "com.x/b/jsonschema/1-0-0",
+        &iglu("com.x", "b", "1-0-0", r#""type":"object""#),
+    );
     assert!(s.get("iglu:com.x/b/jsonschema/1-0-0").is_err());
     std::thread::sleep(std::time::Duration::from_millis(60));
     assert!(s.get("iglu:com.x/b/jsonschema/1-0-0").is_ok());
@@ -171,15 +282,30 @@ fn builtin_schemas_match_the_files_and_what_tools_emit() {
     assert_eq!(report.schemas, registry::BUILTIN.len());
     for (uri, text) in registry::BUILTIN {
         let key = IgluUri::parse(uri).unwrap();
-        assert_eq!(std::fs::read_to_string(root.join(registry::relative_path(&key))).unwrap(), *text);
+        assert_eq!(
+            std::fs::read_to_string(root.join(registry::relative_path(&key))).unwrap(),
+            *text
+        );
     }
     // A failure event as event.rs writes it is valid against the built-in schema.
     let mut c = Checker::new(Resolver::from_dirs(&[]));
-    for original in [crate::event::Original::Line(b"{oops"), crate::event::Original::Line(b"\xff"), crate::event::Original::Truncated { prefix: b"{\"a\"", len: 9 }] {
+    for original in [
+        crate::event::Original::Line(b"{oops"),
+        crate::event::Original::Line(b"\xff"),
+        crate::event::Original::Truncated {
+            prefix: b"{\"a\"",
+            len: 9,
+        },
+    ] {
         let failure = crate::event::Failure {
             processor: "validate",
-            position: crate::event::InputPosition { name: "stdin".into(), line: 7 },
-            errors: vec![FailureMessage::new("not_json", "bad").with("line", 1).with("looked_in", vec!["a".to_string()])],
+            position: crate::event::InputPosition {
+                name: "stdin".into(),
+                line: 7,
+            },
+            errors: vec![FailureMessage::new("not_json", "bad")
+                .with("line", 1)
+                .with("looked_in", vec!["a".to_string()])],
             original,
         };
         let line = failure.to_line();

@@ -130,7 +130,6 @@ impl Appender {
         self.pending_bytes >= self.batch_bytes
     }
 
-
     /// Writes and fsyncs everything buffered. Returns each event's position,
     /// in the order the events were appended.
     pub fn commit(&mut self) -> Result<Vec<Position>> {
