@@ -379,6 +379,19 @@ impl Output {
         Ok(())
     }
 
+    /// Writes whole lines, each already ending in `\n` (a batch of
+    /// results), flushing when line-buffered.
+    pub fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.writer.write_all(lines)?;
+        if self.line_buffered {
+            self.writer.flush()?;
+        }
+        Ok(())
+    }
+
     /// True when every line is flushed as written.
     pub fn is_line_buffered(&self) -> bool {
         self.line_buffered

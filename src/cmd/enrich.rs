@@ -12,8 +12,8 @@ use crate::enrich::anonymize::Mask;
 use crate::enrich::event_id::IdMode;
 use crate::enrich::lookup::LookupSpec;
 use crate::enrich::{self, config, Pipeline, Spec, StepSpec};
-use crate::event::Original;
-use crate::io::{self, Failures, FilterStep};
+use crate::io::{self, Failures};
+use crate::parallel;
 use crate::path::FieldPath;
 
 const STEPS: &str = "Steps (applied in the order given)";
@@ -144,6 +144,11 @@ pub struct Options {
     /// Lines longer than this are failures, not events.
     #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
     pub max_event_bytes: u64,
+
+    /// Enrich on N threads (default: one per CPU). Events come out in the
+    /// order they came in whatever N is; 1 runs on the reading thread.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 
     /// Print a summary on stderr (always on a terminal).
     #[arg(short = 'v', long)]
@@ -457,43 +462,44 @@ pub fn spec(args: &Args) -> Result<Spec> {
 pub fn run(args: Args) -> Result<Outcome> {
     let spec = spec(&args)?;
     // Everything is loaded and compiled before any event is read.
-    let mut pipeline = Pipeline::build(&spec)?;
+    let pipeline = Pipeline::build(&spec)?;
     let options = args.options;
+    let threads = options
+        .threads
+        .map_or_else(parallel::default_threads, usize::from);
+    let mut workers = Vec::with_capacity(threads);
+    for _ in 1..threads {
+        workers.push(pipeline.fork()?);
+    }
+    workers.push(pipeline);
+    let workers = workers
+        .into_iter()
+        .map(|mut pipeline| {
+            move |line: &[u8], out: &mut Vec<u8>| match pipeline.process(line) {
+                enrich::Outcome::Enriched(event) => {
+                    out.extend_from_slice(event);
+                    out.push(b'\n');
+                    Ok(1)
+                }
+                enrich::Outcome::Dropped => Ok(0),
+                enrich::Outcome::Failed(errors) => Err(errors),
+            }
+        })
+        .collect();
     let inputs = io::open_inputs(&options.input.files)?;
     let mut out = options.output.open()?;
     let mut failures = Failures::open(&options.failures)?;
     let max_line = usize::try_from(options.max_event_bytes).unwrap_or(usize::MAX);
-    let mut counts = Counts::default();
-    let mut dropped = 0u64;
-    counts.read = io::for_each_line(inputs, max_line, &mut failures, |failures, step| {
-        let (input, line_no, bytes) = match step {
-            FilterStep::Line {
-                input,
-                line_no,
-                bytes,
-            } => (input, line_no, bytes),
-            FilterStep::Idle => {
-                // The producer paused: pass on what is done so far.
-                out.flush()?;
-                failures.flush()?;
-                return Ok(());
-            }
-        };
-        match pipeline.process(bytes) {
-            enrich::Outcome::Enriched(event) => {
-                out.write_line(event)?;
-                counts.written += 1;
-            }
-            enrich::Outcome::Dropped => dropped += 1,
-            enrich::Outcome::Failed(errors) => {
-                failures.route(input, line_no, errors, Original::Line(bytes))?;
-            }
-        }
-        Ok(())
-    })?;
+    let tally =
+        parallel::for_each_line_ordered(inputs, max_line, &mut out, &mut failures, workers)?;
     out.flush()?;
     failures.flush()?;
-    counts.failed = failures.count();
+    let counts = Counts {
+        read: tally.read,
+        written: tally.written,
+        failed: failures.count(),
+    };
+    let dropped = tally.dropped;
     counts.report(options.verbose, "enriched");
     if dropped > 0 && (options.verbose || cli::stderr_is_terminal()) {
         cli::warn(format_args!("{dropped} left out by --jq"));

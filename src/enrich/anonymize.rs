@@ -103,6 +103,10 @@ impl Step for Anonymize {
         "anonymize_ip"
     }
 
+    fn fork(&self) -> anyhow::Result<Box<dyn Step>> {
+        Ok(Box::new(Anonymize::new(self.mask, self.ip.clone())))
+    }
+
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let Some(at) = ev.find(&self.ip) else {
             return Ok(Flow::Continue);

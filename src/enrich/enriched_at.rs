@@ -39,6 +39,10 @@ impl Step for EnrichedAt {
         "enriched_at"
     }
 
+    fn fork(&self) -> anyhow::Result<Box<dyn Step>> {
+        Ok(Box::new(EnrichedAt::with_clock(self.clock)))
+    }
+
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let now = (self.clock)();
         if now != self.last_ms {

@@ -109,6 +109,11 @@ impl Step for EventId {
         "event_id"
     }
 
+    /// Each copy draws random ids from its own generator, seeded apart.
+    fn fork(&self) -> anyhow::Result<Box<dyn Step>> {
+        Ok(Box::new(EventId::new(self.mode)))
+    }
+
     fn apply(&mut self, ev: &mut Event, original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let id = self.make(original);
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use maxminddb::{geoip2, Reader};
@@ -29,7 +30,8 @@ const CACHE_LIMIT: usize = 65_536;
 
 /// The geo-IP step.
 pub struct GeoIp {
-    reader: Reader<Vec<u8>>,
+    /// Shared by every worker thread's copy of the step.
+    reader: Arc<Reader<Vec<u8>>>,
     ip: FieldPath,
     /// Serialized result data by the record's offset in the database.
     cache: HashMap<usize, Box<[u8]>>,
@@ -91,7 +93,7 @@ impl GeoIp {
             );
         }
         Ok(GeoIp {
-            reader,
+            reader: Arc::new(reader),
             ip,
             cache: HashMap::new(),
         })
@@ -138,6 +140,14 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
 impl Step for GeoIp {
     fn name(&self) -> &'static str {
         "geoip"
+    }
+
+    fn fork(&self) -> Result<Box<dyn Step>> {
+        Ok(Box::new(GeoIp {
+            reader: Arc::clone(&self.reader),
+            ip: self.ip.clone(),
+            cache: HashMap::new(),
+        }))
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {

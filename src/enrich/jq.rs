@@ -23,6 +23,9 @@ type Data = JustLut<Val>;
 /// A compiled jq step.
 pub struct Jq {
     filter: jaq_core::Filter<Data>,
+    /// The program and where it was given, to compile it again for
+    /// another worker thread.
+    program: (String, String),
     out: Vec<u8>,
 }
 
@@ -120,6 +123,7 @@ impl Jq {
             })?;
         Ok(Jq {
             filter,
+            program: (expr.to_string(), origin.to_string()),
             out: Vec::with_capacity(4096),
         })
     }
@@ -222,6 +226,12 @@ fn kind_of(v: &Val) -> &'static str {
 impl Step for Jq {
     fn name(&self) -> &'static str {
         "jq"
+    }
+
+    /// A compiled program is not shared between threads (jaq values are
+    /// reference-counted without atomics), so each copy compiles its own.
+    fn fork(&self) -> Result<Box<dyn Step>> {
+        Ok(Box::new(Jq::compile(&self.program.0, &self.program.1)?))
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {

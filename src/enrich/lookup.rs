@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -89,7 +90,8 @@ pub struct Lookup {
     on: FieldPath,
     key_column: String,
     required: bool,
-    rows: HashMap<Box<str>, Row>,
+    /// Shared by every worker thread's copy of the step.
+    rows: Arc<HashMap<Box<str>, Row>>,
 }
 
 impl Lookup {
@@ -103,7 +105,7 @@ impl Lookup {
             on: spec.on.clone(),
             key_column: String::new(),
             required: spec.required,
-            rows: HashMap::new(),
+            rows: Arc::default(),
         };
         let bytes = std::fs::read(&spec.table)
             .with_context(|| format!("cannot read lookup table {}", lookup.file))?;
@@ -244,7 +246,8 @@ impl Lookup {
         let row_start = data.len();
         data.extend_from_slice(row);
         data.push(b'}');
-        self.rows.insert(
+        let rows = Arc::get_mut(&mut self.rows).expect("a table is shared only once loaded");
+        rows.insert(
             key.into(),
             Row {
                 data: data.into_boxed_slice(),
@@ -289,6 +292,17 @@ fn csv_error(e: &csv::Error) -> String {
 impl Step for Lookup {
     fn name(&self) -> &'static str {
         "lookup"
+    }
+
+    fn fork(&self) -> Result<Box<dyn Step>> {
+        Ok(Box::new(Lookup {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            on: self.on.clone(),
+            key_column: self.key_column.clone(),
+            required: self.required,
+            rows: Arc::clone(&self.rows),
+        }))
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {

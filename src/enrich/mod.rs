@@ -106,6 +106,13 @@ impl Event {
         }
     }
 
+    /// A new, empty event writing results where this one does.
+    fn fresh(&self) -> Self {
+        let mut event = Event::new(None);
+        event.into.clone_from(&self.into);
+        event
+    }
+
     /// Takes a new input line: validates it and records its members.
     pub fn load(&mut self, line: &[u8]) -> Result<(), raw::ParseError> {
         self.buf.clear();
@@ -314,12 +321,15 @@ pub enum Flow {
 }
 
 /// One enrichment step, set up once and applied to every event.
-pub trait Step {
+pub trait Step: Send {
     /// The step's name in failure events (`geoip`, `lookup`, `jq`, …).
     fn name(&self) -> &'static str;
     /// Applies the step. `original` is the input line as read. Every error
     /// found is returned, not just the first.
     fn apply(&mut self, ev: &mut Event, original: &[u8]) -> Result<Flow, Vec<FailureMessage>>;
+    /// The same step for another worker thread: what is large and
+    /// read-only (databases, tables) is shared, scratch state is its own.
+    fn fork(&self) -> Result<Box<dyn Step>>;
 }
 
 /// A step as described on the command line or in a config file, before its
@@ -411,6 +421,14 @@ impl Pipeline {
         })
     }
 
+    /// The same pipeline for another worker thread (see [`Step::fork`]).
+    pub fn fork(&self) -> Result<Self> {
+        Ok(Pipeline {
+            steps: self.steps.iter().map(|s| s.fork()).collect::<Result<_>>()?,
+            event: self.event.fresh(),
+        })
+    }
+
     /// Builds a pipeline from steps already made (for tests and embedding).
     pub fn from_steps(steps: Vec<Box<dyn Step>>, into: Option<&FieldPath>) -> Self {
         Pipeline {
@@ -499,6 +517,9 @@ mod tests {
             })
             .map_err(|e| vec![e])?;
             Ok(Flow::Continue)
+        }
+        fn fork(&self) -> Result<Box<dyn Step>> {
+            Ok(Box::new(Fixed(self.0, self.1)))
         }
     }
 

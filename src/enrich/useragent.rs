@@ -76,6 +76,10 @@ impl Step for UserAgent {
         "user_agent"
     }
 
+    fn fork(&self) -> anyhow::Result<Box<dyn Step>> {
+        Ok(Box::new(UserAgent::new(self.path.clone())))
+    }
+
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let data: &[u8] = match ev.scalar(&self.path) {
             raw::Scalar::Missing => {
