@@ -236,9 +236,10 @@ where
                     Ok(None) => break,
                     Err(e) if e.kind() == stdio::ErrorKind::WouldBlock => {
                         // The producer paused: pass on everything so far.
+                        // Failures are made durable before good events go.
                         self.drain()?;
-                        self.out.flush()?;
                         self.failures.flush()?;
+                        self.out.flush()?;
                         continue;
                     }
                     Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),

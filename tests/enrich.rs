@@ -681,3 +681,98 @@ fn chapter_3_example_runs() {
     assert_eq!(lines(&bad).len(), 2);
     assert!(stdout.contains("Orlando"), "{stdout}");
 }
+
+/// Every thread count gives the same output, in input order, and the same
+/// failure events in the same order: ordering is not left to chance.
+#[test]
+fn threads_keep_input_order_and_every_failure() {
+    let mut input = Vec::new();
+    for (i, line) in common::nile_events(40_000, 9)
+        .split(|&b| b == b'\n')
+        .enumerate()
+    {
+        if line.is_empty() {
+            continue;
+        }
+        match i % 997 {
+            5 => input.extend_from_slice(b"{not json\n"),
+            6 => input.extend_from_slice(b"\n"),
+            _ => {}
+        }
+        input.extend_from_slice(line);
+        input.push(b'\n');
+    }
+    // Fails where the shopper id is a multiple of 13; leaves out carts.
+    let program = r#"select(.schema | contains("added_to_cart") | not)
+        | .data.n = (.data.shopper.id | tonumber | if . % 13 == 0 then error("unlucky \(.)") else . end)"#;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: &str| {
+        let bad = dir.path().join(format!("bad-{threads}.ndjson"));
+        let output = cmd("enrich")
+            .args(["-j", threads, "--jq", program, "--bad"])
+            .arg(&bad)
+            .write_stdin(input.clone())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "-j {threads}");
+        let failures: Vec<(u64, String)> = std::fs::read(&bad)
+            .unwrap()
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_slice(l).unwrap();
+                let d = &v["data"];
+                (
+                    d["input"]["line"].as_u64().unwrap(),
+                    d["errors"][0]["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (output.stdout, failures)
+    };
+    let (one_out, one_failed) = run("1");
+    let events = lines(&one_out).len();
+    assert!(events > 20_000, "{events} events enriched");
+    assert!(one_failed.len() > 1_000, "{} failed", one_failed.len());
+    assert!(
+        one_failed.windows(2).all(|w| w[0].0 < w[1].0),
+        "failures in line order"
+    );
+    assert!(one_failed.iter().any(|f| f.1.contains("unlucky")));
+    assert!(one_failed.iter().any(|f| f.1.contains("not valid JSON")));
+    for threads in ["2", "4"] {
+        let (out, failed) = run(threads);
+        assert!(out == one_out, "output with -j {threads} differs from -j 1");
+        assert_eq!(failed, one_failed, "failures with -j {threads}");
+    }
+}
+
+/// A producer that pauses gets each event passed on at once, not when a
+/// batch fills or the input ends.
+#[test]
+fn a_paused_producer_sees_each_event_at_once() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(common::bin("enrich"))
+        .args(["-j", "2", "--event-id"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for i in 0..3 {
+        let start = Instant::now();
+        writeln!(stdin, r#"{{"schema":"s","data":{{"i":{i}}}}}"#).unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["data"]["i"], i);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "event {i} held back"
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

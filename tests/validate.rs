@@ -138,6 +138,44 @@ fn generated_nile_events_pass_byte_for_byte() {
     assert!(out == events, "valid events pass through unchanged");
 }
 
+/// Every thread count passes the same events in the same order and routes
+/// the same failures in the same order.
+#[test]
+fn threads_keep_input_order_and_every_failure() {
+    let mut input = Vec::new();
+    for (i, line) in lines(&nile_events(30_000, 11)).into_iter().enumerate() {
+        if i % 499 == 3 {
+            // Valid JSON, wrong data: a price that is a string.
+            let bad =
+                String::from_utf8_lossy(line).replace("\"price\":", "\"price\":\"x\",\"was\":");
+            input.extend_from_slice(bad.as_bytes());
+        } else {
+            input.extend_from_slice(line);
+        }
+        input.push(b'\n');
+        if i % 997 == 5 {
+            input.extend_from_slice(b"not json\n");
+        }
+    }
+    let (one_out, one_failed, code) = validate(&["-j", "1", "--registry", EXAMPLES], &input);
+    assert_eq!(code, 1);
+    assert!(one_failed.len() > 60, "{} failed", one_failed.len());
+    let failed_lines = |f: &[Value]| -> Vec<u64> {
+        f.iter()
+            .map(|f| f["data"]["input"]["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert!(failed_lines(&one_failed).windows(2).all(|w| w[0] < w[1]));
+    let pinned_one: Vec<Value> = one_failed.into_iter().map(pinned).collect();
+    for threads in ["2", "3"] {
+        let (out, failed, code) = validate(&["-j", threads, "--registry", EXAMPLES], &input);
+        assert_eq!(code, 1);
+        assert!(out == one_out, "output with -j {threads} differs from -j 1");
+        let failed: Vec<Value> = failed.into_iter().map(pinned).collect();
+        assert_eq!(failed, pinned_one, "failures with -j {threads}");
+    }
+}
+
 #[test]
 fn exact_failure_events_for_each_kind() {
     let reg = registry();

@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::Parser;
 
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
-use crate::event::Original;
-use crate::io::{self, Failures, FilterStep};
+use crate::io::{self, Failures};
+use crate::parallel;
 use crate::schema::registry::Resolver;
 use crate::schema::{lint, Checker};
 
@@ -79,6 +79,12 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
     pub max_event_bytes: u64,
 
+    /// Validate on N threads (default: one per CPU). Events come out in
+    /// the order they came in whatever N is; 1 runs on the reading thread.
+    /// Each thread fetches and caches schemas on its own.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
     /// Print a summary on stderr (always on a terminal).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -108,31 +114,29 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut out = args.output.open()?;
     let mut failures = Failures::open(&args.failures)?;
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
-    let mut checker = Checker::new(resolver);
-    let mut counts = Counts::default();
-    counts.read = io::for_each_line(inputs, max_line, &mut failures, |failures, step| {
-        let (input, line_no, bytes) = match step {
-            FilterStep::Line {
-                input,
-                line_no,
-                bytes,
-            } => (input, line_no, bytes),
-            FilterStep::Idle => {
-                // The producer paused: pass on what we have now.
-                failures.flush()?;
-                out.flush()?;
-                return Ok(());
+    let threads = args
+        .threads
+        .map_or_else(parallel::default_threads, usize::from);
+    // Each worker keeps its own schema cache: schemas are few, and a shared
+    // cache would put a lock in every event's path.
+    let workers = (0..threads)
+        .map(|_| {
+            let mut checker = Checker::new(resolver.clone());
+            move |line: &[u8], out: &mut Vec<u8>| {
+                checker.check(line)?;
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                Ok(1)
             }
-        };
-        match checker.check(bytes) {
-            Ok(()) => {
-                out.write_line(bytes)?;
-                counts.written += 1;
-            }
-            Err(errors) => failures.route(input, line_no, errors, Original::Line(bytes))?,
-        }
-        Ok(())
-    })?;
+        })
+        .collect();
+    let tally =
+        parallel::for_each_line_ordered(inputs, max_line, &mut out, &mut failures, workers)?;
+    let mut counts = Counts {
+        read: tally.read,
+        written: tally.written,
+        failed: 0,
+    };
     // Failures are made durable before the good events are let go.
     failures.flush()?;
     out.flush()?;
