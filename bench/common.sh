@@ -11,7 +11,7 @@ mkdir -p "$WORK"
 EVENTS=$WORK/events-$COUNT.ndjson
 [ -s "$EVENTS" ] || "$BIN/examples/nile-events" --count "$COUNT" --seed 42 > "$EVENTS"
 BYTES=$(stat -c %s "$EVENTS")
-printf '%-34s %12s %10s %10s %10s\n' "command ($COUNT events, $((BYTES / 1048576)) MiB)" "events/s" "MB/s" "seconds" "peak MiB"
+printf '%-38s %12s %10s %10s %10s\n' "command ($COUNT events, $((BYTES / 1048576)) MiB)" "events/s" "MB/s" "seconds" "peak MiB"
 
 # measure NAME COMMAND... : runs COMMAND under /usr/bin/time, best of 3.
 measure() {
@@ -27,5 +27,5 @@ measure() {
   done
   awk -v n="$name" -v s="$best" -v m="$mem" -v c="$COUNT" -v b="$BYTES" 'BEGIN{
     if (s < 0.005) s = 0.005;
-    printf "%-34s %12.0f %10.0f %10.2f %10.1f\n", n, c/s, b/s/1e6, s, m/1024 }'
+    printf "%-38s %12.0f %10.0f %10.2f %10.1f\n", n, c/s, b/s/1e6, s, m/1024 }'
 }

@@ -22,14 +22,18 @@ jq -Rn '[inputs | split(",")] | .[1:] | map({key: .[0], value: {segment: .[1]}})
 
 E=$BIN/enrich
 ADD='.data.channel = "web"'
+# enrich uses one worker thread per CPU; -j 1 shows one core's share.
 measure "enrich --jq (add field)"     "$E" --jq "$ADD" "$EVENTS"
+measure "enrich -j 1 --jq (add field)" "$E" -j 1 --jq "$ADD" "$EVENTS"
 measure "jq -c (add field) $(jq --version)" jq -c "$ADD" "$EVENTS"
 if command -v jaq >/dev/null; then
   measure "jaq -c (add field) $(jaq --version | cut -d' ' -f2)" jaq -c "$ADD" "$EVENTS"
 fi
 measure "enrich --geoip (context)"   "$E" --geoip "$DB" --ip .data.shopper.ipAddress "$EVENTS"
+measure "enrich -j 1 --geoip (context)" "$E" -j 1 --geoip "$DB" --ip .data.shopper.ipAddress "$EVENTS"
 measure "enrich --geoip --into"      "$E" --geoip "$DB" --ip .data.shopper.ipAddress --into .data.shopper "$EVENTS"
 measure "enrich --lookup (context)"  "$E" --lookup "$TABLE" --on .data.shopper.id --key id "$EVENTS"
+measure "enrich -j 1 --lookup (context)" "$E" -j 1 --lookup "$TABLE" --on .data.shopper.id --key id "$EVENTS"
 measure "jq --slurpfile (same join)" jq -c --slurpfile t "$WORK/shoppers.json" \
   '.derived_contexts = [{schema: "iglu:io.unilog/lookup/jsonschema/1-0-0", data: {table: "shoppers", key: .data.shopper.id, row: $t[0][.data.shopper.id]}}]' "$EVENTS"
 measure "enrich, all 7 steps"         "$E" --geoip "$DB" --ip .data.shopper.ipAddress --anonymize-ip 1 \

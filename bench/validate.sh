@@ -17,6 +17,7 @@ cmp -s "$OUT" "$EVENTS" || { echo "validate changed or dropped events" >&2; exit
 
 measure "validate"                   sh -c "'$BIN/validate' --registry '$REG' '$EVENTS' > '$OUT'"
 measure "validate < pipe"            sh -c "cat '$EVENTS' | '$BIN/validate' --registry '$REG' > '$OUT'"
+measure "validate -j 1"               sh -c "'$BIN/validate' -j 1 --registry '$REG' '$EVENTS' > '$OUT'"
 measure "rust serde_json+jsonschema" sh -c "'$BIN/examples/validate-naive' '$REG' < '$EVENTS' > '$OUT'"
 
 if [ ! -d "$WORK/node/node_modules/ajv-formats" ] && command -v npm >/dev/null; then

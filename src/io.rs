@@ -560,19 +560,30 @@ pub enum FilterStep<'a> {
         /// The line, without its newline.
         bytes: &'a [u8],
     },
+    /// A line that cannot be an event (empty, too large), for the step to
+    /// route as a failure once the lines before it are through.
+    Unfit {
+        /// The input's name, for messages and failure events.
+        input: &'a str,
+        /// The line's 1-based number in that input.
+        line_no: u64,
+        /// Why it cannot be an event.
+        message: FailureMessage,
+        /// What the failure event keeps of it.
+        original: Original<'a>,
+    },
     /// Piped input paused: pass on what is done so far.
     Idle,
 }
 
 /// The read loop every filter shares: reads each input line by line with a
-/// size cap, routes lines that cannot be events (empty, too large) to
-/// `failures`, and hands every other line, and each pause of piped input, to
-/// `step`. Returns the number of lines read.
+/// size cap and hands each line, marked unfit when it cannot be an event
+/// (empty, too large), and each pause of piped input, to `step`. Returns the
+/// number of lines read.
 pub fn for_each_line(
     inputs: Vec<Input>,
     max_line: usize,
-    failures: &mut Failures,
-    mut step: impl FnMut(&mut Failures, FilterStep<'_>) -> Result<()>,
+    mut step: impl FnMut(FilterStep<'_>) -> Result<()>,
 ) -> Result<u64> {
     let mut read = 0u64;
     for input in inputs {
@@ -583,24 +594,24 @@ pub fn for_each_line(
                 Ok(Some(numbered)) => numbered,
                 Ok(None) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    step(failures, FilterStep::Idle)?;
+                    step(FilterStep::Idle)?;
                     continue;
                 }
                 Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
             };
             read += 1;
             match check_line(&line, max_line) {
-                Ok(bytes) => step(
-                    failures,
-                    FilterStep::Line {
-                        input: &input.name,
-                        line_no,
-                        bytes,
-                    },
-                )?,
-                Err((message, original)) => {
-                    failures.route(&input.name, line_no, vec![message], original)?
-                }
+                Ok(bytes) => step(FilterStep::Line {
+                    input: &input.name,
+                    line_no,
+                    bytes,
+                })?,
+                Err((message, original)) => step(FilterStep::Unfit {
+                    input: &input.name,
+                    line_no,
+                    message,
+                    original,
+                })?,
             }
         }
     }

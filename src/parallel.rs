@@ -14,14 +14,13 @@
 //! by a few batches per worker whatever the input's length.
 
 use std::collections::VecDeque;
-use std::io as stdio;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread;
 
 use anyhow::{anyhow, Context, Result};
 
 use crate::event::{FailureMessage, Original};
-use crate::io::{self, Failures, IdleAware, Input, LineReader, Output};
+use crate::io::{self, Failures, FilterStep, Input, Output};
 
 /// A batch is handed on once it holds this many bytes of lines: large enough
 /// that the hand-over costs nothing per line, small enough that a few per
@@ -56,10 +55,10 @@ pub fn default_threads() -> usize {
 /// batch goes to a worker and back, and is then used again.
 #[derive(Default)]
 struct Batch {
-    input: usize,
     data: Vec<u8>,
-    /// Line number and the line's range in `data`.
-    lines: Vec<(u64, usize, usize)>,
+    /// The line's input (an index into the dealer's names), its number and
+    /// its range in `data`.
+    lines: Vec<(usize, u64, usize, usize)>,
     out: Vec<u8>,
     written: u64,
     dropped: u64,
@@ -76,17 +75,17 @@ impl Batch {
         self.failed.clear();
     }
 
-    fn push(&mut self, line_no: u64, bytes: &[u8]) {
+    fn push(&mut self, input: usize, line_no: u64, bytes: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(bytes);
-        self.lines.push((line_no, start, self.data.len()));
+        self.lines.push((input, line_no, start, self.data.len()));
     }
 
     fn process<W>(&mut self, worker: &mut W)
     where
         W: FnMut(&[u8], &mut Vec<u8>) -> LineResult,
     {
-        for (i, &(_, start, end)) in self.lines.iter().enumerate() {
+        for (i, &(_, _, start, end)) in self.lines.iter().enumerate() {
             let mark = self.out.len();
             match worker(&self.data[start..end], &mut self.out) {
                 Ok(0) => self.dropped += 1,
@@ -145,7 +144,6 @@ struct Dealer<'a, W> {
     current: Batch,
     names: Vec<String>,
     out: &'a mut Output,
-    failures: &'a mut Failures,
     tally: Tally,
 }
 
@@ -153,67 +151,64 @@ impl<'a, W> Dealer<'a, W>
 where
     W: FnMut(&[u8], &mut Vec<u8>) -> LineResult,
 {
-    fn new(workers: Workers<W>, out: &'a mut Output, failures: &'a mut Failures) -> Self {
+    fn new(workers: Workers<W>, out: &'a mut Output) -> Self {
         Dealer {
             workers,
             spare: Vec::new(),
             current: Batch::default(),
             names: Vec::new(),
             out,
-            failures,
             tally: Tally::default(),
         }
     }
 
     /// Hands the current batch on (if it has lines), first writing the
     /// oldest result when every worker is busy.
-    fn deal(&mut self) -> Result<()> {
+    fn deal(&mut self, failures: &mut Failures) -> Result<()> {
         if self.current.lines.is_empty() {
             return Ok(());
         }
         let mut batch = std::mem::replace(&mut self.current, self.spare.pop().unwrap_or_default());
-        self.current.input = batch.input;
         let oldest = match &mut self.workers {
             Workers::Threads(pool) if pool.is_full() => pool.receive_oldest()?,
             _ => None,
         };
         if let Some(done) = oldest {
-            self.emit(done)?;
+            self.emit(done, failures)?;
         }
         match &mut self.workers {
             Workers::Threads(pool) => pool.send(batch),
             Workers::Inline(worker) => {
                 batch.process(worker);
-                self.emit(batch)
+                self.emit(batch, failures)
             }
         }
     }
 
     /// Hands the current batch on and writes every result in flight.
-    fn drain(&mut self) -> Result<()> {
-        self.deal()?;
+    fn drain(&mut self, failures: &mut Failures) -> Result<()> {
+        self.deal(failures)?;
         loop {
             let done = match &mut self.workers {
                 Workers::Threads(pool) => pool.receive_oldest()?,
                 Workers::Inline(_) => None,
             };
             match done {
-                Some(batch) => self.emit(batch)?,
+                Some(batch) => self.emit(batch, failures)?,
                 None => return Ok(()),
             }
         }
     }
 
     /// Writes a finished batch's output and routes its failures.
-    fn emit(&mut self, mut batch: Batch) -> Result<()> {
+    fn emit(&mut self, mut batch: Batch, failures: &mut Failures) -> Result<()> {
         self.out.write_lines(&batch.out)?;
         self.tally.written += batch.written;
         self.tally.dropped += batch.dropped;
-        let name = &self.names[batch.input];
         for (i, errors) in batch.failed.drain(..) {
-            let (line_no, start, end) = batch.lines[i];
-            self.failures.route(
-                name,
+            let (input, line_no, start, end) = batch.lines[i];
+            failures.route(
+                &self.names[input],
                 line_no,
                 errors,
                 Original::Line(&batch.data[start..end]),
@@ -224,45 +219,52 @@ where
         Ok(())
     }
 
-    fn read_all(&mut self, inputs: Vec<Input>, max_line: usize) -> Result<()> {
-        for input in inputs {
-            self.names.push(input.name.clone());
-            self.current.input = self.names.len() - 1;
-            let mut reader =
-                LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
-            loop {
-                let (line_no, line) = match reader.next_line() {
-                    Ok(Some(numbered)) => numbered,
-                    Ok(None) => break,
-                    Err(e) if e.kind() == stdio::ErrorKind::WouldBlock => {
-                        // The producer paused: pass on everything so far.
-                        // Failures are made durable before good events go.
-                        self.drain()?;
-                        self.failures.flush()?;
-                        self.out.flush()?;
-                        continue;
-                    }
-                    Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
-                };
-                self.tally.read += 1;
-                match io::check_line(&line, max_line) {
-                    Ok(bytes) => {
-                        self.current.push(line_no, bytes);
-                        if self.current.data.len() >= BATCH_BYTES {
-                            self.deal()?;
-                        }
-                    }
-                    Err((message, original)) => {
-                        // Rare: let the lines before it go first, in order.
-                        self.drain()?;
-                        self.failures
-                            .route(&input.name, line_no, vec![message], original)?;
-                    }
-                }
-            }
-            self.deal()?;
+    /// The index of the input named `name` in `names`.
+    fn input_index(&mut self, name: &str) -> usize {
+        if self.names.last().is_none_or(|last| last != name) {
+            self.names.push(name.to_string());
         }
-        self.drain()
+        self.names.len() - 1
+    }
+
+    fn read_all(
+        &mut self,
+        inputs: Vec<Input>,
+        max_line: usize,
+        failures: &mut Failures,
+    ) -> Result<()> {
+        self.tally.read = io::for_each_line(inputs, max_line, |step| match step {
+            FilterStep::Line {
+                input,
+                line_no,
+                bytes,
+            } => {
+                let input = self.input_index(input);
+                self.current.push(input, line_no, bytes);
+                if self.current.data.len() >= BATCH_BYTES {
+                    self.deal(failures)?;
+                }
+                Ok(())
+            }
+            FilterStep::Unfit {
+                input,
+                line_no,
+                message,
+                original,
+            } => {
+                // Rare: let the lines before it go first, in order.
+                self.drain(failures)?;
+                failures.route(input, line_no, vec![message], original)
+            }
+            FilterStep::Idle => {
+                // The producer paused: pass on everything so far, failures
+                // made durable before the good events go.
+                self.drain(failures)?;
+                failures.flush()?;
+                Ok(self.out.flush()?)
+            }
+        })?;
+        self.drain(failures)
     }
 }
 
@@ -286,8 +288,8 @@ where
 {
     if workers.len() <= 1 {
         let worker = workers.pop().ok_or_else(|| anyhow!("no worker to run"))?;
-        let mut dealer = Dealer::new(Workers::Inline(worker), out, failures);
-        dealer.read_all(inputs, max_line)?;
+        let mut dealer = Dealer::new(Workers::Inline(worker), out);
+        dealer.read_all(inputs, max_line, failures)?;
         return Ok(dealer.tally);
     }
     thread::scope(|scope| {
@@ -316,8 +318,8 @@ where
             pool.from.push(done_rx);
             handles.push(handle);
         }
-        let mut dealer = Dealer::new(Workers::<W>::Threads(pool), out, failures);
-        let result = dealer.read_all(inputs, max_line);
+        let mut dealer = Dealer::new(Workers::<W>::Threads(pool), out);
+        let result = dealer.read_all(inputs, max_line, failures);
         let tally = dealer.tally;
         // Closing the channels ends the workers, whether or not all went well.
         drop(dealer);
@@ -337,6 +339,7 @@ where
 mod tests {
     use super::*;
     use crate::cli::FailureArgs;
+    use std::io as stdio;
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.

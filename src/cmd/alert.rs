@@ -327,13 +327,19 @@ fn decide(args: Args) -> Result<Outcome> {
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
     let mut counts = Counts::default();
     let mut throttled = 0u64;
-    counts.read = io::for_each_line(inputs, max_line, &mut failures, |failures, step| {
+    counts.read = io::for_each_line(inputs, max_line, |step| {
         let (input, line_no, bytes) = match step {
             FilterStep::Line {
                 input,
                 line_no,
                 bytes,
             } => (input, line_no, bytes),
+            FilterStep::Unfit {
+                input,
+                line_no,
+                message,
+                original,
+            } => return failures.route(input, line_no, vec![message], original),
             FilterStep::Idle => {
                 // The producer paused: let the next tool see what we have.
                 out.flush()?;
