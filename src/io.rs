@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{self, FailureArgs};
 use crate::event::{kind, Failure, FailureMessage, InputPosition, Original};
-use crate::path::ScanError;
+use crate::json::ScanError;
 use crate::store;
 
 /// Default cap on one input line: a larger line is a failure, not an event

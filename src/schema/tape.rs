@@ -11,6 +11,8 @@ use jsonschema::json::{Array, Json, Node as NodeTrait, NodeIdentity, Object};
 use jsonschema::JsonType;
 use serde_json::{Map, Number, Value};
 
+use crate::json;
+
 /// The `jsonschema` representation marker for [`Doc`]s.
 pub struct Tape;
 
@@ -85,9 +87,9 @@ impl Doc {
     pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<View<'a>, ParseError> {
         self.entries.clear();
         self.scratch.clear();
-        let text = std::str::from_utf8(line).map_err(|e| ParseError {
+        let text = json::utf8(line).map_err(|valid_up_to| ParseError {
             message: "invalid UTF-8",
-            offset: e.valid_up_to(),
+            offset: valid_up_to,
             utf8: true,
         })?;
         let mut p = Parser {
@@ -138,9 +140,7 @@ impl Parser<'_> {
 
     #[inline]
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.i += 1;
-        }
+        self.i = json::skip_ws(self.s, self.i);
     }
 
     fn value(&mut self) -> Result<(), ParseError> {
@@ -182,87 +182,88 @@ impl Parser<'_> {
     }
 
     fn object(&mut self) -> Result<(), ParseError> {
-        let at = self.entries.len();
-        self.entries.push(Entry::Obj { len: 0, end: 0 });
-        self.enter()?;
-        let mut len = 0u32;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            loop {
-                match self.peek() {
-                    Some(b'"') => {}
-                    None => return Err(self.err("EOF while parsing an object")),
-                    Some(_) => return Err(self.err("key must be a string")),
-                }
-                let (src, start, l) = self.string()?;
-                self.entries.push(Entry::Key(src, start, l));
-                self.ws();
-                match self.peek() {
-                    Some(b':') => self.i += 1,
-                    None => return Err(self.err("EOF while parsing an object")),
-                    Some(_) => return Err(self.err("expected `:`")),
-                }
-                self.ws();
-                self.value()?;
-                len += 1;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                        if self.peek() == Some(b'}') {
-                            return Err(self.err("trailing comma"));
-                        }
-                    }
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    None => return Err(self.err("EOF while parsing an object")),
-                    Some(_) => return Err(self.err("expected `,` or `}`")),
-                }
-            }
-        }
-        self.depth -= 1;
-        let end = self.entries.len() as u32;
-        self.entries[at] = Entry::Obj { len, end };
-        Ok(())
+        self.container(
+            b'}',
+            "EOF while parsing an object",
+            "expected `,` or `}`",
+            |len, end| Entry::Obj { len, end },
+            Self::member,
+        )
     }
 
     fn array(&mut self) -> Result<(), ParseError> {
+        self.container(
+            b']',
+            "EOF while parsing a list",
+            "expected `,` or `]`",
+            |len, end| Entry::Arr { len, end },
+            Self::value,
+        )
+    }
+
+    /// An object or array at its opening bracket: `item` parses each member
+    /// or element, `entry` makes the container's entry once its length and
+    /// end are known.
+    #[inline]
+    fn container(
+        &mut self,
+        close: u8,
+        eof: &'static str,
+        expected: &'static str,
+        entry: impl Fn(u32, u32) -> Entry,
+        mut item: impl FnMut(&mut Self) -> Result<(), ParseError>,
+    ) -> Result<(), ParseError> {
         let at = self.entries.len();
-        self.entries.push(Entry::Arr { len: 0, end: 0 });
+        self.entries.push(entry(0, 0));
         self.enter()?;
         let mut len = 0u32;
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.i += 1;
         } else {
             loop {
-                self.value()?;
+                item(self)?;
                 len += 1;
                 self.ws();
                 match self.peek() {
                     Some(b',') => {
                         self.i += 1;
                         self.ws();
-                        if self.peek() == Some(b']') {
+                        if self.peek() == Some(close) {
                             return Err(self.err("trailing comma"));
                         }
                     }
-                    Some(b']') => {
+                    Some(c) if c == close => {
                         self.i += 1;
                         break;
                     }
-                    None => return Err(self.err("EOF while parsing a list")),
-                    Some(_) => return Err(self.err("expected `,` or `]`")),
+                    None => return Err(self.err(eof)),
+                    Some(_) => return Err(self.err(expected)),
                 }
             }
         }
         self.depth -= 1;
         let end = self.entries.len() as u32;
-        self.entries[at] = Entry::Arr { len, end };
+        self.entries[at] = entry(len, end);
         Ok(())
+    }
+
+    /// An object member: its name, `:` and its value.
+    fn member(&mut self) -> Result<(), ParseError> {
+        match self.peek() {
+            Some(b'"') => {}
+            None => return Err(self.err("EOF while parsing an object")),
+            Some(_) => return Err(self.err("key must be a string")),
+        }
+        let (src, start, len) = self.string()?;
+        self.entries.push(Entry::Key(src, start, len));
+        self.ws();
+        match self.peek() {
+            Some(b':') => self.i += 1,
+            None => return Err(self.err("EOF while parsing an object")),
+            Some(_) => return Err(self.err("expected `:`")),
+        }
+        self.ws();
+        self.value()
     }
 
     /// A string at `"`: borrowed from the line when it has no escapes,

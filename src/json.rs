@@ -1,0 +1,732 @@
+//! Raw JSON lines, read without building a tree: one validating pass checks
+//! that a line is one JSON object (UTF-8, RFC 8259) and records where its
+//! top-level members are, or where the value at a path is; a skipper that
+//! relies on that validation then finds paths inside values.
+//!
+//! `log-append --key` (via [`scan_object`]) and the enrichment steps (via
+//! [`TopLevel`]) read events through here; `validate` builds a full tape
+//! instead (`schema::tape`) but shares the byte-level pieces.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::path::{FieldPath, Segment};
+
+/// Why a line could not be scanned as a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanError {
+    /// Not valid JSON: serde_json's message, with line and column.
+    NotJson(String),
+    /// Valid JSON, but not an object (an array, a string, …).
+    NotObject(&'static str),
+    /// Not UTF-8: the bytes before this position are.
+    NotUtf8(usize),
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScanError::NotJson(m) => write!(f, "not valid JSON: {m}"),
+            ScanError::NotObject(kind) => write!(
+                f,
+                "a JSON {kind}, not an object: each event must be a JSON object"
+            ),
+            ScanError::NotUtf8(at) => write!(f, "not valid UTF-8 at byte {at}"),
+        }
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+/// `line` as text, or the offset where its UTF-8 goes wrong. serde_json
+/// skips the strings it ignores without checking their UTF-8, so the
+/// scanners check the whole line first (std's check is fast on ASCII).
+pub fn utf8(line: &[u8]) -> Result<&str, usize> {
+    std::str::from_utf8(line).map_err(|e| e.valid_up_to())
+}
+
+/// Checks that `line` is one JSON object and, when `path` is given, returns
+/// the value there: a string's contents, or any other value's JSON text.
+/// `Ok(None)` when the path is missing or null.
+pub fn scan_object(line: &[u8], path: Option<&FieldPath>) -> Result<Option<Vec<u8>>, ScanError> {
+    let mut found = None;
+    let (want, segments) = match path {
+        Some(p) => (Want::Path(&mut found), p.segments()),
+        None => (Want::Nothing, &[][..]),
+    };
+    let object = scan_root(line, want, segments)?;
+    if path.is_some_and(|p| p.segments().is_empty()) {
+        found = Some(object);
+    }
+    Ok(found.and_then(|at| match scalar(line, Some(at.clone())) {
+        Scalar::Text(text) => Some(text.into_owned().into_bytes()),
+        Scalar::Missing => None,
+        Scalar::Compound(_) => Some(line[at].to_vec()),
+    }))
+}
+
+/// A top-level member: its key (as a range of the line when it has no
+/// escapes, else decoded) and the range of its value.
+#[derive(Debug, Clone)]
+pub struct Member {
+    key: Key,
+    /// Where the member's value is in the line.
+    pub value: Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Key {
+    Span(Range<usize>),
+    Owned(Box<str>),
+}
+
+impl Key {
+    fn is(&self, line: &[u8], name: &str) -> bool {
+        match self {
+            Key::Span(r) => &line[r.clone()] == name.as_bytes(),
+            Key::Owned(k) => &**k == name,
+        }
+    }
+}
+
+/// The top level of an event: the range of the whole object and of each of
+/// its members' values.
+#[derive(Debug, Default, Clone)]
+pub struct TopLevel {
+    /// The object, from `{` to `}` inclusive.
+    pub object: Range<usize>,
+    members: Vec<Member>,
+}
+
+impl TopLevel {
+    /// Validates `line` as one JSON object and records its members.
+    pub fn scan(&mut self, line: &[u8]) -> Result<(), ScanError> {
+        self.members.clear();
+        self.object = scan_root(line, Want::Members(&mut self.members), &[])?;
+        Ok(())
+    }
+
+    /// Records the members of `line`, which must already be known to be one
+    /// valid JSON object (bytes this crate wrote itself): no validation, so
+    /// it is several times faster than [`TopLevel::scan`].
+    pub fn scan_trusted(&mut self, line: &[u8]) {
+        self.members.clear();
+        let start = skip_ws(line, 0);
+        let end = skip_value(line, start);
+        self.object = start..end;
+        for_each_member(line, start..end, |key, value| {
+            let raw = &line[key.start + 1..key.end - 1];
+            let key = if memchr::memchr(b'\\', raw).is_none() {
+                Key::Span(key.start + 1..key.end - 1)
+            } else {
+                Key::Owned(
+                    serde_json::from_slice::<String>(&line[key])
+                        .unwrap_or_default()
+                        .into(),
+                )
+            };
+            self.members.push(Member { key, value });
+        });
+    }
+
+    /// The value range of the member named `name`; the last one when a key
+    /// repeats, as most JSON readers do.
+    pub fn get(&self, line: &[u8], name: &str) -> Option<Range<usize>> {
+        self.members
+            .iter()
+            .rev()
+            .find(|m| m.key.is(line, name))
+            .map(|m| m.value.clone())
+    }
+}
+
+/// What the validating pass keeps besides checking the line.
+enum Want<'a> {
+    Nothing,
+    /// Every top-level member.
+    Members(&'a mut Vec<Member>),
+    /// The value at the path given beside it (the last one when a key repeats).
+    Path(&'a mut Option<Range<usize>>),
+}
+
+/// Validates `line` as one JSON object, keeping what `want` asks for;
+/// returns the object's range (whitespace around it left out).
+fn scan_root(line: &[u8], want: Want<'_>, path: &[Segment]) -> Result<Range<usize>, ScanError> {
+    let text = utf8(line).map_err(ScanError::NotUtf8)?;
+    let mut not_object = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let root = Root {
+        line,
+        want,
+        path,
+        not_object: &mut not_object,
+    };
+    let result = de::Deserializer::deserialize_any(&mut de, root)
+        .and_then(|()| de.end())
+        .map_err(|e| match not_object {
+            Some(kind) => ScanError::NotObject(kind),
+            None => ScanError::NotJson(e.to_string()),
+        });
+    result?;
+    let start = skip_ws(line, 0);
+    let mut end = line.len();
+    while end > start && is_ws(line[end - 1]) {
+        end -= 1;
+    }
+    Ok(start..end)
+}
+
+/// The root of a line, which must be an object.
+struct Root<'a, 'p> {
+    line: &'p [u8],
+    want: Want<'a>,
+    path: &'p [Segment],
+    /// Set to the JSON kind found when the line is not an object.
+    not_object: &'a mut Option<&'static str>,
+}
+
+impl Root<'_, '_> {
+    fn not_object<E: de::Error>(self, kind: &'static str) -> Result<(), E> {
+        *self.not_object = Some(kind);
+        Err(E::custom("not an object"))
+    }
+}
+
+impl<'de> Visitor<'de> for Root<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.line.as_ptr() as usize;
+        match self.want {
+            Want::Nothing => IgnoredAny.visit_map(map).map(|_| ()),
+            Want::Members(members) => {
+                while let Some(key) = map.next_key_seed(KeySeed { base })? {
+                    let value = map.next_value_seed(RangeSeed { base })?;
+                    members.push(Member { key, value });
+                }
+                Ok(())
+            }
+            Want::Path(found) => PathVisitor {
+                line: self.line,
+                segments: self.path,
+                found,
+            }
+            .visit_map(map),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.not_object("array")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_object("string")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_object("boolean")
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_object("number")
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_object("number")
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_object("number")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.not_object("null")
+    }
+}
+
+/// Skips (and so validates) one value, giving its range in the line.
+struct RangeSeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RangeSeed {
+    type Value = Range<usize>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Range<usize>, D::Error> {
+        let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
+        let start = raw.get().as_ptr() as usize - self.base;
+        Ok(start..start + raw.get().len())
+    }
+}
+
+/// Descends along `segments`, validating everything it passes.
+struct PathSeed<'a, 'p> {
+    line: &'p [u8],
+    segments: &'p [Segment],
+    found: &'a mut Option<Range<usize>>,
+}
+
+impl<'de> DeserializeSeed<'de> for PathSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.segments.is_empty() {
+            let base = self.line.as_ptr() as usize;
+            *self.found = Some(RangeSeed { base }.deserialize(d)?);
+            return Ok(());
+        }
+        d.deserialize_any(PathVisitor {
+            line: self.line,
+            segments: self.segments,
+            found: self.found,
+        })
+    }
+}
+
+/// Walks one level: descends into the member or element the next segment
+/// names and skips everything else, which still validates it.
+struct PathVisitor<'a, 'p> {
+    line: &'p [u8],
+    segments: &'p [Segment],
+    found: &'a mut Option<Range<usize>>,
+}
+
+impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((Segment::Field(name), rest)) = self.segments.split_first() else {
+            return IgnoredAny.visit_map(map).map(|_| ());
+        };
+        let base = self.line.as_ptr() as usize;
+        while let Some(key) = map.next_key_seed(KeySeed { base })? {
+            if key.is(self.line, name) {
+                map.next_value_seed(PathSeed {
+                    line: self.line,
+                    segments: rest,
+                    found: &mut *self.found,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some((&Segment::Index(wanted), rest)) = self.segments.split_first() else {
+            return IgnoredAny.visit_seq(seq).map(|_| ());
+        };
+        let mut index = 0usize;
+        loop {
+            let more = if index == wanted {
+                let seed = PathSeed {
+                    line: self.line,
+                    segments: rest,
+                    found: &mut *self.found,
+                };
+                seq.next_element_seed(seed)?.is_some()
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// An object key as a range of the line, decoded only when it has escapes.
+struct KeySeed {
+    base: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key, E> {
+        let start = key.as_ptr() as usize - self.base;
+        Ok(Key::Span(start..start + key.len()))
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(Key::Owned(key.into()))
+    }
+}
+
+/// JSON's insignificant whitespace (RFC 8259: space, tab, LF, CR).
+#[inline]
+pub fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The first position at or after `i` that is not whitespace.
+#[inline]
+pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_ws(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the string whose opening quote is at `i` (one past the
+/// closing quote). The JSON must already be valid.
+#[inline]
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    // Event strings are short: a plain loop beats a vectorized search here.
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// The end of the value that starts at `i`, in valid JSON.
+fn skip_value(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => skip_string(b, i),
+        Some(b'{') | Some(b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = skip_string(b, j);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            b.len()
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']') && !is_ws(b[j]) {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// Calls `each` with the range of every key (quotes included) and value of
+/// the object at `obj`, in valid JSON.
+#[inline]
+fn for_each_member(b: &[u8], obj: Range<usize>, mut each: impl FnMut(Range<usize>, Range<usize>)) {
+    debug_assert_eq!(b[obj.start], b'{');
+    let mut i = skip_ws(b, obj.start + 1);
+    while i < obj.end && b[i] == b'"' {
+        let key_end = skip_string(b, i);
+        let colon = skip_ws(b, key_end);
+        let value = skip_ws(b, colon + 1);
+        let value_end = skip_value(b, value);
+        each(i..key_end, value..value_end);
+        i = skip_ws(b, value_end);
+        if i < obj.end && b[i] == b',' {
+            i = skip_ws(b, i + 1);
+        }
+    }
+}
+
+/// True when the raw key (between its quotes) names `name`.
+#[inline]
+fn key_is(raw: &[u8], name: &str) -> bool {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return raw == name.as_bytes();
+    }
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == name)
+}
+
+/// The range of the member value named `name` in the object at `obj` (the
+/// last one when a key repeats).
+pub fn object_member(b: &[u8], obj: Range<usize>, name: &str) -> Option<Range<usize>> {
+    let mut found = None;
+    for_each_member(b, obj, |key, value| {
+        if key_is(&b[key.start + 1..key.end - 1], name) {
+            found = Some(value);
+        }
+    });
+    found
+}
+
+/// The range of element `index` of the array at `arr`.
+pub fn array_element(b: &[u8], arr: Range<usize>, index: usize) -> Option<Range<usize>> {
+    let mut i = skip_ws(b, arr.start + 1);
+    let mut n = 0;
+    while i < arr.end && b[i] != b']' {
+        let end = skip_value(b, i);
+        if n == index {
+            return Some(i..end);
+        }
+        n += 1;
+        i = skip_ws(b, end);
+        if i < arr.end && b[i] == b',' {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    None
+}
+
+/// What is at a value's start: enough to tell its JSON type.
+pub fn kind_of(b: &[u8], v: &Range<usize>) -> &'static str {
+    match b.get(v.start) {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't') | Some(b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+/// Finds the value at `segments` below the value at `from`.
+pub fn find(b: &[u8], from: Range<usize>, segments: &[Segment]) -> Option<Range<usize>> {
+    let mut cur = from;
+    for seg in segments {
+        cur = match (seg, b.get(cur.start)) {
+            (Segment::Field(name), Some(b'{')) => object_member(b, cur, name)?,
+            (Segment::Index(i), Some(b'[')) => array_element(b, cur, *i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// A JSON value read from an event as a string the steps can use: a
+/// string's contents (borrowed when it has no escapes), or the text of a
+/// number or boolean.
+pub enum Scalar<'a> {
+    /// A string, number or boolean, as text.
+    Text(Cow<'a, str>),
+    /// `null`, or no value at all.
+    Missing,
+    /// An object or array (named by its kind).
+    Compound(&'static str),
+}
+
+/// Reads the value at `v` as a [`Scalar`].
+pub fn scalar(b: &[u8], v: Option<Range<usize>>) -> Scalar<'_> {
+    let Some(v) = v else { return Scalar::Missing };
+    let raw = &b[v.clone()];
+    match raw.first() {
+        Some(b'"') => {
+            let inner = &raw[1..raw.len() - 1];
+            if memchr::memchr(b'\\', inner).is_none() {
+                // Validated as JSON already, so this is UTF-8.
+                match std::str::from_utf8(inner) {
+                    Ok(s) => Scalar::Text(s.into()),
+                    Err(_) => Scalar::Missing,
+                }
+            } else {
+                match serde_json::from_slice::<String>(raw) {
+                    Ok(s) => Scalar::Text(s.into()),
+                    Err(_) => Scalar::Missing,
+                }
+            }
+        }
+        Some(b'n') => Scalar::Missing,
+        Some(b'{') => Scalar::Compound("object"),
+        Some(b'[') => Scalar::Compound("array"),
+        _ => Scalar::Text(String::from_utf8_lossy(raw)),
+    }
+}
+
+/// Appends `s` as a JSON string.
+#[inline]
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> FieldPath {
+        FieldPath::parse(s).unwrap()
+    }
+
+    fn get<'a>(line: &'a [u8], path: &str) -> Option<&'a str> {
+        let mut top = TopLevel::default();
+        top.scan(line).unwrap();
+        find(line, top.object.clone(), p(path).segments())
+            .map(|r| std::str::from_utf8(&line[r]).unwrap())
+    }
+
+    #[test]
+    fn scans_raw_lines_for_a_path() {
+        let line =
+            br#"{"schema":"s","data":{"shopper":{"id":"ab\"c","n":7},"list":[1,{"k":true}]}}"#;
+        assert_eq!(scan_object(line, None), Ok(None));
+        assert_eq!(
+            scan_object(line, Some(&p(".data.shopper.id"))),
+            Ok(Some(b"ab\"c".to_vec()))
+        );
+        assert_eq!(
+            scan_object(line, Some(&p(".data.shopper.n"))),
+            Ok(Some(b"7".to_vec()))
+        );
+        assert_eq!(
+            scan_object(line, Some(&p(".data.list[1]"))),
+            Ok(Some(br#"{"k":true}"#.to_vec()))
+        );
+        assert_eq!(scan_object(line, Some(&p(".data.nope"))), Ok(None));
+        assert_eq!(scan_object(line, Some(&p(".schema.x"))), Ok(None));
+        assert_eq!(scan_object(line, Some(&p(".[0]"))), Ok(None));
+        assert_eq!(scan_object(line, Some(&p("."))), Ok(Some(line.to_vec())));
+        let dup = br#" {"k":null,"k":"2"} "#;
+        assert_eq!(scan_object(dup, Some(&p(".k"))), Ok(Some(b"2".to_vec())));
+    }
+
+    #[test]
+    fn a_path_does_not_stop_validation() {
+        let after = br#"{"k":"v","x":[1,}"#;
+        assert!(matches!(
+            scan_object(after, Some(&p(".k"))),
+            Err(ScanError::NotJson(_))
+        ));
+        let inside = br#"{"k":{"a":1,"b":tru}}"#;
+        assert!(matches!(
+            scan_object(inside, Some(&p(".k.a"))),
+            Err(ScanError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_non_objects_and_bad_json() {
+        let mut top = TopLevel::default();
+        for (line, kind) in [
+            (&b"[1,2]"[..], "array"),
+            (b"\"s\"", "string"),
+            (b"null", "null"),
+            (b"3", "number"),
+            (b"true", "boolean"),
+        ] {
+            assert_eq!(scan_object(line, None), Err(ScanError::NotObject(kind)));
+            assert_eq!(top.scan(line), Err(ScanError::NotObject(kind)));
+        }
+        for line in [&b""[..], b"{\"a\":1} x", b"{\"a\":}", b"{} {}"] {
+            assert!(matches!(
+                scan_object(line, None),
+                Err(ScanError::NotJson(_))
+            ));
+            assert!(matches!(top.scan(line), Err(ScanError::NotJson(_))));
+        }
+        assert_eq!(
+            scan_object(b"{\"a\":\"\xff\"}", None),
+            Err(ScanError::NotUtf8(6))
+        );
+        assert_eq!(top.scan(b"{\"\xff\":1}"), Err(ScanError::NotUtf8(2)));
+        let deep = "[".repeat(100_000);
+        let line = format!("{{\"a\":{deep}");
+        assert!(matches!(
+            scan_object(line.as_bytes(), None),
+            Err(ScanError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn scans_top_level_members() {
+        let line = br#" {"schema":"s", "d\u0061ta" : {"a":[1,{"b":"x\"}"}]}, "n":-1.5e3 } "#;
+        let mut top = TopLevel::default();
+        top.scan(line).unwrap();
+        assert_eq!(&line[top.get(line, "schema").unwrap()], br#""s""#);
+        assert_eq!(
+            &line[top.get(line, "data").unwrap()],
+            br#"{"a":[1,{"b":"x\"}"}]}"#
+        );
+        assert_eq!(&line[top.get(line, "n").unwrap()], b"-1.5e3");
+        assert_eq!(line[top.object.start], b'{');
+        assert_eq!(line[top.object.end - 1], b'}');
+        assert!(top.get(line, "nope").is_none());
+    }
+
+    #[test]
+    fn trusted_scan_agrees_with_validating_scan() {
+        let line = br#"{"schema":"s", "d\u0061ta" : {"a":[1,{"b":"x\"}"}]}, "n":-1.5e3,"e":{} }"#;
+        let (mut a, mut b) = (TopLevel::default(), TopLevel::default());
+        a.scan(line).unwrap();
+        b.scan_trusted(line);
+        assert_eq!(a.object, b.object);
+        for k in ["schema", "data", "n", "e", "zz"] {
+            assert_eq!(a.get(line, k), b.get(line, k), "{k}");
+        }
+    }
+
+    #[test]
+    fn finds_paths_in_raw_json() {
+        let line = br#"{"data":{"s":{"ip":"1.2.3.4","k\"q":7},"list":[{"x":1},{"x":"two"}],"e":{}},"data2":null}"#;
+        assert_eq!(get(line, ".data.s.ip"), Some(r#""1.2.3.4""#));
+        assert_eq!(get(line, ".data.s[\"k\\\"q\"]"), Some("7"));
+        assert_eq!(get(line, ".data.list[1].x"), Some(r#""two""#));
+        assert_eq!(get(line, ".data.list[2]"), None);
+        assert_eq!(get(line, ".data.e.x"), None);
+        assert_eq!(get(line, ".data.s.ip.x"), None);
+        assert_eq!(get(line, ".data2.x"), None);
+        assert_eq!(get(line, "."), Some(std::str::from_utf8(line).unwrap()));
+    }
+
+    #[test]
+    fn later_duplicate_keys_win() {
+        let line = br#"{"data":{"a":1,"a":2}}"#;
+        assert_eq!(get(line, ".data.a"), Some("2"));
+    }
+
+    #[test]
+    fn reads_scalars() {
+        let line = br#"{"a":"x\ty","b":12,"c":null,"d":{"e":1},"f":"plain"}"#;
+        let mut top = TopLevel::default();
+        top.scan(line).unwrap();
+        let text = |k| match scalar(line, top.get(line, k)) {
+            Scalar::Text(t) => format!("text:{t}"),
+            Scalar::Missing => "missing".into(),
+            Scalar::Compound(k) => format!("compound:{k}"),
+        };
+        assert_eq!(text("a"), "text:x\ty");
+        assert_eq!(text("b"), "text:12");
+        assert_eq!(text("c"), "missing");
+        assert_eq!(text("d"), "compound:object");
+        assert_eq!(text("f"), "text:plain");
+        assert_eq!(text("zz"), "missing");
+    }
+}
