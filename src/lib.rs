@@ -11,6 +11,7 @@ pub mod enrich;
 pub mod event;
 pub mod gen;
 pub mod io;
+pub mod jq;
 pub mod json;
 pub mod parallel;
 pub mod path;

@@ -4,10 +4,11 @@ use jaq_json::Val;
 use serde_json::value::RawValue;
 
 use super::command::{command_id, AlertCommand};
-use super::expr::{parse_json, Jq};
+use super::expr::Jq;
 use super::prefilter::{Prefilter, Tri};
 use super::rule::{event_time_ms, Rule};
 use crate::event::{kind, FailureMessage};
+use crate::jq::parse_json;
 use crate::time;
 
 /// Error kind of a rule that failed on an event (a jq runtime error).

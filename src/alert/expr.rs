@@ -16,12 +16,9 @@
 use std::fmt;
 
 use anyhow::{anyhow, bail, Result};
-use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{data, Compiler, Ctx, Native, Vars};
 use jaq_json::Val;
 
-type Data = data::JustLut<Val>;
-type JqFilter = jaq_core::compile::Filter<Native<Data>>;
+use crate::jq::{CompileError, Program, Sandbox};
 
 /// jq functions that reach outside the event, left out on purpose.
 const DENIED: &[&str] = &[
@@ -37,10 +34,10 @@ const DENIED: &[&str] = &[
     "input_filename",
 ];
 
-/// Definitions that stand in for the natives in [`DENIED`] (renamed out of
-/// reach), so that the standard definitions built on them (`stderr`,
-/// `debug`, `halt`, `halt_error`) compile and fail when used.
-const SHADOW: &str = r#"
+/// Definitions that stand in for the natives in [`DENIED`], so that the
+/// standard definitions built on them (`stderr`, `debug`, `halt`,
+/// `halt_error`) compile and fail when used.
+const STAND_INS: &str = r#"
 def env: error("env is not available in alert rules");
 def halt($c): error("halt is not available in alert rules");
 def stderr_empty: error("stderr is not available in alert rules");
@@ -49,10 +46,15 @@ def input: error("input is not available in alert rules");
 def inputs: error("inputs is not available in alert rules");
 "#;
 
+const SANDBOX: Sandbox = Sandbox {
+    denied: DENIED,
+    stand_ins: STAND_INS,
+};
+
 /// A compiled jq filter with the source text it came from.
 pub struct Jq {
     text: String,
-    filter: JqFilter,
+    program: Program,
 }
 
 impl fmt::Debug for Jq {
@@ -74,81 +76,29 @@ impl fmt::Display for EvalError {
 impl Jq {
     /// Compiles `text`; the error names the column where it goes wrong.
     pub fn compile(text: &str) -> Result<Self> {
-        let defs = jaq_core::defs()
-            .chain(jaq_core::load::parse(SHADOW, |p| p.defs()).expect("the stand-ins parse"))
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs::<Data>()
-            .chain(jaq_std::funs::<Data>())
-            .chain(jaq_json::funs::<Data>())
-            .map(|(name, args, f)| {
-                // Natives that reach outside the event are renamed out of
-                // reach; the shadow definitions above answer for them.
-                let name = if DENIED.contains(&name) {
-                    "__unilog_denied"
-                } else {
-                    name
-                };
-                (name, args, f)
-            });
-        let loader = Loader::new(defs);
-        let arena = Arena::default();
-        let program = File {
-            code: text,
-            path: (),
-        };
-        let column = |s: &str| {
-            let at = (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-            if at <= text.len() {
-                format!(" at column {}", at + 1)
-            } else {
-                String::new()
-            }
-        };
-        let modules = loader.load(&arena, program).map_err(|errs| {
-            let mut msgs = Vec::new();
-            for (_, err) in errs {
-                match err {
-                    jaq_core::load::Error::Io(v) => {
-                        msgs.extend(v.into_iter().map(|(_, m)| m));
-                    }
-                    jaq_core::load::Error::Lex(v) => msgs.extend(
-                        v.into_iter()
-                            .map(|(exp, s)| format!("expected {}{}", exp.as_str(), column(s))),
-                    ),
-                    jaq_core::load::Error::Parse(v) => msgs.extend(
-                        v.into_iter()
-                            .map(|(exp, s)| format!("expected {}{}", exp.as_str(), column(s))),
-                    ),
-                }
-            }
-            anyhow!("jq filter {text:?} does not parse: {}", msgs.join("; "))
-        })?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errs| {
-                let msgs: Vec<String> = errs
-                    .into_iter()
-                    .flat_map(|(_, v)| v)
-                    .map(|(name, what)| {
-                        let hint = if DENIED.contains(&name) || name == "$ENV" {
+        let program = Program::compile(text, Some(&SANDBOX)).map_err(|e| match e {
+            CompileError::Syntax(_) => anyhow!("jq filter {text:?} does not parse: {e}"),
+            CompileError::Undefined(names) => {
+                let messages: Vec<String> = names
+                    .iter()
+                    .map(|u| {
+                        let hint = if DENIED.contains(&u.name.as_str()) || u.name == "$ENV" {
                             " (not available in alert rules)"
                         } else {
                             ""
                         };
-                        format!(
-                            "undefined {} {name}{}{hint}",
-                            undefined_kind(&what),
-                            column(name)
-                        )
+                        format!("undefined {} {} at {}{hint}", u.kind, u.name, u.at)
                     })
                     .collect();
-                anyhow!("jq filter {text:?} does not compile: {}", msgs.join("; "))
-            })?;
+                anyhow!(
+                    "jq filter {text:?} does not compile: {}",
+                    messages.join("; ")
+                )
+            }
+        })?;
         Ok(Jq {
             text: text.to_string(),
-            filter,
+            program,
         })
     }
 
@@ -160,18 +110,15 @@ impl Jq {
     /// Runs the filter on `input`, calling `each` with every output until it
     /// returns `false`.
     fn run(&self, input: Val, mut each: impl FnMut(Val) -> bool) -> Result<(), EvalError> {
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
-        for out in self.filter.id.run((ctx, input)) {
-            match jaq_core::unwrap_valr(out) {
-                Ok(v) => {
-                    if !each(v) {
-                        break;
-                    }
-                }
-                Err(e) => return Err(EvalError(format!("jq filter {:?}: {e}", self.text))),
+        let mut error = None;
+        self.program.run(input, |result| match result {
+            Ok(v) => each(v),
+            Err(e) => {
+                error = Some(EvalError(format!("jq filter {:?}: {e}", self.text)));
+                false
             }
-        }
-        Ok(())
+        });
+        error.map_or(Ok(()), Err)
     }
 
     /// True when some output of the filter on `input` is truthy.
@@ -195,16 +142,6 @@ impl Jq {
     }
 }
 
-fn undefined_kind(what: &jaq_core::compile::Undefined) -> &'static str {
-    use jaq_core::compile::Undefined;
-    match what {
-        Undefined::Mod => "module",
-        Undefined::Var => "variable",
-        Undefined::Label => "label",
-        _ => "filter",
-    }
-}
-
 /// The text a value puts in a template: a string's contents, `""` for
 /// `null`, compact JSON for anything else.
 pub fn value_text(v: &Val) -> String {
@@ -213,11 +150,6 @@ pub fn value_text(v: &Val) -> String {
         Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
         other => other.to_string(),
     }
-}
-
-/// Parses one JSON text into a jaq value.
-pub fn parse_json(bytes: &[u8]) -> Result<Val, String> {
-    jaq_json::read::parse_single(bytes).map_err(|e| e.to_string())
 }
 
 /// One piece of a template.
@@ -312,6 +244,7 @@ fn find_close(code: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jq::parse_json;
 
     fn ev(s: &str) -> Val {
         parse_json(s.as_bytes()).unwrap()

@@ -508,7 +508,8 @@ impl<'de> Visitor<'de> for KeyLookup<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::expr::{parse_json, Jq};
+    use crate::alert::expr::Jq;
+    use crate::jq::parse_json;
 
     const CONDITIONS: &[&str] = &[
         ".data.free < 10",

@@ -314,7 +314,7 @@ pub fn event_time_ms(v: &Val) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::expr::parse_json;
+    use crate::jq::parse_json;
 
     fn ev(s: &str) -> Val {
         parse_json(s.as_bytes()).unwrap()

@@ -9,217 +9,50 @@
 //! An error, more than one value, or a value that is not an object fails
 //! that event only, with every error the program raised.
 
-use anyhow::{bail, Result};
-use jaq_core::data::JustLut;
-use jaq_core::load::{self, Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars};
-use jaq_json::{Num, Val};
+use anyhow::{anyhow, Result};
+use jaq_json::Val;
 
-use super::{error_kind, raw, Event, Flow, Step};
+use super::{error_kind, Event, Flow, Step};
 use crate::event::FailureMessage;
-
-type Data = JustLut<Val>;
+use crate::jq::{kind_of, parse_json, write_json, CompileError, Program};
 
 /// A compiled jq step.
 pub struct Jq {
-    filter: jaq_core::Filter<Data>,
+    program: Program,
     /// The program and where it was given, to compile it again for
     /// another worker thread.
-    program: (String, String),
+    source: (String, String),
     out: Vec<u8>,
-}
-
-/// Line and column (1-based, in characters) of byte `offset` in `code`.
-fn line_col(code: &str, offset: usize) -> (usize, usize) {
-    let before = &code[..offset.min(code.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    (line, col)
-}
-
-fn offset_in(code: &str, part: &str) -> usize {
-    (part.as_ptr() as usize)
-        .saturating_sub(code.as_ptr() as usize)
-        .min(code.len())
 }
 
 impl Jq {
     /// Compiles `expr`; `origin` says where it was given, for messages
     /// (`--jq #2`, or `enrich.json line 7`).
     pub fn compile(expr: &str, origin: &str) -> Result<Self> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
-        let loader = Loader::new(defs);
-        let arena = Arena::default();
-        let at = |part: &str| {
-            let (line, col) = line_col(expr, offset_in(expr, part));
-            if expr.contains('\n') {
-                format!("line {line}, column {col}")
-            } else {
-                format!("column {col}")
-            }
-        };
-        let modules = match loader.load(
-            &arena,
-            File {
-                code: expr,
-                path: (),
-            },
-        ) {
-            Ok(m) => m,
-            Err(errors) => {
-                let mut messages = Vec::new();
-                for (_file, e) in errors {
-                    match e {
-                        load::Error::Io(list) => {
-                            for (path, msg) in list {
-                                messages.push(format!("cannot load module {path:?}: {msg}"));
-                            }
-                        }
-                        load::Error::Lex(list) => {
-                            for (expect, part) in list {
-                                messages.push(format!(
-                                    "expected {} at {}",
-                                    expect.as_str(),
-                                    at(part)
-                                ));
-                            }
-                        }
-                        load::Error::Parse(list) => {
-                            for (expect, part) in list {
-                                let found = if part.is_empty() {
-                                    "the end of the program".to_string()
-                                } else {
-                                    format!("{:?}", part.chars().take(20).collect::<String>())
-                                };
-                                messages.push(format!(
-                                    "expected {} at {}, found {found}",
-                                    expect.as_str(),
-                                    at(part)
-                                ));
-                            }
-                        }
-                    }
-                }
-                bail!("{origin}: jq syntax error: {}", messages.join("; "));
-            }
-        };
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errors| {
-                let messages: Vec<String> = errors
-                    .into_iter()
-                    .flat_map(|(_file, list)| list)
-                    .map(|(name, undefined)| {
-                        format!("undefined {} {name:?} at {}", undefined.as_str(), at(name))
-                    })
-                    .collect();
-                anyhow::anyhow!("{origin}: jq error: {}", messages.join("; "))
-            })?;
+        let program = Program::compile(expr, None).map_err(|e| match e {
+            CompileError::Syntax(_) => anyhow!("{origin}: jq syntax error: {e}"),
+            CompileError::Undefined(_) => anyhow!("{origin}: jq error: {e}"),
+        })?;
         Ok(Jq {
-            filter,
-            program: (expr.to_string(), origin.to_string()),
+            program,
+            source: (expr.to_string(), origin.to_string()),
             out: Vec::with_capacity(4096),
         })
     }
 
-    /// Runs the program on one JSON object: the values it yields, or the
-    /// error that stopped it (as in jq, an uncaught error ends the run).
+    /// Runs the program on one JSON object: the values it yields (up to
+    /// two: one too many is enough to refuse), or the error that stopped it.
     pub fn run(&self, input: Val) -> (Vec<Val>, Vec<String>) {
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
         let mut values = Vec::with_capacity(1);
         let mut errors = Vec::new();
-        for result in self.filter.id.run((ctx, input)) {
+        self.program.run(input, |result| {
             match result {
                 Ok(v) => values.push(v),
-                Err(exn) => errors.push(match exn.get_err() {
-                    Ok(e) => e.to_string(),
-                    Err(other) => match other.get_halt() {
-                        Ok(code) => format!("the program halted with code {code}"),
-                        Err(_) => "the program stopped unexpectedly".to_string(),
-                    },
-                }),
+                Err(e) => errors.push(e),
             }
-            if values.len() > 1 || !errors.is_empty() {
-                break;
-            }
-        }
+            values.len() < 2
+        });
         (values, errors)
-    }
-}
-
-/// Writes `v` as compact JSON; values JSON cannot hold (byte strings, NaN,
-/// infinities, keys that are not strings) are an error.
-pub fn write_json(out: &mut Vec<u8>, v: &Val) -> Result<(), String> {
-    match v {
-        Val::Null => out.extend_from_slice(b"null"),
-        Val::Bool(true) => out.extend_from_slice(b"true"),
-        Val::Bool(false) => out.extend_from_slice(b"false"),
-        Val::Num(n) => match n {
-            Num::Float(f) if !f.is_finite() => return Err(format!("{f} is not a JSON number")),
-            Num::Float(f) => {
-                serde_json::to_writer(&mut *out, f).map_err(|e| e.to_string())?;
-            }
-            Num::Int(i) => {
-                let mut b = itoa_buf(*i as i64);
-                out.append(&mut b);
-            }
-            other => {
-                use std::io::Write;
-                let _ = write!(out, "{other}");
-            }
-        },
-        Val::TStr(s) => match std::str::from_utf8(s) {
-            Ok(s) => raw::push_str(out, s),
-            Err(_) => raw::push_str(out, &String::from_utf8_lossy(s)),
-        },
-        Val::BStr(_) => return Err("a byte string is not JSON; convert it with tostring".into()),
-        Val::Arr(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json(out, item)?;
-            }
-            out.push(b']');
-        }
-        Val::Obj(map) => {
-            out.push(b'{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                match k {
-                    Val::TStr(_) => write_json(out, k)?,
-                    _ => return Err("an object key that is not a string is not JSON".into()),
-                }
-                out.push(b':');
-                write_json(out, item)?;
-            }
-            out.push(b'}');
-        }
-    }
-    Ok(())
-}
-
-fn itoa_buf(i: i64) -> Vec<u8> {
-    i.to_string().into_bytes()
-}
-
-fn kind_of(v: &Val) -> &'static str {
-    match v {
-        Val::Null => "null",
-        Val::Bool(_) => "boolean",
-        Val::Num(_) => "number",
-        Val::TStr(_) | Val::BStr(_) => "string",
-        Val::Arr(_) => "array",
-        Val::Obj(_) => "object",
     }
 }
 
@@ -231,12 +64,12 @@ impl Step for Jq {
     /// A compiled program is not shared between threads (jaq values are
     /// reference-counted without atomics), so each copy compiles its own.
     fn fork(&self) -> Result<Box<dyn Step>> {
-        Ok(Box::new(Jq::compile(&self.program.0, &self.program.1)?))
+        Ok(Box::new(Jq::compile(&self.source.0, &self.source.1)?))
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
         let bytes = ev.for_jq().map_err(|e| vec![e])?;
-        let input = jaq_json::read::parse_single(bytes).map_err(|e| {
+        let input = parse_json(bytes).map_err(|e| {
             vec![FailureMessage::new(
                 error_kind::JQ_ERROR,
                 format!("jq cannot read the event: {e}"),
