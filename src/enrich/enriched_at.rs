@@ -1,6 +1,7 @@
 //! `--enriched-at`: the time the event went through enrich, RFC 3339 in
 //! UTC with milliseconds, derived from the clock when the step runs.
 
+use super::raw::{push_str, OneMember};
 use super::{schema, Derived, Event, Flow, Step};
 use crate::event::FailureMessage;
 use crate::time;
@@ -9,7 +10,7 @@ use crate::time;
 pub struct EnrichedAt {
     clock: fn() -> i64,
     last_ms: i64,
-    data: Vec<u8>,
+    data: OneMember,
 }
 
 impl Default for EnrichedAt {
@@ -29,7 +30,7 @@ impl EnrichedAt {
         EnrichedAt {
             clock,
             last_ms: i64::MIN,
-            data: Vec::with_capacity(48),
+            data: OneMember::default(),
         }
     }
 }
@@ -48,17 +49,15 @@ impl Step for EnrichedAt {
         if now != self.last_ms {
             // Formatting once per millisecond, not once per event.
             self.last_ms = now;
-            self.data.clear();
-            self.data.extend_from_slice(br#"{"enriched_at":"#);
-            crate::enrich::raw::push_str(&mut self.data, &time::format_rfc3339_ms(now));
-            self.data.push(b'}');
+            self.data.set("enriched_at", |out| {
+                push_str(out, &time::format_rfc3339_ms(now))
+            });
         }
-        let value = &self.data[15..self.data.len() - 1];
         ev.derive(Derived {
             field: "enriched_at",
             schema: schema::ENRICHED_AT,
-            data: &self.data,
-            value,
+            data: self.data.text(),
+            value: self.data.value(),
         })
         .map_err(|e| vec![e])?;
         Ok(Flow::Continue)

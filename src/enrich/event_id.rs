@@ -15,6 +15,7 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
+use super::raw::{push_str, OneMember};
 use super::{schema, Derived, Event, Flow, Step};
 use crate::event::FailureMessage;
 
@@ -77,7 +78,7 @@ impl Xoshiro {
 pub struct EventId {
     mode: IdMode,
     rng: Xoshiro,
-    data: Vec<u8>,
+    data: OneMember,
 }
 
 impl EventId {
@@ -86,7 +87,7 @@ impl EventId {
         EventId {
             mode,
             rng: Xoshiro::from_os(),
-            data: Vec::with_capacity(64),
+            data: OneMember::default(),
         }
     }
 
@@ -118,16 +119,12 @@ impl Step for EventId {
         let id = self.make(original);
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let text = id.hyphenated().encode_lower(&mut text);
-        self.data.clear();
-        self.data.extend_from_slice(br#"{"event_id":""#);
-        self.data.extend_from_slice(text.as_bytes());
-        self.data.extend_from_slice(br#""}"#);
-        let value = &self.data[12..self.data.len() - 1];
+        self.data.set("event_id", |out| push_str(out, text));
         ev.derive(Derived {
             field: "event_id",
             schema: schema::EVENT_ID,
-            data: &self.data,
-            value,
+            data: self.data.text(),
+            value: self.data.value(),
         })
         .map_err(|e| vec![e])?;
         Ok(Flow::Continue)

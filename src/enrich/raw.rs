@@ -167,6 +167,40 @@ pub fn append_to_array(src: &[u8], arr: Range<usize>, items: &[u8], dst: &mut Ve
     dst.extend_from_slice(&src[close..]);
 }
 
+/// A derived context's data with a single member, `{"NAME":VALUE}`, in a
+/// buffer kept from event to event: for the steps that add one value (an
+/// id, a time), which hand both the whole and the value to
+/// [`super::Derived`].
+#[derive(Debug, Default)]
+pub struct OneMember {
+    text: Vec<u8>,
+    value: Range<usize>,
+}
+
+impl OneMember {
+    /// Rewrites the member: `value` appends the member's JSON value.
+    pub fn set(&mut self, name: &str, value: impl FnOnce(&mut Vec<u8>)) {
+        self.text.clear();
+        self.text.push(b'{');
+        push_str(&mut self.text, name);
+        self.text.push(b':');
+        let start = self.text.len();
+        value(&mut self.text);
+        self.value = start..self.text.len();
+        self.text.push(b'}');
+    }
+
+    /// The whole object.
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// The member's value.
+    pub fn value(&self) -> &[u8] {
+        &self.text[self.value.clone()]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +273,16 @@ mod tests {
         assert!(set(r#"{"data":"text"}"#, ".data.b", "1").is_err());
         assert!(set(r#"{"data":[]}"#, ".data[3]", "1").is_err());
         assert!(set(r#"{"data":{}}"#, ".data.a[0]", "1").is_err());
+    }
+
+    #[test]
+    fn writes_one_member_objects() {
+        let mut one = OneMember::default();
+        one.set("id", |out| push_str(out, "a\"b"));
+        assert_eq!(one.text(), br#"{"id":"a\"b"}"#);
+        assert_eq!(one.value(), br#""a\"b""#);
+        one.set("n", |out| out.push(b'7'));
+        assert_eq!((one.text(), one.value()), (&br#"{"n":7}"#[..], &b"7"[..]));
     }
 
     #[test]
