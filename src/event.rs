@@ -460,20 +460,23 @@ mod tests {
         assert_eq!(v["data"]["original"], serde_json::json!([1, 2]));
     }
 
+    /// The data of a failure event that keeps `original`.
+    fn failure_data(original: Original<'_>) -> Value {
+        let f = Failure {
+            processor: "t",
+            position: InputPosition {
+                name: "f".into(),
+                line: 1,
+            },
+            errors: vec![],
+            original,
+        };
+        serde_json::from_slice::<Value>(&f.to_line_at(0)).unwrap()["data"].clone()
+    }
+
     #[test]
     fn failure_originals_as_text_base64_and_truncated() {
-        let mk = |original| {
-            let f = Failure {
-                processor: "t",
-                position: InputPosition {
-                    name: "f".into(),
-                    line: 1,
-                },
-                errors: vec![],
-                original,
-            };
-            serde_json::from_slice::<Value>(&f.to_line_at(0)).unwrap()["data"].clone()
-        };
+        let mk = failure_data;
         assert_eq!(
             mk(Original::Line(b"{oops")).get("original").unwrap(),
             "{oops"
@@ -493,18 +496,7 @@ mod tests {
 
     #[test]
     fn deep_originals_are_kept_as_text() {
-        let mk = |text: &str| {
-            let f = Failure {
-                processor: "t",
-                position: InputPosition {
-                    name: "f".into(),
-                    line: 1,
-                },
-                errors: vec![],
-                original: Original::Line(text.as_bytes()),
-            };
-            serde_json::from_slice::<Value>(&f.to_line_at(0)).unwrap()["data"]["original"].clone()
-        };
+        let mk = |text: &str| failure_data(Original::Line(text.as_bytes()))["original"].clone();
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(mk(&deep), Value::String(deep.clone()));
         let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));

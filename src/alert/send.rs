@@ -846,42 +846,20 @@ mod tests {
             let mut j = Journal::open(dir.path()).unwrap();
             j.record(&c.command_id, State::Started, 0).unwrap();
         }
-        let ok = || Flaky {
-            answers: vec![Ok("250".into())],
-            calls: 0,
+        // Each run is a new process: a new executor over the same journal.
+        let run = |resend| {
+            let ok = Flaky {
+                answers: vec![Ok("250".into())],
+                calls: 0,
+            };
+            let journal = Journal::open(dir.path()).unwrap();
+            Executor::new(Box::new(ok), journal, policy(), resend)
+                .execute(&c, b"{}", |_, _, _| {})
+                .unwrap()
         };
-        let mut ex = Executor::new(
-            Box::new(ok()),
-            Journal::open(dir.path()).unwrap(),
-            policy(),
-            false,
-        );
-        assert_eq!(
-            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
-            Executed::Interrupted
-        );
-        drop(ex);
-        let mut ex = Executor::new(
-            Box::new(ok()),
-            Journal::open(dir.path()).unwrap(),
-            policy(),
-            true,
-        );
-        assert!(matches!(
-            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
-            Executed::Sent { resent: true, .. }
-        ));
-        drop(ex);
-        let mut ex = Executor::new(
-            Box::new(ok()),
-            Journal::open(dir.path()).unwrap(),
-            policy(),
-            true,
-        );
-        assert_eq!(
-            ex.execute(&c, b"{}", |_, _, _| {}).unwrap(),
-            Executed::Duplicate
-        );
+        assert_eq!(run(false), Executed::Interrupted);
+        assert!(matches!(run(true), Executed::Sent { resent: true, .. }));
+        assert_eq!(run(true), Executed::Duplicate);
     }
 
     #[test]
