@@ -4,18 +4,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{bin, cmd, lines};
+use common::{assert_success, bin, cmd, lines, Served};
 
 /// A server started from tests/fixtures, stopped when dropped.
 struct Server {
-    child: Child,
+    _process: Served,
     port: u16,
     out: PathBuf,
 }
@@ -28,23 +27,24 @@ impl Server {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(script);
-        let mut child = Command::new("python3")
-            .arg(&fixture)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs (scripts/install-test-deps.sh installs what the tests need)");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        let mut process = Served::start(
+            Command::new("python3")
+                .arg(&fixture)
+                .arg("--out")
+                .arg(&out)
+                .args(extra),
+        )
+        .expect("python3 runs (scripts/install-test-deps.sh installs what the tests need)");
+        let first = process.first_line.clone();
         let port = first.trim().parse().unwrap_or_else(|_| {
-            let _ = child.kill();
+            process.kill();
             panic!("{script} did not start (is aiosmtpd installed? run scripts/install-test-deps.sh): {first:?}")
         });
-        Server { child, port, out }
+        Server {
+            _process: process,
+            port,
+            out,
+        }
     }
 
     fn smtp(dir: &Path, extra: &[&str]) -> Server {
@@ -75,13 +75,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn json_lines(bytes: &[u8]) -> Vec<Value> {
     lines(bytes)
         .into_iter()
@@ -108,11 +101,7 @@ fn decide(dir: &Path, rules: &Value, events: &[Value]) -> Vec<u8> {
         .write_stdin(input)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     out.stdout
 }
 
@@ -188,11 +177,7 @@ fn smtp_receives_exactly_the_expected_emails() {
     );
     assert_eq!(lines(&commands).len(), 2);
     let out = send_smtp(&server, &commands, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let outcomes = json_lines(&out.stdout);
     assert_eq!(outcomes.len(), 2);
     for o in &outcomes {
@@ -315,11 +300,7 @@ fn smtp_authentication_from_the_environment_or_a_file() {
         .write_stdin(commands.clone())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(server.received().len(), 1);
     // From a file.
     let creds = write(dir.path(), "creds", "alerts\ns3cret\n");
@@ -328,11 +309,7 @@ fn smtp_authentication_from_the_environment_or_a_file() {
         &commands,
         &["--smtp-credentials", creds.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(server.received().len(), 2);
     // Never in the URL.
     let out = cmd("alert")
@@ -357,11 +334,7 @@ fn smtp_try_later_is_retried() {
         &[disk_event("db-1", 1, "dba@example.com")],
     );
     let out = send_smtp(&server, &commands, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let outcome = &json_lines(&out.stdout)[0];
     assert_eq!(outcome["data"]["status"], "sent");
     assert_eq!(outcome["data"]["attempts"], 3);
@@ -404,11 +377,7 @@ fn a_redelivered_command_is_not_sent_twice() {
     let out = send_smtp(&server, &commands, &state_arg);
     assert!(out.status.success());
     let out = send_smtp(&server, &again, &state_arg);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let statuses: Vec<Value> = json_lines(&out.stdout)
         .iter()
         .map(|o| o["data"]["status"].clone())
@@ -463,11 +432,7 @@ fn http_server_receives_the_webhooks() {
         .write_stdin(commands.clone())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let got = server.received();
     assert_eq!(got.len(), 2);
     for (req, cmd_line) in got.iter().zip(lines(&commands)) {
@@ -499,11 +464,7 @@ fn http_failures_are_retried_then_reported() {
     // 503 twice, then 200: sent on the third try.
     let server = Server::http(dir.path(), &["--fail-first", "2"]);
     let out = send_http(&server, &commands, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 3);
     assert_eq!(server.received().len(), 3);
     // 404: refused at once.
@@ -655,11 +616,7 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
         .arg(&commands_file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let outcomes = json_lines(&out.stdout);
     assert_eq!(outcomes[2]["data"]["status"], "sent");
     assert_eq!(outcomes[2]["data"]["resent_after_interruption"], true);
@@ -718,11 +675,7 @@ fn exec_programs_get_the_command_on_stdin_without_a_shell() {
         .write_stdin(commands.clone())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let got = json_lines(&std::fs::read(&received).unwrap());
     assert_eq!(got.len(), 2);
     for (g, line) in got.iter().zip(lines(&commands)) {
@@ -745,11 +698,7 @@ fn exec_programs_get_the_command_on_stdin_without_a_shell() {
         .write_stdin(lines(&commands)[0].to_vec())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 2);
 }
 
@@ -790,11 +739,7 @@ fn deciding_with_when_and_throttle() {
         .write_stdin(events)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let cmds = json_lines(&out.stdout);
     let got: Vec<(String, String)> = cmds
         .iter()
@@ -916,11 +861,7 @@ fn example_plum_health_checks_raise_alerts() {
         .env("WORK", dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let mails = server.received();
     let got: Vec<(Value, String)> = mails
         .iter()
@@ -953,11 +894,7 @@ fn example_plum_health_checks_raise_alerts() {
         .env("WORK", &work)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("Subject: NCX10-0003 at Plum Osaka is overheating: 97.2 C"),
@@ -989,11 +926,7 @@ fn example_disk_space_monitor() {
         .env("STATE", dir.path().join("state"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let outcomes = json_lines(&out.stdout);
     assert_eq!(outcomes.len(), 3);
     let mut got: Vec<(String, String)> = server

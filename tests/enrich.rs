@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{cmd, lines, shell};
+use common::{assert_success, cmd, lines, shell};
 
 const CITY: &str = "city.mmdb";
 const COUNTRY: &str = "country.mmdb";
@@ -493,11 +493,7 @@ fn config_file_lists_the_steps() {
         .write_stdin(input)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["data"]["enriched"]["geo"]["city"], "London");
     assert_eq!(v["data"]["enriched"]["p"]["name"], "Thing");
@@ -602,11 +598,7 @@ fn a_closed_stdout_ends_quietly() {
         ),
         dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(lines(&out.stdout).len(), 2);
     assert!(
         out.stderr.is_empty(),

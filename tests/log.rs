@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, cmd, lines, nile_events, shell};
+use common::{append, bin, cmd, lines, nile_events, shell};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -44,11 +44,7 @@ fn offsets_from_forms_and_count() {
     let log = dir.path().join("raw.log");
     let input = nile_events(500, 2);
     let all = lines(&input);
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(input.clone())
-        .assert()
-        .success();
+    append(&log, &[], input.clone());
     let from = |args: &[&str]| -> Vec<Vec<u8>> {
         lines(&tail(&log, args))
             .into_iter()
@@ -96,20 +92,12 @@ fn offsets_from_forms_and_count() {
 fn time_seek_through_the_binaries() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(nile_events(100, 3))
-        .assert()
-        .success();
+    append(&log, &[], nile_events(100, 3));
     std::thread::sleep(Duration::from_millis(50));
     let cut = unilog::time::format_rfc3339_ms(unilog::time::now_ms());
     std::thread::sleep(Duration::from_millis(10));
     let later = nile_events(7, 4);
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(later.clone())
-        .assert()
-        .success();
+    append(&log, &[], later.clone());
     assert_eq!(tail(&log, &["--from", &format!("@{cut}")]), later);
 }
 
@@ -118,12 +106,11 @@ fn keys_pick_partitions_as_kafka_would() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(1000, 5);
-    cmd("log-append")
-        .arg(&log)
-        .args(["--partitions", "4", "--key", ".data.shopper.id"])
-        .write_stdin(input.clone())
-        .assert()
-        .success();
+    append(
+        &log,
+        &["--partitions", "4", "--key", ".data.shopper.id"],
+        input.clone(),
+    );
     let mut total = 0;
     for p in 0..4u32 {
         let out = tail(&log, &["--partition", &p.to_string()]);
@@ -148,23 +135,17 @@ fn groups_resume_without_gap_or_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let first = nile_events(700, 6);
-    cmd("log-append")
-        .arg(&log)
-        .args(["--partitions", "3", "--key", ".data.shopper.id"])
-        .write_stdin(first.clone())
-        .assert()
-        .success();
+    append(
+        &log,
+        &["--partitions", "3", "--key", ".data.shopper.id"],
+        first.clone(),
+    );
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.extend(tail(&log, &["--group", "g", "--count", "150"]));
     }
     let second = nile_events(300, 7);
-    cmd("log-append")
-        .arg(&log)
-        .args(["--key", ".data.shopper.id"])
-        .write_stdin(second.clone())
-        .assert()
-        .success();
+    append(&log, &["--key", ".data.shopper.id"], second.clone());
     seen.extend(tail(&log, &["--group", "g"]));
     assert!(
         tail(&log, &["--group", "g"]).is_empty(),
@@ -197,11 +178,7 @@ fn groups_resume_without_gap_or_duplicate() {
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    cmd("log-append")
-        .arg(dir.path().join("raw.log"))
-        .write_stdin(nile_events(50_000, 8))
-        .assert()
-        .success();
+    append(&dir.path().join("raw.log"), &[], nile_events(50_000, 8));
     let out = shell(
         "set -o pipefail; log-tail raw.log | head -1 >/dev/null; echo status=$?; \
          timeout 10 log-tail raw.log --follow | head -1 >/dev/null; echo follow=$?",
@@ -215,11 +192,7 @@ fn closed_stdout_ends_quietly() {
 fn follow_sees_new_events_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(nile_events(10, 9))
-        .assert()
-        .success();
+    append(&log, &[], nile_events(10, 9));
     let mut follower = Command::new(bin("log-tail"))
         .arg(&log)
         .args(["--follow", "--from", "end"])
@@ -338,11 +311,7 @@ fn corruption_in_the_middle_is_reported_never_passed_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(1000, 10);
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(input.clone())
-        .assert()
-        .success();
+    append(&log, &[], input.clone());
     let segment = log.join("partition-0/00000000000000000000.log");
     let mut bytes = std::fs::read(&segment).unwrap();
     let start_of_500: usize = lines(&bytes)[..500].iter().map(|l| l.len() + 1).sum();
@@ -368,11 +337,7 @@ fn garbage_tail_is_ignored_then_truncated_on_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(100, 11);
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(input.clone())
-        .assert()
-        .success();
+    append(&log, &[], input.clone());
     let segment = log.join("partition-0/00000000000000000000.log");
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -469,11 +434,7 @@ fn crash_loses_no_acknowledged_event() {
 
 fn log_or_create(log: &std::path::Path) -> std::path::PathBuf {
     if !log.exists() {
-        cmd("log-append")
-            .arg(log)
-            .write_stdin("")
-            .assert()
-            .success();
+        append(log, &[], "");
     }
     log.to_path_buf()
 }
@@ -484,12 +445,7 @@ fn log_or_create(log: &std::path::Path) -> std::path::PathBuf {
 fn concurrent_appenders_do_not_interleave() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
-    cmd("log-append")
-        .arg(&log)
-        .args(["--segment-bytes", "4MiB"])
-        .write_stdin("")
-        .assert()
-        .success();
+    append(&log, &["--segment-bytes", "4MiB"], "");
     const WRITERS: u64 = 4;
     const EACH: u64 = 50_000;
     let children: Vec<_> = (0..WRITERS)
@@ -543,12 +499,11 @@ fn retention_and_settings_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(5000, 13);
-    cmd("log-append")
-        .arg(&log)
-        .args(["--segment-bytes", "64KiB", "--retention-bytes", "256KiB"])
-        .write_stdin(input.clone())
-        .assert()
-        .success();
+    append(
+        &log,
+        &["--segment-bytes", "64KiB", "--retention-bytes", "256KiB"],
+        input.clone(),
+    );
     let positions = String::from_utf8(tail(&log, &["--positions"])).unwrap();
     let row: Vec<&str> = positions.lines().nth(1).unwrap().split('\t').collect();
     let start: usize = row[1].parse().unwrap();
@@ -568,11 +523,7 @@ fn a_follower_stopped_by_sigterm_commits_what_it_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("raw.log");
     let input = nile_events(500, 14);
-    cmd("log-append")
-        .arg(&log)
-        .write_stdin(input.clone())
-        .assert()
-        .success();
+    append(&log, &[], input.clone());
     let out_path = dir.path().join("out.ndjson");
     let follower = Command::new(bin("log-tail"))
         .arg(&log)

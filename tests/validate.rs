@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cmd, lines, nile_events, shell};
+use common::{cmd, lines, nile_events, shell, Served};
 use serde_json::{json, Value};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schemas");
@@ -501,31 +500,28 @@ fn resolver_orders_by_vendor_prefix_then_priority() {
 /// A real HTTP server (Python's) serving a directory on an ephemeral
 /// loopback port, stopped when dropped.
 struct HttpServer {
-    child: Child,
+    _process: Served,
     port: u16,
 }
 
 impl HttpServer {
     fn serve(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 serves HTTP for the test");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        let process = Served::start(
+            Command::new("python3")
+                .args([
+                    "-u",
+                    "-m",
+                    "http.server",
+                    "0",
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                ])
+                .arg(dir)
+                .stderr(Stdio::null()),
+        )
+        .expect("python3 serves HTTP for the test");
+        let first = &process.first_line;
         // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
         let port = first
             .split_whitespace()
@@ -533,14 +529,10 @@ impl HttpServer {
             .nth(1)
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in {first:?}"));
-        HttpServer { child, port }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        HttpServer {
+            _process: process,
+            port,
+        }
     }
 }
 

@@ -2,8 +2,9 @@
 //! generated events.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// The path of one of the project's binaries, built by cargo for the tests.
 pub fn bin(name: &str) -> PathBuf {
@@ -13,6 +14,27 @@ pub fn bin(name: &str) -> PathBuf {
 /// A command for one of the project's binaries.
 pub fn cmd(name: &str) -> assert_cmd::Command {
     assert_cmd::Command::new(bin(name))
+}
+
+/// Asserts that a command exited 0, showing its stderr when it did not.
+#[track_caller]
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Appends `input` to the log at `log` with `log-append ARGS`, which must
+/// succeed.
+pub fn append(log: &Path, args: &[&str], input: impl Into<Vec<u8>>) {
+    cmd("log-append")
+        .arg(log)
+        .args(args)
+        .write_stdin(input)
+        .assert()
+        .success();
 }
 
 /// `n` generated Nile events, one per line, each ending in `\n`.
@@ -51,4 +73,33 @@ pub fn shell(script: &str, dir: &Path) -> std::process::Output {
         .env("PATH", path)
         .output()
         .unwrap()
+}
+
+/// A server process started for a test, killed when dropped.
+pub struct Served {
+    child: Child,
+    /// The first line it printed (servers print their address or port).
+    pub first_line: String,
+}
+
+impl Served {
+    /// Starts `command` with its stdout piped and waits for its first line.
+    pub fn start(command: &mut Command) -> std::io::Result<Served> {
+        let mut child = command.stdout(Stdio::piped()).spawn()?;
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped")).read_line(&mut first_line)?;
+        Ok(Served { child, first_line })
+    }
+
+    /// Stops the server now (as dropping it does).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
