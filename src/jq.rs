@@ -338,7 +338,10 @@ mod tests {
         let Err(e) = Program::compile("if 1 then 2", None) else {
             panic!("should not parse")
         };
-        assert!(e.to_string().ends_with("found the end of the program"), "{e}");
+        assert!(
+            e.to_string().ends_with("found the end of the program"),
+            "{e}"
+        );
         let Err(e) = Program::compile(".a |\n  nosuchfn(1) | $x", None) else {
             panic!("should not compile")
         };

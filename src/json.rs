@@ -257,14 +257,17 @@ impl<'de> DeserializeSeed<'de> for RangeSeed {
     }
 }
 
-/// Descends along `segments`, validating everything it passes.
-struct PathSeed<'a, 'p> {
+/// Walks one level (as a visitor) or one value (as a seed): descends into
+/// the member or element the next segment names and skips everything else,
+/// which still validates it; with no segments left, records where the value
+/// is.
+struct PathVisitor<'a, 'p> {
     line: &'p [u8],
     segments: &'p [Segment],
     found: &'a mut Option<Range<usize>>,
 }
 
-impl<'de> DeserializeSeed<'de> for PathSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for PathVisitor<'_, '_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         if self.segments.is_empty() {
@@ -272,20 +275,8 @@ impl<'de> DeserializeSeed<'de> for PathSeed<'_, '_> {
             *self.found = Some(RangeSeed { base }.deserialize(d)?);
             return Ok(());
         }
-        d.deserialize_any(PathVisitor {
-            line: self.line,
-            segments: self.segments,
-            found: self.found,
-        })
+        d.deserialize_any(self)
     }
-}
-
-/// Walks one level: descends into the member or element the next segment
-/// names and skips everything else, which still validates it.
-struct PathVisitor<'a, 'p> {
-    line: &'p [u8],
-    segments: &'p [Segment],
-    found: &'a mut Option<Range<usize>>,
 }
 
 impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
@@ -300,7 +291,7 @@ impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
         let base = self.line.as_ptr() as usize;
         while let Some(key) = map.next_key_seed(KeySeed { base })? {
             if key.is(self.line, name) {
-                map.next_value_seed(PathSeed {
+                map.next_value_seed(PathVisitor {
                     line: self.line,
                     segments: rest,
                     found: &mut *self.found,
@@ -318,7 +309,7 @@ impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
         let mut index = 0usize;
         loop {
             let more = if index == wanted {
-                let seed = PathSeed {
+                let seed = PathVisitor {
                     line: self.line,
                     segments: rest,
                     found: &mut *self.found,
