@@ -2,7 +2,7 @@
 //! UTC with milliseconds, derived from the clock when the step runs.
 
 use super::raw::{push_str, OneMember};
-use super::{schema, Derived, Event, Flow, Step};
+use super::{schema, Event, Flow, Step};
 use crate::event::FailureMessage;
 use crate::time;
 
@@ -30,7 +30,7 @@ impl EnrichedAt {
         EnrichedAt {
             clock,
             last_ms: i64::MIN,
-            data: OneMember::default(),
+            data: OneMember::new("enriched_at", schema::ENRICHED_AT),
         }
     }
 }
@@ -49,18 +49,10 @@ impl Step for EnrichedAt {
         if now != self.last_ms {
             // Formatting once per millisecond, not once per event.
             self.last_ms = now;
-            self.data.set("enriched_at", |out| {
-                push_str(out, &time::format_rfc3339_ms(now))
-            });
+            self.data
+                .set(|out| push_str(out, &time::format_rfc3339_ms(now)));
         }
-        ev.derive(Derived {
-            field: "enriched_at",
-            schema: schema::ENRICHED_AT,
-            data: self.data.text(),
-            value: self.data.value(),
-        })
-        .map_err(|e| vec![e])?;
-        Ok(Flow::Continue)
+        self.data.add_to(ev)
     }
 }
 

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use super::raw::{push_str, OneMember};
-use super::{schema, Derived, Event, Flow, Step};
+use super::{schema, Event, Flow, Step};
 use crate::event::FailureMessage;
 
 /// The namespace of `content` ids: UUID v5 of the URL-namespace name
@@ -87,7 +87,7 @@ impl EventId {
         EventId {
             mode,
             rng: Xoshiro::from_os(),
-            data: OneMember::default(),
+            data: OneMember::new("event_id", schema::EVENT_ID),
         }
     }
 
@@ -119,15 +119,8 @@ impl Step for EventId {
         let id = self.make(original);
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let text = id.hyphenated().encode_lower(&mut text);
-        self.data.set("event_id", |out| push_str(out, text));
-        ev.derive(Derived {
-            field: "event_id",
-            schema: schema::EVENT_ID,
-            data: self.data.text(),
-            value: self.data.value(),
-        })
-        .map_err(|e| vec![e])?;
-        Ok(Flow::Continue)
+        self.data.set(|out| push_str(out, text));
+        self.data.add_to(ev)
     }
 }
 

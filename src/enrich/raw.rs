@@ -7,12 +7,15 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::{Derived, Event, Flow};
+use crate::event::FailureMessage;
 pub use crate::json::{array_element, find, kind_of, push_str, scalar, Scalar, TopLevel};
 use crate::json::{object_member, ScanError};
 use crate::path::Segment;
 
 /// Why a line is not an event the steps can work on: a [`ScanError`],
-/// split the way the pipeline names failure kinds.
+/// split in the two kinds the pipeline's `process` matches on (it tells
+/// UTF-8 apart itself). Once it matches `ScanError` directly, this goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
     /// Not valid JSON (or not UTF-8).
@@ -167,22 +170,33 @@ pub fn append_to_array(src: &[u8], arr: Range<usize>, items: &[u8], dst: &mut Ve
     dst.extend_from_slice(&src[close..]);
 }
 
-/// A derived context's data with a single member, `{"NAME":VALUE}`, in a
-/// buffer kept from event to event: for the steps that add one value (an
-/// id, a time), which hand both the whole and the value to
-/// [`super::Derived`].
-#[derive(Debug, Default)]
+/// The result of a step that adds one value (an id, a time): a derived
+/// context whose data has a single member, `{"FIELD":VALUE}`, in a buffer
+/// kept from event to event.
+#[derive(Debug)]
 pub struct OneMember {
+    field: &'static str,
+    schema: &'static str,
     text: Vec<u8>,
     value: Range<usize>,
 }
 
 impl OneMember {
-    /// Rewrites the member: `value` appends the member's JSON value.
-    pub fn set(&mut self, name: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    /// A context of schema `schema` with the member `field`.
+    pub fn new(field: &'static str, schema: &'static str) -> Self {
+        OneMember {
+            field,
+            schema,
+            text: Vec::with_capacity(64),
+            value: 0..0,
+        }
+    }
+
+    /// Rewrites the member: `value` appends its JSON value.
+    pub fn set(&mut self, value: impl FnOnce(&mut Vec<u8>)) {
         self.text.clear();
         self.text.push(b'{');
-        push_str(&mut self.text, name);
+        push_str(&mut self.text, self.field);
         self.text.push(b':');
         let start = self.text.len();
         value(&mut self.text);
@@ -198,6 +212,18 @@ impl OneMember {
     /// The member's value.
     pub fn value(&self) -> &[u8] {
         &self.text[self.value.clone()]
+    }
+
+    /// Adds the context, as it was last set, to `ev` (see [`Event::derive`]).
+    pub fn add_to(&self, ev: &mut Event) -> Result<Flow, Vec<FailureMessage>> {
+        ev.derive(Derived {
+            field: self.field,
+            schema: self.schema,
+            data: self.text(),
+            value: self.value(),
+        })
+        .map_err(|e| vec![e])?;
+        Ok(Flow::Continue)
     }
 }
 
@@ -277,12 +303,12 @@ mod tests {
 
     #[test]
     fn writes_one_member_objects() {
-        let mut one = OneMember::default();
-        one.set("id", |out| push_str(out, "a\"b"));
+        let mut one = OneMember::new("id", "iglu:x/y/jsonschema/1-0-0");
+        one.set(|out| push_str(out, "a\"b"));
         assert_eq!(one.text(), br#"{"id":"a\"b"}"#);
         assert_eq!(one.value(), br#""a\"b""#);
-        one.set("n", |out| out.push(b'7'));
-        assert_eq!((one.text(), one.value()), (&br#"{"n":7}"#[..], &b"7"[..]));
+        one.set(|out| out.push(b'7'));
+        assert_eq!((one.text(), one.value()), (&br#"{"id":7}"#[..], &b"7"[..]));
     }
 
     #[test]
