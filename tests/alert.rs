@@ -135,6 +135,16 @@ fn disk_event(host: &str, free: u32, owner: &str) -> Value {
                     "timestamp": "2026-11-27T10:00:00Z"}})
 }
 
+/// The commands [`disk_rules`] decide on disk events, one per
+/// `(host, free percent, owner)`.
+fn disk_commands(dir: &Path, disks: &[(&str, u32, &str)]) -> Vec<u8> {
+    let events: Vec<Value> = disks
+        .iter()
+        .map(|&(host, free, owner)| disk_event(host, free, owner))
+        .collect();
+    decide(dir, &disk_rules(), &events)
+}
+
 fn disk_rules() -> Value {
     json!({"rules": [{
         "id": "disk-low",
@@ -166,13 +176,12 @@ fn send_smtp(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::
 fn smtp_receives_exactly_the_expected_emails() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &[]);
-    let commands = decide(
+    let commands = disk_commands(
         dir.path(),
-        &disk_rules(),
         &[
-            disk_event("db-1", 4, "dba@example.com"),
-            disk_event("web-1", 55, "web@example.com"),
-            disk_event("cache-1", 9, "cache@example.com"),
+            ("db-1", 4, "dba@example.com"),
+            ("web-1", 55, "web@example.com"),
+            ("cache-1", 9, "cache@example.com"),
         ],
     );
     assert_eq!(lines(&commands).len(), 2);
@@ -282,11 +291,7 @@ fn hostile_fields_reach_no_header() {
 fn smtp_authentication_from_the_environment_or_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &["--auth", "alerts:s3cret"]);
-    let commands = decide(
-        dir.path(),
-        &disk_rules(),
-        &[disk_event("db-1", 1, "dba@example.com")],
-    );
+    let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
     // Without credentials the server refuses.
     let out = send_smtp(&server, &commands, &["--retries", "0"]);
     assert_eq!(out.status.code(), Some(1));
@@ -328,11 +333,7 @@ fn smtp_authentication_from_the_environment_or_a_file() {
 fn smtp_try_later_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &["--tempfail", "2"]);
-    let commands = decide(
-        dir.path(),
-        &disk_rules(),
-        &[disk_event("db-1", 1, "dba@example.com")],
-    );
+    let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
     let out = send_smtp(&server, &commands, &[]);
     assert_success(&out);
     let outcome = &json_lines(&out.stdout)[0];
@@ -398,13 +399,20 @@ fn a_redelivered_command_is_not_sent_twice() {
     assert_eq!(server2.received().len(), 2);
 }
 
-fn send_http(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::Output {
-    cmd("alert")
+/// `alert --send` to the webhook server.
+fn http_sender(server: &Server) -> assert_cmd::Command {
+    let mut sender = cmd("alert");
+    sender
         .args([
             "--send",
             &format!("http://127.0.0.1:{}/hooks/alerts", server.port),
         ])
-        .args(["--backoff", "20ms"])
+        .args(["--backoff", "20ms"]);
+    sender
+}
+
+fn send_http(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::Output {
+    http_sender(server)
         .args(extra)
         .write_stdin(commands.to_vec())
         .output()
@@ -415,19 +423,14 @@ fn send_http(server: &Server, commands: &[u8], extra: &[&str]) -> std::process::
 fn http_server_receives_the_webhooks() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::http(dir.path(), &[]);
-    let commands = decide(
+    let commands = disk_commands(
         dir.path(),
-        &disk_rules(),
         &[
-            disk_event("db-1", 1, "dba@example.com"),
-            disk_event("db-2", 2, "dba@example.com"),
+            ("db-1", 1, "dba@example.com"),
+            ("db-2", 2, "dba@example.com"),
         ],
     );
-    let out = cmd("alert")
-        .args([
-            "--send",
-            &format!("http://127.0.0.1:{}/hooks/alerts", server.port),
-        ])
+    let out = http_sender(&server)
         .env("UNILOG_HTTP_AUTHORIZATION", "Bearer t0ken")
         .write_stdin(commands.clone())
         .output()
@@ -456,11 +459,7 @@ fn http_server_receives_the_webhooks() {
 #[test]
 fn http_failures_are_retried_then_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let commands = decide(
-        dir.path(),
-        &disk_rules(),
-        &[disk_event("db-1", 1, "dba@example.com")],
-    );
+    let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
     // 503 twice, then 200: sent on the third try.
     let server = Server::http(dir.path(), &["--fail-first", "2"]);
     let out = send_http(&server, &commands, &[]);
@@ -649,12 +648,11 @@ fn exec_programs_get_the_command_on_stdin_without_a_shell() {
         "$(touch {0}); `touch {0}`; touch {0} | sh",
         canary.display()
     );
-    let commands = decide(
+    let commands = disk_commands(
         dir.path(),
-        &disk_rules(),
         &[
-            disk_event(&hostile, 1, "dba@example.com"),
-            disk_event("db-2", 1, "dba@example.com"),
+            (&hostile, 1, "dba@example.com"),
+            ("db-2", 1, "dba@example.com"),
         ],
     );
     let received = dir.path().join("received");
