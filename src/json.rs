@@ -62,10 +62,19 @@ pub fn scan_object(line: &[u8], path: Option<&FieldPath>) -> Result<Option<Vec<u
     if path.is_some_and(|p| p.segments().is_empty()) {
         found = Some(object);
     }
-    Ok(found.and_then(|at| match scalar(line, Some(at.clone())) {
-        Scalar::Text(text) => Some(text.into_owned().into_bytes()),
-        Scalar::Missing => None,
-        Scalar::Compound(_) => Some(line[at].to_vec()),
+    // Like [`scalar`], but the line is known to be UTF-8 here: no second check.
+    Ok(found.and_then(|at| {
+        let raw = &line[at];
+        match raw.first() {
+            Some(b'"') if memchr::memchr(b'\\', raw).is_none() => {
+                Some(raw[1..raw.len() - 1].to_vec())
+            }
+            Some(b'"') => serde_json::from_slice::<String>(raw)
+                .ok()
+                .map(String::into_bytes),
+            Some(b'n') => None,
+            _ => Some(raw.to_vec()),
+        }
     }))
 }
 
