@@ -31,6 +31,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::event::{kind, FailureMessage};
+use crate::io;
+use crate::json::ScanError;
 use crate::path::{FieldPath, Segment};
 
 /// The top-level member derived contexts are appended to.
@@ -114,7 +116,7 @@ impl Event {
     }
 
     /// Takes a new input line: validates it and records its members.
-    pub fn load(&mut self, line: &[u8]) -> Result<(), raw::ParseError> {
+    pub fn load(&mut self, line: &[u8]) -> Result<(), ScanError> {
         self.buf.clear();
         self.buf.extend_from_slice(line);
         self.contexts.clear();
@@ -446,14 +448,7 @@ impl Pipeline {
             )]);
         }
         if let Err(e) = self.event.load(line) {
-            let k = match e {
-                raw::ParseError::NotJson(_) if std::str::from_utf8(line).is_err() => {
-                    kind::INVALID_UTF8
-                }
-                raw::ParseError::NotJson(_) => kind::NOT_JSON,
-                raw::ParseError::NotObject(_) => kind::NOT_OBJECT,
-            };
-            return Outcome::Failed(vec![FailureMessage::new(k, e.to_string())]);
+            return Outcome::Failed(vec![io::json_failure(&e)]);
         }
         for (i, step) in self.steps.iter_mut().enumerate() {
             match step.apply(&mut self.event, line) {

@@ -4,42 +4,13 @@
 //! module; changes are spliced into the bytes, so every field a step does
 //! not touch passes through byte for byte.
 
-use std::fmt;
 use std::ops::Range;
 
 use super::{Derived, Event, Flow};
 use crate::event::FailureMessage;
+use crate::json::object_member;
 pub use crate::json::{array_element, find, kind_of, push_str, scalar, Scalar, TopLevel};
-use crate::json::{object_member, ScanError};
 use crate::path::Segment;
-
-/// Why a line is not an event the steps can work on: a [`ScanError`],
-/// split in the two kinds the pipeline's `process` matches on (it tells
-/// UTF-8 apart itself). Once it matches `ScanError` directly, this goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParseError {
-    /// Not valid JSON (or not UTF-8).
-    NotJson(ScanError),
-    /// Valid JSON but not an object.
-    NotObject(ScanError),
-}
-
-impl From<ScanError> for ParseError {
-    fn from(e: ScanError) -> Self {
-        match e {
-            ScanError::NotObject(_) => ParseError::NotObject(e),
-            _ => ParseError::NotJson(e),
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::NotJson(e) | ParseError::NotObject(e) => e.fmt(f),
-        }
-    }
-}
 
 /// Where a value can be written at a path: replace an existing value, or
 /// insert a member (with the remaining path wrapped around the value) into
@@ -234,27 +205,6 @@ mod tests {
 
     fn segs(p: &str) -> Vec<Segment> {
         FieldPath::parse(p).unwrap().segments().to_vec()
-    }
-
-    #[test]
-    fn classifies_scan_errors() {
-        let mut top = TopLevel::default();
-        let scan = |top: &mut TopLevel, line: &[u8]| top.scan(line).map_err(ParseError::from);
-        assert!(matches!(
-            scan(&mut top, b"[1]"),
-            Err(ParseError::NotObject(_))
-        ));
-        assert!(matches!(
-            scan(&mut top, b"{\"a\":}"),
-            Err(ParseError::NotJson(_))
-        ));
-        let e = scan(&mut top, b"{\"a\":\"\xff\"}").unwrap_err();
-        assert!(matches!(e, ParseError::NotJson(_)));
-        assert_eq!(e.to_string(), "not valid UTF-8 at byte 6");
-        assert_eq!(
-            scan(&mut top, b"3").unwrap_err().to_string(),
-            "a JSON number, not an object: each event must be a JSON object"
-        );
     }
 
     fn set(line: &str, path: &str, value: &str) -> Result<String, String> {
