@@ -229,13 +229,17 @@ pub fn write_json(out: &mut Vec<u8>, v: &Val) -> Result<(), String> {
             Num::Float(f) => {
                 serde_json::to_writer(&mut *out, f).map_err(|e| e.to_string())?;
             }
-            Num::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Num::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
             other => {
                 use std::io::Write;
                 let _ = write!(out, "{other}");
             }
         },
-        Val::TStr(s) => crate::json::push_str(out, &String::from_utf8_lossy(s)),
+        // from_utf8 has an ASCII fast path that the lossy conversion lacks.
+        Val::TStr(s) => match std::str::from_utf8(s) {
+            Ok(text) => crate::json::push_str(out, text),
+            Err(_) => crate::json::push_str(out, &String::from_utf8_lossy(s)),
+        },
         Val::BStr(_) => return Err("a byte string is not JSON; convert it with tostring".into()),
         Val::Arr(items) => {
             out.push(b'[');
