@@ -51,7 +51,7 @@ pub fn default_threads() -> usize {
     thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// Lines of one input, their results and the buffers that hold them; a
+/// Lines, their results and the buffers that hold them; a
 /// batch goes to a worker and back, and is then used again.
 #[derive(Default)]
 struct Batch {
