@@ -249,7 +249,7 @@ impl Progress {
         }
         // Look at the clock only every 4096 calls.
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % 4096 != 0 {
+        if !self.ticks.is_multiple_of(4096) {
             return;
         }
         let now = std::time::Instant::now();

@@ -207,7 +207,7 @@ impl FromArgMatches for Args {
 impl Parser for Args {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Id {
+enum Flag {
     GeoIp,
     Lookup,
     Jq,
@@ -223,49 +223,52 @@ enum Id {
     As,
 }
 
-impl Id {
+impl Flag {
     fn flag(self) -> &'static str {
         match self {
-            Id::GeoIp => "--geoip",
-            Id::Lookup => "--lookup",
-            Id::Jq => "--jq",
-            Id::Ua => "--ua",
-            Id::EventId => "--event-id",
-            Id::Anonymize => "--anonymize-ip",
-            Id::EnrichedAt => "--enriched-at",
-            Id::Config => "--config",
-            Id::Ip => "--ip",
-            Id::On => "--on",
-            Id::Key => "--key",
-            Id::Required => "--required",
-            Id::As => "--as",
+            Flag::GeoIp => "--geoip",
+            Flag::Lookup => "--lookup",
+            Flag::Jq => "--jq",
+            Flag::Ua => "--ua",
+            Flag::EventId => "--event-id",
+            Flag::Anonymize => "--anonymize-ip",
+            Flag::EnrichedAt => "--enriched-at",
+            Flag::Config => "--config",
+            Flag::Ip => "--ip",
+            Flag::On => "--on",
+            Flag::Key => "--key",
+            Flag::Required => "--required",
+            Flag::As => "--as",
         }
     }
     fn arg_id(self) -> &'static str {
         match self {
-            Id::GeoIp => "geoip",
-            Id::Lookup => "lookup",
-            Id::Jq => "jq",
-            Id::Ua => "ua",
-            Id::EventId => "event_id",
-            Id::Anonymize => "anonymize_ip",
-            Id::EnrichedAt => "enriched_at",
-            Id::Config => "config",
-            Id::Ip => "ip",
-            Id::On => "on",
-            Id::Key => "key",
-            Id::Required => "required",
-            Id::As => "name",
+            Flag::GeoIp => "geoip",
+            Flag::Lookup => "lookup",
+            Flag::Jq => "jq",
+            Flag::Ua => "ua",
+            Flag::EventId => "event_id",
+            Flag::Anonymize => "anonymize_ip",
+            Flag::EnrichedAt => "enriched_at",
+            Flag::Config => "config",
+            Flag::Ip => "ip",
+            Flag::On => "on",
+            Flag::Key => "key",
+            Flag::Required => "required",
+            Flag::As => "name",
         }
     }
     fn is_step(self) -> bool {
-        !matches!(self, Id::Ip | Id::On | Id::Key | Id::Required | Id::As)
+        !matches!(
+            self,
+            Flag::Ip | Flag::On | Flag::Key | Flag::Required | Flag::As
+        )
     }
 }
 
 /// A step being assembled from its flag and the options after it.
 struct Draft {
-    id: Id,
+    id: Flag,
     /// Which value of its flag (the n-th --geoip, …).
     nth: usize,
     ip: Option<FieldPath>,
@@ -278,21 +281,21 @@ struct Draft {
 /// Puts the steps in command-line order and gives each its options.
 fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>, String> {
     let ids = [
-        Id::GeoIp,
-        Id::Lookup,
-        Id::Jq,
-        Id::Ua,
-        Id::EventId,
-        Id::Anonymize,
-        Id::EnrichedAt,
-        Id::Config,
-        Id::Ip,
-        Id::On,
-        Id::Key,
-        Id::Required,
-        Id::As,
+        Flag::GeoIp,
+        Flag::Lookup,
+        Flag::Jq,
+        Flag::Ua,
+        Flag::EventId,
+        Flag::Anonymize,
+        Flag::EnrichedAt,
+        Flag::Config,
+        Flag::Ip,
+        Flag::On,
+        Flag::Key,
+        Flag::Required,
+        Flag::As,
     ];
-    let mut seen: Vec<(usize, Id, usize)> = Vec::new();
+    let mut seen: Vec<(usize, Flag, usize)> = Vec::new();
     for id in ids {
         if m.value_source(id.arg_id()) != Some(clap::parser::ValueSource::CommandLine) {
             continue;
@@ -331,11 +334,11 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
             return Err(format!("{} must follow the step it belongs to", id.flag()));
         };
         let fits = match id {
-            Id::Ip => matches!(step.id, Id::GeoIp | Id::Anonymize),
-            _ => step.id == Id::Lookup,
+            Flag::Ip => matches!(step.id, Flag::GeoIp | Flag::Anonymize),
+            _ => step.id == Flag::Lookup,
         };
         if !fits {
-            let owner = if id == Id::Ip {
+            let owner = if id == Flag::Ip {
                 "--geoip or --anonymize-ip"
             } else {
                 "--lookup"
@@ -348,27 +351,27 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
         }
         let twice = || format!("{} is given twice for one {}", id.flag(), step.id.flag());
         match id {
-            Id::Ip => {
+            Flag::Ip => {
                 if step.ip.replace(o.ip[nth].clone()).is_some() {
                     return Err(twice());
                 }
             }
-            Id::On => {
+            Flag::On => {
                 if step.on.replace(o.on[nth].clone()).is_some() {
                     return Err(twice());
                 }
             }
-            Id::Key => {
+            Flag::Key => {
                 if step.key.replace(o.key[nth].clone()).is_some() {
                     return Err(twice());
                 }
             }
-            Id::As => {
+            Flag::As => {
                 if step.name.replace(o.name[nth].clone()).is_some() {
                     return Err(twice());
                 }
             }
-            Id::Required => {
+            Flag::Required => {
                 if std::mem::replace(&mut step.required, true) {
                     return Err(twice());
                 }
@@ -392,15 +395,15 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
             })
         };
         steps.push(match d.id {
-            Id::GeoIp => CliStep::Step(StepSpec::GeoIp {
+            Flag::GeoIp => CliStep::Step(StepSpec::GeoIp {
                 db: o.geoip[d.nth].clone(),
                 ip: ip()?,
             }),
-            Id::Anonymize => CliStep::Step(StepSpec::AnonymizeIp {
+            Flag::Anonymize => CliStep::Step(StepSpec::AnonymizeIp {
                 mask: o.anonymize_ip[d.nth],
                 ip: ip()?,
             }),
-            Id::Lookup => CliStep::Step(StepSpec::Lookup(LookupSpec {
+            Flag::Lookup => CliStep::Step(StepSpec::Lookup(LookupSpec {
                 table: o.lookup[d.nth].clone(),
                 on: d.on.ok_or_else(|| {
                     "--lookup needs --on PATH after it: where the key is in the event".to_string()
@@ -409,19 +412,19 @@ fn order_steps(m: &ArgMatches, o: &Options) -> std::result::Result<Vec<CliStep>,
                 required: d.required,
                 name: d.name,
             })),
-            Id::Jq => {
+            Flag::Jq => {
                 jq_count += 1;
                 CliStep::Step(StepSpec::Jq {
                     expr: o.jq[d.nth].clone(),
                     origin: format!("--jq #{jq_count}"),
                 })
             }
-            Id::Ua => CliStep::Step(StepSpec::UserAgent {
+            Flag::Ua => CliStep::Step(StepSpec::UserAgent {
                 path: o.ua[d.nth].clone(),
             }),
-            Id::EventId => CliStep::Step(StepSpec::EventId(o.event_id[d.nth])),
-            Id::EnrichedAt => CliStep::Step(StepSpec::EnrichedAt),
-            Id::Config => CliStep::Config(o.config[d.nth].clone()),
+            Flag::EventId => CliStep::Step(StepSpec::EventId(o.event_id[d.nth])),
+            Flag::EnrichedAt => CliStep::Step(StepSpec::EnrichedAt),
+            Flag::Config => CliStep::Config(o.config[d.nth].clone()),
             _ => unreachable!("only steps are drafted"),
         });
     }

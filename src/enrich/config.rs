@@ -279,9 +279,7 @@ mod tests {
     fn err(text: &str) -> String {
         format!(
             "{:#}",
-            parse(text.as_bytes(), "e.json", Path::new("."))
-                .err()
-                .expect("should fail")
+            parse(text.as_bytes(), "e.json", Path::new(".")).expect_err("should fail")
         )
     }
 

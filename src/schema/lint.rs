@@ -35,14 +35,17 @@ pub struct Report {
     pub problems: Vec<Problem>,
 }
 
+/// A schema family: vendor, name and format.
+type Family = (String, String, String);
+
+/// One version of a family: where it is and, when it compiled, the schema.
+type Member = (SchemaVer, PathBuf, Option<Parsed>);
+
 /// Lints the registry at `root`.
 pub fn lint(root: &Path) -> Result<Report> {
     let resolver = Arc::new(Resolver::from_dirs(&[root.to_path_buf()]));
     let mut report = Report::default();
-    let mut families: BTreeMap<
-        (String, String, String),
-        Vec<(SchemaVer, PathBuf, Option<Parsed>)>,
-    > = BTreeMap::new();
+    let mut families: BTreeMap<Family, Vec<Member>> = BTreeMap::new();
     for (path, parts) in walk(root, &mut report.problems)? {
         let [vendor, name, format, version] = &parts;
         let key = match IgluUri::parse(&format!("iglu:{vendor}/{name}/{format}/{version}")) {
