@@ -9,6 +9,8 @@
 //! An error, more than one value, or a value that is not an object fails
 //! that event only, with every error the program raised.
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, Result};
 use jaq_json::Val;
 
@@ -18,10 +20,8 @@ use crate::jq::{kind_of, parse_json, write_json, CompileError, Program};
 
 /// A compiled jq step.
 pub struct Jq {
-    program: Program,
-    /// The program and where it was given, to compile it again for
-    /// another worker thread.
-    source: (String, String),
+    /// Compiled once and shared by every worker thread's copy of the step.
+    program: Arc<Program>,
     out: Vec<u8>,
 }
 
@@ -34,8 +34,7 @@ impl Jq {
             CompileError::Undefined(_) => anyhow!("{origin}: jq error: {e}"),
         })?;
         Ok(Jq {
-            program,
-            source: (expr.to_string(), origin.to_string()),
+            program: Arc::new(program),
             out: Vec::with_capacity(4096),
         })
     }
@@ -61,10 +60,11 @@ impl Step for Jq {
         "jq"
     }
 
-    /// A compiled program is not shared between threads (jaq values are
-    /// reference-counted without atomics), so each copy compiles its own.
     fn fork(&self) -> Result<Box<dyn Step>> {
-        Ok(Box::new(Jq::compile(&self.source.0, &self.source.1)?))
+        Ok(Box::new(Jq {
+            program: Arc::clone(&self.program),
+            out: Vec::with_capacity(4096),
+        }))
     }
 
     fn apply(&mut self, ev: &mut Event, _original: &[u8]) -> Result<Flow, Vec<FailureMessage>> {
