@@ -143,6 +143,23 @@ pub struct InputArgs {
     pub files: Vec<std::path::PathBuf>,
 }
 
+/// How many threads a filter that can spread its work uses.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ThreadArgs {
+    /// Work on N threads (default: one per CPU). Events come out in the
+    /// order they came in whatever N is; 1 runs on the reading thread.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+impl ThreadArgs {
+    /// The number of worker threads to run.
+    pub fn count(&self) -> usize {
+        self.threads
+            .map_or_else(crate::parallel::default_threads, usize::from)
+    }
+}
+
 /// Where a filter's output goes and how it is buffered.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
-use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
+use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs, ThreadArgs};
 use crate::enrich::anonymize::Mask;
 use crate::enrich::event_id::IdMode;
 use crate::enrich::lookup::LookupSpec;
@@ -145,10 +145,8 @@ pub struct Options {
     #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
     pub max_event_bytes: u64,
 
-    /// Enrich on N threads (default: one per CPU). Events come out in the
-    /// order they came in whatever N is; 1 runs on the reading thread.
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
 
     /// Print a summary on stderr (always on a terminal).
     #[arg(short = 'v', long)]
@@ -467,9 +465,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     // Everything is loaded and compiled before any event is read.
     let pipeline = Pipeline::build(&spec)?;
     let options = args.options;
-    let threads = options
-        .threads
-        .map_or_else(parallel::default_threads, usize::from);
+    let threads = options.threads.count();
     let mut workers = Vec::with_capacity(threads);
     for _ in 1..threads {
         workers.push(pipeline.fork()?);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 
-use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
+use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs, ThreadArgs};
 use crate::io::{self, Failures};
 use crate::parallel;
 use crate::schema::registry::Resolver;
@@ -25,7 +25,7 @@ use crate::schema::{lint, Checker};
 ///
 /// With no --registry or --resolver, schemas come from ./schemas when it is a
 /// directory, then from the io.unilog schemas built in. Each schema is
-/// fetched and compiled once.
+/// fetched and compiled once per worker thread (see --threads).
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -79,11 +79,8 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
     pub max_event_bytes: u64,
 
-    /// Validate on N threads (default: one per CPU). Events come out in
-    /// the order they came in whatever N is; 1 runs on the reading thread.
-    /// Each thread fetches and caches schemas on its own.
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub threads: ThreadArgs,
 
     /// Print a summary on stderr (always on a terminal).
     #[arg(short = 'v', long)]
@@ -114,12 +111,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut out = args.output.open()?;
     let mut failures = Failures::open(&args.failures)?;
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
-    let threads = args
-        .threads
-        .map_or_else(parallel::default_threads, usize::from);
     // Each worker keeps its own schema cache: schemas are few, and a shared
     // cache would put a lock in every event's path.
-    let workers = (0..threads)
+    let workers = (0..args.threads.count())
         .map(|_| {
             let mut checker = Checker::new(resolver.clone());
             move |line: &[u8], out: &mut Vec<u8>| {
