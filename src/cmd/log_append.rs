@@ -9,7 +9,7 @@ use clap::Parser;
 
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, Progress};
 use crate::event::Original;
-use crate::io::{self, check_line, json_failure, Failures, IdleAware, LineReader, Output};
+use crate::io::{self, json_failure, Failures, FilterStep, Output};
 use crate::json::scan_object;
 use crate::path::FieldPath;
 use crate::store::append::Position;
@@ -175,77 +175,73 @@ pub fn run(args: Args) -> Result<Outcome> {
         .context("cannot start the writer thread")?;
 
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
-    let mut read = 0u64;
-    let mut read_bytes = 0u64;
+    let mut accepted = 0u64;
+    let mut accepted_bytes = 0u64;
     let mut progress = Progress::new("events");
     let mut chunk = Chunk::default();
-    let send = |msg: ToWriter| to_writer.send(msg).is_ok();
-    let reading = (|| -> Result<bool> {
-        for input in inputs {
-            let mut reader =
-                LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
-            loop {
-                let (line_no, line) = match reader.next_line() {
-                    Ok(Some(numbered)) => numbered,
-                    Ok(None) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        // The producer paused: make what we have durable now.
-                        failures.flush()?;
-                        let full =
-                            std::mem::replace(&mut chunk, recycled.try_recv().unwrap_or_default());
-                        if !send(ToWriter::Events(full)) || !send(ToWriter::Sync) {
-                            return Ok(false);
-                        }
-                        continue;
-                    }
-                    Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
-                };
-                read += 1;
-                let bytes = match check_line(&line, max_line) {
-                    Ok(bytes) => bytes,
-                    Err((message, original)) => {
-                        failures.route(&input.name, line_no, vec![message], original)?;
-                        continue;
-                    }
-                };
-                match scan_object(bytes, args.key.as_ref()) {
-                    Ok(key) => {
-                        let partition = args
-                            .partition
-                            .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
-                        chunk.push(bytes, partition);
-                        read_bytes += bytes.len() as u64;
-                        progress.update(read, read_bytes);
-                    }
-                    Err(e) => {
-                        failures.route(
-                            &input.name,
-                            line_no,
-                            vec![json_failure(&e)],
-                            Original::Line(bytes),
-                        )?;
+    // A send fails only when the writer has stopped; its own error, reported
+    // below, says why.
+    let send = |msg: ToWriter| {
+        to_writer
+            .send(msg)
+            .map_err(|_| anyhow::anyhow!("the writer thread stopped"))
+    };
+    let reading = io::for_each_line(inputs, max_line, |step| {
+        match step {
+            FilterStep::Line {
+                input,
+                line_no,
+                bytes,
+            } => match scan_object(bytes, args.key.as_ref()) {
+                Ok(key) => {
+                    let partition = args
+                        .partition
+                        .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
+                    chunk.push(bytes, partition);
+                    accepted += 1;
+                    accepted_bytes += bytes.len() as u64;
+                    progress.update(accepted, accepted_bytes);
+                    if chunk.bytes.len() >= CHUNK_BYTES {
+                        let next = recycled.try_recv().unwrap_or_default();
+                        send(ToWriter::Events(std::mem::replace(&mut chunk, next)))?;
                     }
                 }
-                if chunk.bytes.len() >= CHUNK_BYTES {
-                    let next = recycled.try_recv().unwrap_or_default();
-                    if !send(ToWriter::Events(std::mem::replace(&mut chunk, next))) {
-                        return Ok(false);
-                    }
-                }
+                Err(e) => failures.route(
+                    input,
+                    line_no,
+                    vec![json_failure(&e)],
+                    Original::Line(bytes),
+                )?,
+            },
+            FilterStep::Unfit {
+                input,
+                line_no,
+                message,
+                original,
+            } => failures.route(input, line_no, vec![message], original)?,
+            FilterStep::Idle => {
+                // The producer paused: make what we have durable now.
+                failures.flush()?;
+                let full = std::mem::replace(&mut chunk, recycled.try_recv().unwrap_or_default());
+                send(ToWriter::Events(full))?;
+                send(ToWriter::Sync)?;
             }
         }
+        Ok(())
+    })
+    .and_then(|read| {
         failures.flush()?;
-        Ok(send(ToWriter::Events(chunk)))
-    })();
+        send(ToWriter::Events(chunk))?;
+        Ok(read)
+    });
     drop(to_writer);
     progress.finish();
     // The writer's error, if it stopped, explains a failed send best.
     let written = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
-    reading?;
     let counts = Counts {
-        read,
+        read: reading?,
         written,
         failed: failures.count(),
     };
