@@ -15,6 +15,7 @@ pub mod jq;
 pub mod json;
 pub mod parallel;
 pub mod path;
+pub mod position;
 pub mod schema;
 pub mod store;
 pub mod time;

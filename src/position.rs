@@ -1,0 +1,458 @@
+//! Source positions: where an event came from, carried end to end.
+//!
+//! `log-tail --with-position` puts a member first in every event:
+//! `{"unilog":{"log":ID,"partition":P,"offset":O,"time":MS},…}` (and
+//! `"sub":K` when a filter made several events from one input). Stateful
+//! tools and destinations record, per source partition, the highest
+//! position they hold ([`Held`]); a rerun starts each source where the
+//! destinations need it ([`Held::resume_at`]) and each destination drops
+//! what it already holds ([`Held::holds`]). Together that is exactly-once
+//! through a pipe that has no transactions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// The member's name, the first member of a positioned event.
+pub const MEMBER: &str = "unilog";
+
+/// Where an event came from: one source partition, an offset in it, and
+/// which of the events made from that input it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The stable id of the source log (`log.json`'s `id`, or a Kafka URL).
+    pub log: String,
+    /// The partition of the source log.
+    pub partition: u32,
+    /// The record's offset in that partition.
+    pub offset: u64,
+    /// 0 for the first (usually only) event made from the input, then 1, 2, …
+    pub sub: u32,
+    /// The source log's append time in ms since the epoch, when known.
+    pub time_ms: Option<i64>,
+}
+
+impl Position {
+    /// The source partition this position is in.
+    pub fn source(&self) -> Source {
+        Source {
+            log: self.log.clone(),
+            partition: self.partition,
+        }
+    }
+
+    /// The position as a (not complete) mark.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            offset: self.offset,
+            sub: self.sub,
+            complete: false,
+        }
+    }
+
+    /// The same input's next derived event (`sub` one higher).
+    pub fn next_sub(&self) -> Position {
+        Position {
+            sub: self.sub + 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// A source partition: a log id and a partition number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source {
+    /// The stable id of the log.
+    pub log: String,
+    /// The partition.
+    pub partition: u32,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.log, self.partition)
+    }
+}
+
+impl Source {
+    /// Parses the `LOG/PARTITION` form [`Display`](fmt::Display) writes; the
+    /// log id may itself contain `/` (a Kafka URL), so the last one splits.
+    pub fn parse(text: &str) -> Option<Source> {
+        let (log, partition) = text.rsplit_once('/')?;
+        if log.is_empty() {
+            return None;
+        }
+        Some(Source {
+            log: log.to_string(),
+            partition: partition.parse().ok()?,
+        })
+    }
+}
+
+/// How far a destination holds one source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The highest offset held.
+    pub offset: u64,
+    /// The highest sub-index held at that offset.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sub: u32,
+    /// True when every event derived from inputs up to and including
+    /// `offset` is held; false when more subs of `offset` may follow.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub complete: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Mark {
+    /// True when this mark is at or past `(offset, sub)`.
+    fn covers(&self, offset: u64, sub: u32) -> bool {
+        if self.complete {
+            offset <= self.offset
+        } else {
+            (offset, sub) <= (self.offset, self.sub)
+        }
+    }
+
+    /// The higher of two marks (a complete mark at an offset is past every
+    /// sub of that offset).
+    fn max(self, other: Mark) -> Mark {
+        let rank = |m: &Mark| (m.offset, m.complete, m.sub);
+        if rank(&other) > rank(&self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// What a destination holds, per source: serialised as a JSON object
+/// `{"LOG/PARTITION":{"offset":O,"sub":K,"complete":true},…}`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Held(BTreeMap<Source, Mark>);
+
+impl Held {
+    /// Nothing held.
+    pub fn new() -> Held {
+        Held::default()
+    }
+
+    /// True when `position` is at or below what is held for its source: a
+    /// duplicate that the destination already has.
+    pub fn holds(&self, position: &Position) -> bool {
+        self.get(&position.log, position.partition)
+            .is_some_and(|m| m.covers(position.offset, position.sub))
+    }
+
+    /// The mark for one source, if any.
+    pub fn get(&self, log: &str, partition: u32) -> Option<&Mark> {
+        // BTreeMap<Source, _> cannot be searched by borrowed parts; sources
+        // are few (a log's partitions), so a range scan is cheap enough and
+        // avoids allocating on the per-event path.
+        self.0
+            .iter()
+            .find(|(s, _)| s.partition == partition && s.log == log)
+            .map(|(_, m)| m)
+    }
+
+    /// Raises the mark for the position's source (never lowers it).
+    pub fn record(&mut self, position: &Position) {
+        self.raise(position.source(), position.mark());
+    }
+
+    /// Records that every event derived from inputs up to and including
+    /// `offset` of `source` is held.
+    pub fn record_complete(&mut self, source: &Source, offset: u64) {
+        self.raise(
+            source.clone(),
+            Mark {
+                offset,
+                sub: 0,
+                complete: true,
+            },
+        );
+    }
+
+    fn raise(&mut self, source: Source, mark: Mark) {
+        if let Some(held) = self.0.iter_mut().find(|(s, _)| **s == source).map(|(_, m)| m) {
+            *held = held.max(mark);
+        } else {
+            self.0.insert(source, mark);
+        }
+    }
+
+    /// The offset a reader must start `source` at for this destination:
+    /// one past a complete mark, else the mark's own offset (its later subs
+    /// may still be missing); `None` when nothing is held for it.
+    pub fn resume_at(&self, source: &Source) -> Option<u64> {
+        self.get(&source.log, source.partition)
+            .map(|m| if m.complete { m.offset + 1 } else { m.offset })
+    }
+
+    /// Every source and its mark, in source order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Source, &Mark)> {
+        self.0.iter()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes the higher mark per source from `other`.
+    pub fn merge(&mut self, other: &Held) {
+        for (source, mark) in &other.0 {
+            self.raise(source.clone(), *mark);
+        }
+    }
+}
+
+impl Serialize for Held {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (source, mark) in &self.0 {
+            map.serialize_entry(&source.to_string(), mark)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Held {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Held, D::Error> {
+        let raw = BTreeMap::<String, Mark>::deserialize(deserializer)?;
+        let mut held = BTreeMap::new();
+        for (key, mark) in raw {
+            let source = Source::parse(&key).ok_or_else(|| {
+                de::Error::custom(format!("{key:?} is not a source (LOG/PARTITION)"))
+            })?;
+            held.insert(source, mark);
+        }
+        Ok(Held(held))
+    }
+}
+
+/// The member as it is written: field order fixed, `sub` only when not 0.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Member {
+    log: String,
+    partition: u32,
+    offset: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    sub: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time: Option<i64>,
+}
+
+const PREFIX: &[u8] = b"{\"unilog\":";
+
+/// Splits an event line that begins with the position member: `Ok(None)`
+/// when it has none, `Ok(Some((position, rest)))` where `rest` is the event
+/// without the member, and `Err(message)` when a member is there but is not
+/// a position. Only a member written first counts (as `log-tail` writes
+/// it), so events that merely contain `unilog` deeper are left alone.
+pub fn split(line: &[u8]) -> Result<Option<(Position, Vec<u8>)>, String> {
+    let start = crate::json::skip_ws(line, 0);
+    let Some(after) = line.get(start..).filter(|l| l.starts_with(PREFIX)) else {
+        return Ok(None);
+    };
+    let value_at = start + PREFIX.len();
+    let mut stream =
+        serde_json::Deserializer::from_slice(&after[PREFIX.len()..]).into_iter::<Member>();
+    let member = match stream.next() {
+        Some(Ok(member)) => member,
+        Some(Err(e)) => {
+            return Err(format!(
+                "the \"{MEMBER}\" member is not a position ({e}); expected {{\"log\":ID,\"partition\":P,\"offset\":O,\"time\":MS}} as log-tail --with-position writes it"
+            ))
+        }
+        None => return Err(format!("the \"{MEMBER}\" member has no value")),
+    };
+    let mut i = crate::json::skip_ws(line, value_at + stream.byte_offset());
+    let mut rest = Vec::with_capacity(line.len().saturating_sub(i) + 1);
+    rest.push(b'{');
+    match line.get(i) {
+        Some(b',') => i += 1,
+        Some(b'}') => {}
+        _ => return Err(format!("the \"{MEMBER}\" member is not followed by ',' or '}}'")),
+    }
+    rest.extend_from_slice(&line[i..]);
+    let position = Position {
+        log: member.log,
+        partition: member.partition,
+        offset: member.offset,
+        sub: member.sub,
+        time_ms: member.time,
+    };
+    Ok(Some((position, rest)))
+}
+
+/// Appends `{"unilog":{…},` and the members of `event` (an object line) to
+/// `out`: the event with its position first, the rest as it was.
+pub fn write_with(out: &mut Vec<u8>, position: &Position, event: &[u8]) {
+    let open = event.iter().position(|&b| b == b'{').unwrap_or(event.len());
+    let rest = event.get(open + 1..).unwrap_or(b"}");
+    let empty = rest.get(crate::json::skip_ws(rest, 0)) == Some(&b'}');
+    out.extend_from_slice(PREFIX);
+    write_member(out, position);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+}
+
+/// Appends the member's value, `{"log":…,"partition":…,…}`, to `out`.
+pub fn write_member(out: &mut Vec<u8>, position: &Position) {
+    out.extend_from_slice(b"{\"log\":");
+    crate::json::push_str(out, &position.log);
+    out.extend_from_slice(b",\"partition\":");
+    out.extend_from_slice(itoa::Buffer::new().format(position.partition).as_bytes());
+    out.extend_from_slice(b",\"offset\":");
+    out.extend_from_slice(itoa::Buffer::new().format(position.offset).as_bytes());
+    if position.sub != 0 {
+        out.extend_from_slice(b",\"sub\":");
+        out.extend_from_slice(itoa::Buffer::new().format(position.sub).as_bytes());
+    }
+    if let Some(time) = position.time_ms {
+        out.extend_from_slice(b",\"time\":");
+        out.extend_from_slice(itoa::Buffer::new().format(time).as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// The member's value as JSON, for derived events that cite their input.
+pub fn to_value(position: &Position) -> serde_json::Value {
+    let mut out = Vec::new();
+    write_member(&mut out, position);
+    serde_json::from_slice(&out).expect("a position member is valid JSON")
+}
+
+/// Reads a position from the member's value (as [`to_value`] gives it).
+pub fn from_value(value: &serde_json::Value) -> Result<Position, String> {
+    let member = Member::deserialize(value).map_err(|e| e.to_string())?;
+    Ok(Position {
+        log: member.log,
+        partition: member.partition,
+        offset: member.offset,
+        sub: member.sub,
+        time_ms: member.time,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(offset: u64, sub: u32) -> Position {
+        Position {
+            log: "L".into(),
+            partition: 1,
+            offset,
+            sub,
+            time_ms: Some(5),
+        }
+    }
+
+    #[test]
+    fn write_then_split_round_trips() {
+        let event = br#"{"schema":"s","data":{"a":1}}"#;
+        for p in [pos(7, 0), pos(7, 2), Position { time_ms: None, ..pos(0, 0) }] {
+            let mut line = Vec::new();
+            write_with(&mut line, &p, event);
+            let (back, rest) = split(&line).unwrap().unwrap();
+            assert_eq!(back, p);
+            assert_eq!(rest, event);
+        }
+        let mut line = Vec::new();
+        write_with(&mut line, &pos(3, 0), b"{}");
+        assert_eq!(line, br#"{"unilog":{"log":"L","partition":1,"offset":3,"time":5}}"#);
+        assert_eq!(split(&line).unwrap().unwrap().1, b"{}");
+    }
+
+    #[test]
+    fn written_member_is_first_and_compact() {
+        let mut line = Vec::new();
+        write_with(&mut line, &pos(9, 1), br#"{"a":1}"#);
+        assert_eq!(
+            line,
+            br#"{"unilog":{"log":"L","partition":1,"offset":9,"sub":1,"time":5},"a":1}"#
+        );
+    }
+
+    #[test]
+    fn events_without_a_leading_member_are_left_alone() {
+        assert_eq!(split(br#"{"a":{"unilog":1}}"#).unwrap(), None);
+        assert_eq!(split(br#"{"schema":"x","unilog":{}}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_member_is_an_error() {
+        let err = split(br#"{"unilog":{"partition":1},"a":1}"#).unwrap_err();
+        assert!(err.contains("not a position"), "{err}");
+        assert!(split(br#"{"unilog":{"log":"L","partition":1,"offset":1} "a":1}"#).is_err());
+        assert!(split(br#"{"unilog":{"log":"L","partition":1,"offset":1,"x":2},"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn held_drops_what_it_holds() {
+        let mut held = Held::new();
+        assert!(!held.holds(&pos(0, 0)));
+        held.record(&pos(5, 1));
+        assert!(held.holds(&pos(4, 9)));
+        assert!(held.holds(&pos(5, 0)) && held.holds(&pos(5, 1)));
+        assert!(!held.holds(&pos(5, 2)) && !held.holds(&pos(6, 0)));
+        held.record(&pos(3, 0));
+        assert_eq!(held.get("L", 1).unwrap().offset, 5, "marks never go down");
+        assert_eq!(held.resume_at(&pos(0, 0).source()), Some(5));
+        held.record_complete(&pos(0, 0).source(), 5);
+        assert!(held.holds(&pos(5, 7)));
+        assert_eq!(held.resume_at(&pos(0, 0).source()), Some(6));
+        held.record(&pos(5, 9));
+        assert!(held.get("L", 1).unwrap().complete, "a complete mark outranks its subs");
+        let other = Source { log: "L".into(), partition: 2 };
+        assert_eq!(held.resume_at(&other), None);
+    }
+
+    #[test]
+    fn held_serialises_by_source() {
+        let mut held = Held::new();
+        held.record(&Position { log: "kafka://h:9092/t".into(), ..pos(5, 1) });
+        held.record_complete(&Source { log: "L".into(), partition: 0 }, 9);
+        let text = serde_json::to_string(&held).unwrap();
+        assert_eq!(
+            text,
+            r#"{"L/0":{"offset":9,"complete":true},"kafka://h:9092/t/1":{"offset":5,"sub":1}}"#
+        );
+        let back: Held = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, held);
+        assert!(serde_json::from_str::<Held>(r#"{"nopartition":{"offset":1}}"#).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_the_higher_mark() {
+        let mut a = Held::new();
+        a.record(&pos(5, 0));
+        let mut b = Held::new();
+        b.record(&pos(9, 0));
+        b.record(&Position { partition: 3, ..pos(1, 0) });
+        a.merge(&b);
+        assert_eq!(a.get("L", 1).unwrap().offset, 9);
+        assert_eq!(a.get("L", 3).unwrap().offset, 1);
+    }
+
+    #[test]
+    fn value_round_trips() {
+        let p = pos(4, 2);
+        assert_eq!(from_value(&to_value(&p)).unwrap(), p);
+    }
+}
