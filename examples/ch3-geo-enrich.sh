@@ -10,15 +10,16 @@
 #   GEOIP_DB=/path/to/GeoLite2-City.mmdb examples/ch3-geo-enrich.sh
 #
 # Environment: EVENTS (generated events, default 20000), OUT (output folder,
-# default ch3-out), UNILOG_BIN (folder of built binaries; default: build a
-# release build).
+# default ch3-out), UNILOG_BIN (folder of built binaries; default: build
+# them, as scripts/demo.sh does), PYTHON (a python with mmdb-writer, for the
+# generated database; default python3).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out=${OUT:-ch3-out}
 events=${EVENTS:-20000}
 if [ -z "${UNILOG_BIN:-}" ]; then
-  (cd "$repo" && cargo build --release --quiet --bins --examples)
-  UNILOG_BIN="$repo/target/release"
+  (cd "$repo" && cargo build --bins --examples)
+  UNILOG_BIN="$repo/target/debug"
 fi
 export PATH="$UNILOG_BIN:$PATH"
 rm -rf "$out" && mkdir -p "$out"
@@ -27,7 +28,7 @@ db=${GEOIP_DB:-}
 if [ -z "$db" ]; then
   echo "== building a test GeoLite2-City layout database (set GEOIP_DB to use MaxMind's)"
   db="$out/City.mmdb"
-  python3 "$repo/tests/fixtures/make-mmdb.py" "$db" --cover 23,45,62,81,104,151,185,203
+  "${PYTHON:-python3}" "$repo/tests/fixtures/make-mmdb.py" "$db" --cover 23,45,62,81,104,151,185,203
 fi
 
 echo "== $events shopper events, the book's own event, and two that cannot be located"

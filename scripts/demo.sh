@@ -3,16 +3,29 @@
 # shopper events, append them to a partitioned log, read them back as a
 # consumer group in two runs (no gap, no duplicate), validate and enrich them
 # into a second log, and show the positions.
+#
+# It builds with cargo's default (dev) profile, the one the tests use, and
+# with --examples, which turns on the same dependency features as the tests
+# (a plain --bins build would compile a few crates differently): so
+# scripts/test.sh afterwards compiles only the tests, not the dependency tree
+# again. bench/ builds --release for its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bins --examples
-export PATH="$PWD/target/release:$PATH"
+started=$SECONDS
+echo "== building the tools: cargo build --bins --examples"
+if [ ! -x target/debug/log-tail ]; then
+  echo "   The first build compiles about 250 crates: roughly 10 to 20 minutes on a"
+  echo "   2-core machine, 3 to 5 on 8 cores; later builds take seconds."
+fi
+cargo build --bins --examples
+bin=$PWD/target/debug
+export PATH="$bin:$PATH"
 out=demo-out
 rm -rf "$out" && mkdir -p "$out"
 events=${EVENTS:-200000}
 
 echo "== generating $events Nile events"
-target/release/examples/nile-events --count "$events" --seed 7 > "$out/events.ndjson"
+"$bin/examples/nile-events" --count "$events" --seed 7 > "$out/events.ndjson"
 
 echo "== log-append: into $out/raw.log, 4 partitions, keyed by shopper"
 log-append "$out/raw.log" --partitions 4 --key .data.shopper.id -v < "$out/events.ndjson"
@@ -39,3 +52,17 @@ log-tail "$out/raw.log" --group orders --positions
 
 echo "== integrity"
 log-tail "$out/raw.log" --verify
+
+echo
+echo "== done in $((SECONDS - started)) s; the results are in $out/:"
+du -sh "$out"/* | sed "s/^/   /"
+cat <<EOF
+
+Try next, from this directory, with the tools on your PATH:
+  export PATH="$bin:\$PATH"
+  log-tail $out/raw.log --from -2 --partition 0           # the last two events of partition 0
+  log-tail $out/raw.log --group orders --positions        # where the group 'orders' is
+  validate --registry examples/schemas $out/events.ndjson > good.ndjson
+  man -l man/log-tail.1                                    # a man page per tool
+Then: the README's examples run on these files; scripts/test.sh runs the tests.
+EOF

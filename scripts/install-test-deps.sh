@@ -1,24 +1,92 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond the Rust toolchain: from Debian's
-# packages and PyPI only. Idempotent and quick when everything is there.
+# Installs what the tests need beyond the Rust toolchain, from Debian's
+# packages and PyPI only, and is quick when everything is there.
+#
+# - Debian packages (jq, python3, python3-venv) system-wide with apt-get: as
+#   root directly, otherwise through sudo when it is there.
+# - The tests' Python packages into a virtual environment of their own,
+#   created once and reused: never into the system Python (Debian's refuses
+#   pip installs, "externally-managed-environment"). It lives in
+#   $UNILOG_TEST_VENV, by default ${XDG_CACHE_HOME:-~/.cache}/unilog/
+#   test-venv-pyX.Y-HASH (one per base python), shared by every clone of the
+#   repository; a change to the package list below installs what it adds.
+# - The path of that venv's python goes to target/test-python (and to stdout
+#   with --print-python). scripts/test.sh exports it as UNILOG_TEST_PYTHON;
+#   the tests (tests/common::python) use that variable, else the file, else
+#   `python3`.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# ---- The tests' Python packages (PyPI names), one per line: add yours here.
+python_packages=(
+  mmdb-writer # enrich: tests/fixtures/make-mmdb.py builds MaxMind DB files
+  netaddr     # enrich: make-mmdb.py
+  aiosmtpd    # alert: the SMTP server of tests/fixtures/smtp_server.py
+)
+# ---- end of the list
+
+say() { echo "install-test-deps: $*" >&2; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    say "need root to run '$*': run this script as root, or install sudo"
+    exit 2
+  fi
+}
+
+apt_updated=
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    say "missing $*, and there is no apt-get here: install them with your package manager"
+    exit 2
+  fi
+  say "apt-get install $*"
+  if [ -z "$apt_updated" ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
 need_apt=()
 command -v jq >/dev/null || need_apt+=(jq)
-# validate's HTTP registry test serves a directory with python3 -m http.server
-command -v python3 >/dev/null || need_apt+=(python3)
-if ((${#need_apt[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+if ((${#need_apt[@]})); then apt_install "${need_apt[@]}"; fi
 
-# enrich's tests build MaxMind DB files with mmdb-writer (tests/fixtures/make-mmdb.py).
-if ! python3 -c 'import mmdb_writer, netaddr' 2>/dev/null; then
-  python3 -m pip install -q mmdb-writer netaddr
-fi
+base=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
+# One venv per base Python, so clones run by different pythons never rebuild
+# one another's venv under running tests.
+tag=$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')-$(echo "$base" | sha256sum | cut -c1-8)
+venv=${UNILOG_TEST_VENV:-${XDG_CACHE_HOME:-${HOME:-$PWD/target}/.cache}/unilog/test-venv-$tag}
+stamp="packages: ${python_packages[*]}"
 
-# The alert tests' SMTP server (tests/fixtures/smtp_server.py).
-if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+mkdir -p "$(dirname "$venv")"
+# Clones of the repository share the venv: one install at a time.
+exec 9>"$venv.lock"
+flock 9
+if ! "$venv/bin/python" -c '' 2>/dev/null; then
+  say "creating $venv from $base"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian's python3 makes venvs with pip only when python3-venv is there.
+    rm -rf "$venv"
+    apt_install python3-venv
+    python3 -m venv "$venv"
+  fi
 fi
+if [ "$(cat "$venv/.unilog-stamp" 2>/dev/null)" != "$stamp" ]; then
+  # Installs only add: tests already running on this venv keep working.
+  say "pip install into $venv: ${python_packages[*]}"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${python_packages[@]}"
+  echo "$stamp" >"$venv/.unilog-stamp"
+fi
+flock -u 9
+
+mkdir -p target
+echo "$venv/bin/python" >target/test-python
+if [ "${1:-}" = --print-python ]; then echo "$venv/bin/python"; fi

@@ -28,7 +28,7 @@ impl Server {
             .join("tests/fixtures")
             .join(script);
         let mut process = Served::start(
-            Command::new("python3")
+            Command::new(common::python())
                 .arg(&fixture)
                 .arg("--out")
                 .arg(&out)

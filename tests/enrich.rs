@@ -28,7 +28,7 @@ fn dbs() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         for (name, layout) in [(CITY, "city"), (COUNTRY, "country"), (DBIP, "dbip-city")] {
-            let status = Command::new("python3")
+            let status = Command::new(common::python())
                 .arg(root().join("tests/fixtures/make-mmdb.py"))
                 .arg(dir.path().join(name))
                 .args(["--layout", layout])
@@ -642,6 +642,7 @@ fn chapter_3_example_runs() {
             format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
         )
         .env("UNILOG_BIN", &bin_dir)
+        .env("PYTHON", common::python())
         .env("OUT", dir.path().join("out"))
         .env("EVENTS", "3000")
         .output()

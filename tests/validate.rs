@@ -507,7 +507,7 @@ struct HttpServer {
 impl HttpServer {
     fn serve(dir: &Path) -> HttpServer {
         let process = Served::start(
-            Command::new("python3")
+            Command::new(common::python())
                 .args([
                     "-u",
                     "-m",

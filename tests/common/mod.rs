@@ -11,6 +11,24 @@ pub fn bin(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
 }
 
+/// The python that runs the tests' Python fixtures: `UNILOG_TEST_PYTHON`
+/// (set by scripts/test.sh), else the venv python that
+/// scripts/install-test-deps.sh recorded in target/test-python, else
+/// `python3` from PATH.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("UNILOG_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-python");
+    if let Ok(p) = std::fs::read_to_string(recorded) {
+        let p = PathBuf::from(p.trim());
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from("python3")
+}
+
 /// A command for one of the project's binaries.
 pub fn cmd(name: &str) -> assert_cmd::Command {
     assert_cmd::Command::new(bin(name))
