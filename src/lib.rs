@@ -19,3 +19,4 @@ pub mod position;
 pub mod schema;
 pub mod store;
 pub mod time;
+pub mod window;

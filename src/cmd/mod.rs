@@ -5,6 +5,7 @@ pub mod enrich;
 pub mod log_append;
 pub mod log_tail;
 pub mod validate;
+pub mod window;
 
 /// Every tool's command definition, named as its binary; the man pages in
 /// `man/` are generated from these (and a test keeps them in sync).
@@ -16,5 +17,6 @@ pub fn commands() -> Vec<clap::Command> {
         log_append::Args::command().name("log-append"),
         log_tail::Args::command().name("log-tail"),
         validate::Args::command().name("validate"),
+        window::Args::command().name("window"),
     ]
 }

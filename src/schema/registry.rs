@@ -52,6 +52,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "iglu:io.unilog/user_agent/jsonschema/1-0-0",
         include_str!("../../schemas/io.unilog/user_agent/jsonschema/1-0-0"),
     ),
+    (
+        "iglu:io.unilog/window/jsonschema/1-0-0",
+        include_str!("../../schemas/io.unilog/window/jsonschema/1-0-0"),
+    ),
 ];
 
 /// One place schemas are kept.
