@@ -22,6 +22,10 @@ python_packages=(
   mmdb-writer # enrich: tests/fixtures/make-mmdb.py builds MaxMind DB files
   netaddr     # enrich: make-mmdb.py
   aiosmtpd    # alert: the SMTP server of tests/fixtures/smtp_server.py
+  fastavro    # archive: another Avro implementation reads the archive's files
+  zstandard   # archive: fastavro's zstandard codec
+  cramjam     # archive: fastavro's snappy codec
+  duckdb      # archive: the chapter 6/9 example queries the Hive-partitioned archive
 )
 # ---- end of the list
 

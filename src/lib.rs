@@ -5,6 +5,7 @@
 //! project's shared folder and `man/unilog-log.5` for the on-disk log format.
 
 pub mod alert;
+pub mod archive;
 pub mod cli;
 pub mod cmd;
 pub mod enrich;

@@ -1,6 +1,7 @@
 //! One module per binary: its clap `Args` and its `run`.
 
 pub mod alert;
+pub mod archive;
 pub mod enrich;
 pub mod log_append;
 pub mod log_tail;
@@ -13,6 +14,7 @@ pub fn commands() -> Vec<clap::Command> {
     use clap::CommandFactory;
     vec![
         alert::Args::command().name("alert"),
+        archive::Args::command().name("archive"),
         enrich::Args::command().name("enrich"),
         log_append::Args::command().name("log-append"),
         log_tail::Args::command().name("log-tail"),

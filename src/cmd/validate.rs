@@ -95,18 +95,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let Some(dir) = &args.lint {
         return run_lint(dir, &args);
     }
-    let resolver = match &args.resolver {
-        Some(path) => Resolver::from_config_file(path)?,
-        None if !args.registry.is_empty() => {
-            for dir in &args.registry {
-                if !dir.is_dir() {
-                    anyhow::bail!("registry {} is not a directory", dir.display());
-                }
-            }
-            Resolver::from_dirs(&args.registry)
-        }
-        None => Resolver::default_here(),
-    };
+    let resolver = Resolver::from_flags(&args.registry, args.resolver.as_deref())?;
     let inputs = io::open_inputs(&args.input.files)?;
     let mut out = args.output.open()?;
     let mut failures = Failures::open(&args.failures)?;

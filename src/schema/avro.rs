@@ -288,7 +288,7 @@ impl AvroValidator {
         depth: usize,
     ) {
         use jsonschema::json::{Node as _, Object as _};
-        let names: Vec<String> = u.variants().iter().map(|s| self.branch_name(s)).collect();
+        let names: Vec<String> = u.variants().iter().map(|s| branch_name(s)).collect();
         if node.is_null() {
             if !u.variants().iter().any(|s| matches!(s, Schema::Null)) {
                 out.push(ValidationFailure {
@@ -340,9 +340,11 @@ impl AvroValidator {
         }
     }
 
-    /// The name a union branch goes by in the JSON encoding: the type name,
-    /// or a named type's full name; logical types go by their underlying type.
-    fn branch_name(&self, schema: &Schema) -> String {
+}
+
+/// The name a union branch goes by in the JSON encoding: the type name,
+/// or a named type's full name; logical types go by their underlying type.
+pub fn branch_name(schema: &Schema) -> String {
         match schema {
             Schema::Null => "null".into(),
             Schema::Boolean => "boolean".into(),
@@ -374,7 +376,6 @@ impl AvroValidator {
             },
             Schema::Ref { name } => name.fullname(None),
         }
-    }
 }
 
 fn logical(schema: &Schema) -> &'static str {

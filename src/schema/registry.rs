@@ -304,6 +304,23 @@ enum Connection {
 }
 
 impl Resolver {
+    /// The resolver the shared flags name: `--resolver FILE`, else the
+    /// `--registry` directories, else [`Resolver::default_here`].
+    pub fn from_flags(registry: &[PathBuf], config: Option<&Path>) -> Result<Self> {
+        match config {
+            Some(path) => Resolver::from_config_file(path),
+            None if !registry.is_empty() => {
+                for dir in registry {
+                    if !dir.is_dir() {
+                        bail!("registry {} is not a directory", dir.display());
+                    }
+                }
+                Ok(Resolver::from_dirs(registry))
+            }
+            None => Ok(Resolver::default_here()),
+        }
+    }
+
     /// The default with no flags: `./schemas` when it is a directory, then
     /// the built-in schemas.
     pub fn default_here() -> Self {
