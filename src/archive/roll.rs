@@ -38,7 +38,9 @@ impl RollPolicy {
     /// `offset`, in the period starting at `period_start`) goes in. Events
     /// of one offset (a filter's several outputs of one input) are never
     /// split between segments, so a segment's range always holds whole
-    /// inputs.
+    /// inputs. At the end of the input the last offset counts as whole
+    /// too: a filter killed between two outputs of one input would leave
+    /// the later ones out of the archive.
     pub fn should_roll(
         &self,
         seg: &SegmentState,
