@@ -14,6 +14,26 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED_INPUTS: u8 = 1;
 /// Usage error, I/O error or a broken log.
 pub const EXIT_ERROR: u8 = 2;
+/// `log-tail --missed stop`: retention deleted events before they were read.
+pub const EXIT_MISSED: u8 = 3;
+
+/// A fatal condition with its own exit code (not [`EXIT_ERROR`]); its
+/// message is printed as `tool: message`.
+#[derive(Debug)]
+pub struct ExitError {
+    /// The process exit code.
+    pub code: u8,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitError {}
 
 static TOOL: OnceLock<&'static str> = OnceLock::new();
 
@@ -73,6 +93,11 @@ where
         Ok(Outcome::Ok) => ExitCode::from(EXIT_OK),
         Ok(Outcome::SomeFailed) => ExitCode::from(EXIT_FAILED_INPUTS),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) if e.downcast_ref::<ExitError>().is_some() => {
+            let exit = e.downcast_ref::<ExitError>().expect("checked");
+            eprintln!("{}: {}", tool, exit.message);
+            ExitCode::from(exit.code)
+        }
         Err(e) => {
             eprintln!("{}: error: {:#}", tool, e);
             ExitCode::from(EXIT_ERROR)

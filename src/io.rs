@@ -40,13 +40,13 @@ pub struct Input {
 /// before any event is read or written. No files, or `-`, mean stdin.
 pub fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {
     if files.is_empty() {
-        return Ok(vec![stdin_input()]);
+        return Ok(vec![stdin_input()?]);
     }
     files
         .iter()
         .map(|path| {
             if path.as_os_str() == "-" {
-                return Ok(stdin_input());
+                return stdin_input();
             }
             let file = File::open(path)
                 .with_context(|| format!("cannot open input {}", path.display()))?;
@@ -59,11 +59,35 @@ pub fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {
         .collect()
 }
 
-fn stdin_input() -> Input {
-    Input {
+fn stdin_input() -> Result<Input> {
+    if stdin_was_closed() {
+        anyhow::bail!(
+            "stdin is closed (as with `<&-`), so there is no input to read; give the events on stdin or name input files (`</dev/null` for no input)"
+        );
+    }
+    Ok(Input {
         name: "stdin".to_string(),
         reader: Box::new(io::stdin()),
         is_stdin: true,
+    })
+}
+
+/// True when the process was started with stdin closed. The standard
+/// library reopens a closed descriptor 0 on `/dev/null` read-write before
+/// `main`, so that is what a closed stdin looks like here; a shell's
+/// `</dev/null` opens it read-only, which stays an empty input.
+pub fn stdin_was_closed() -> bool {
+    // SAFETY: fstat and fcntl on descriptor 0 with a valid out-pointer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(0, &mut st) != 0 {
+            return true;
+        }
+        let null = (st.st_mode & libc::S_IFMT) == libc::S_IFCHR
+            && libc::major(st.st_rdev) == 1
+            && libc::minor(st.st_rdev) == 3;
+        let flags = libc::fcntl(0, libc::F_GETFL);
+        null && flags >= 0 && (flags & libc::O_ACCMODE) == libc::O_RDWR
     }
 }
 
@@ -408,8 +432,10 @@ impl Output {
 pub enum FailureSink {
     /// Each failure event is a line on stderr.
     Stderr,
-    /// Failure events are appended to a file.
-    File(io::BufWriter<File>, PathBuf),
+    /// Failure events are appended to a file; the flag says whether it can
+    /// be fsynced (a regular file), or only flushed (`/dev/null`, a pipe, a
+    /// FIFO, a terminal).
+    File(io::BufWriter<File>, PathBuf, bool),
     /// Failure events are appended to a log, one event per failure.
     Log(Box<store::Appender>),
 }
@@ -434,9 +460,17 @@ impl FailureSink {
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open failure file {}", path.display()))?;
+        // Only a regular file can be fsynced; fdatasync on a device or a
+        // pipe fails with EINVAL though everything was written.
+        let syncable = file
+            .metadata()
+            .with_context(|| format!("cannot open failure file {}", path.display()))?
+            .file_type()
+            .is_file();
         Ok(FailureSink::File(
             io::BufWriter::new(file),
             path.to_path_buf(),
+            syncable,
         ))
     }
 
@@ -448,7 +482,7 @@ impl FailureSink {
                 err.write_all(event)?;
                 err.write_all(b"\n")?;
             }
-            FailureSink::File(w, path) => {
+            FailureSink::File(w, path, _) => {
                 w.write_all(event)
                     .and_then(|_| w.write_all(b"\n"))
                     .with_context(|| format!("cannot write failure file {}", path.display()))?;
@@ -469,9 +503,15 @@ impl FailureSink {
     pub fn flush(&mut self) -> Result<()> {
         match self {
             FailureSink::Stderr => Ok(()),
-            FailureSink::File(w, path) => {
+            FailureSink::File(w, path, syncable) => {
                 w.flush()
-                    .and_then(|_| w.get_ref().sync_data())
+                    .and_then(|_| {
+                        if *syncable {
+                            w.get_ref().sync_data()
+                        } else {
+                            Ok(())
+                        }
+                    })
                     .with_context(|| format!("cannot write failure file {}", path.display()))?;
                 Ok(())
             }

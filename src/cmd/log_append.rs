@@ -22,7 +22,9 @@ use crate::store::{AppendOptions, Appender, LogConfig};
 /// byte. A line that is not (empty, not JSON, not an object, not UTF-8, too
 /// large) is not appended: it becomes a failure event (see --bad) and the exit
 /// code is 1. An event counts as appended only once it is fsynced: when
-/// log-append exits 0, or when --offsets prints its position.
+/// log-append exits 0, or when --offsets prints its position. When the reader
+/// of --offsets goes away, log-append goes on appending all its input and
+/// says on stderr how many positions it could not print.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -53,9 +55,10 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub partition: Option<u32>,
 
-    /// Partitions of a new log (fixed once created).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub partitions: u32,
+    /// Partitions of a new log (fixed once created; 1 when not given). Given
+    /// for an existing log, it must match the log's count.
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<u32>,
 
     /// Roll a segment when it would grow past this size.
     #[arg(long, value_name = "SIZE", value_parser = cli::size_arg)]
@@ -140,7 +143,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let inputs = io::open_inputs(&args.input.files)?;
     let mut failures = Failures::open(&args.failures)?;
     let create = LogConfig {
-        partitions: args.partitions,
+        partitions: args.partitions.unwrap_or(1),
         segment_bytes: args
             .segment_bytes
             .unwrap_or(LogConfig::default().segment_bytes),
@@ -156,15 +159,30 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let mut appender = Appender::open(&args.log, &options)
         .with_context(|| format!("cannot open log {}", args.log.display()))?;
+    if let Some(n) = args.partitions {
+        let has = appender.log().partitions();
+        if n != has {
+            anyhow::bail!(
+                "{} already exists with {has} partition{}; the count is fixed when a log is created, so --partitions {n} cannot apply (leave it out, or give --partitions {has})",
+                args.log.display(),
+                if has == 1 { "" } else { "s" }
+            );
+        }
+    }
     update_settings(&mut appender, &args)?;
     let partitions = appender.log().partitions();
     if let Some(p) = args.partition {
         appender.log().check_partition(p)?;
     }
-    let acks = if args.offsets {
-        Some(Output::stdout(false)?)
-    } else {
-        None
+    let acks = Acks {
+        out: if args.offsets {
+            Some(Output::stdout(false)?)
+        } else {
+            None
+        },
+        wanted: args.offsets,
+        printed: 0,
+        lost: 0,
     };
 
     let (to_writer, from_reader) = mpsc::sync_channel::<ToWriter>(CHUNKS_IN_FLIGHT);
@@ -237,9 +255,15 @@ pub fn run(args: Args) -> Result<Outcome> {
     drop(to_writer);
     progress.finish();
     // The writer's error, if it stopped, explains a failed send best.
-    let written = writer
+    let (written, acks) = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    if acks.lost > 0 {
+        cli::warn(format_args!(
+            "stdout closed after at most {} positions were printed: every event was appended ({written}), but the positions of the last {} or more were not printed",
+            acks.printed, acks.lost
+        ));
+    }
     let counts = Counts {
         read: reading?,
         written,
@@ -249,14 +273,24 @@ pub fn run(args: Args) -> Result<Outcome> {
     Ok(counts.outcome())
 }
 
+/// Where `--offsets` prints positions. When the reader of stdout goes
+/// away, appending goes on (the input is never left half appended) and the
+/// positions that could not be printed are counted and reported.
+struct Acks {
+    out: Option<Output>,
+    wanted: bool,
+    printed: u64,
+    lost: u64,
+}
+
 /// The writing thread: appends each chunk, fsyncs every [`SYNC_BYTES`] or
 /// when asked, and only then acknowledges. Returns the events appended.
 fn write_loop(
     mut appender: Appender,
     chunks: mpsc::Receiver<ToWriter>,
     recycle: mpsc::Sender<Chunk>,
-    mut acks: Option<Output>,
-) -> Result<u64> {
+    mut acks: Acks,
+) -> Result<(u64, Acks)> {
     let mut written = 0u64;
     let mut unacked: Vec<Position> = Vec::new();
     for msg in chunks.iter() {
@@ -273,32 +307,42 @@ fn write_loop(
                 }
                 let positions = appender.write()?;
                 written += positions.len() as u64;
-                if acks.is_some() {
+                if acks.wanted {
                     unacked.extend(positions);
                 }
                 chunk.clear();
                 let _ = recycle.send(chunk);
                 if appender.unsynced_bytes() >= SYNC_BYTES {
-                    sync_and_ack(&mut appender, acks.as_mut(), &mut unacked)?;
+                    sync_and_ack(&mut appender, &mut acks, &mut unacked)?;
                 }
             }
-            ToWriter::Sync => sync_and_ack(&mut appender, acks.as_mut(), &mut unacked)?,
+            ToWriter::Sync => sync_and_ack(&mut appender, &mut acks, &mut unacked)?,
         }
     }
-    sync_and_ack(&mut appender, acks.as_mut(), &mut unacked)?;
-    Ok(written)
+    sync_and_ack(&mut appender, &mut acks, &mut unacked)?;
+    Ok((written, acks))
 }
 
-/// Fsyncs, then prints the positions of the events now durable.
+/// Fsyncs, then prints the positions of the events now durable. A closed
+/// stdout stops the printing, not the appending.
 fn sync_and_ack(
     appender: &mut Appender,
-    acks: Option<&mut Output>,
+    acks: &mut Acks,
     unacked: &mut Vec<Position>,
 ) -> Result<()> {
     appender.sync()?;
-    if let Some(out) = acks {
-        let mut line = Vec::with_capacity(48);
-        for pos in unacked.drain(..) {
+    if !acks.wanted {
+        return Ok(());
+    }
+    let Some(out) = acks.out.as_mut() else {
+        acks.lost += unacked.len() as u64;
+        unacked.clear();
+        return Ok(());
+    };
+    let mut line = Vec::with_capacity(48);
+    let mut printed = 0u64;
+    let result = (|| {
+        for pos in unacked.iter() {
             line.clear();
             line.extend_from_slice(b"{\"partition\":");
             line.extend_from_slice(itoa::Buffer::new().format(pos.partition).as_bytes());
@@ -306,9 +350,22 @@ fn sync_and_ack(
             line.extend_from_slice(itoa::Buffer::new().format(pos.offset).as_bytes());
             line.push(b'}');
             out.write_line(&line)?;
+            printed += 1;
         }
-        out.flush()?;
+        out.flush()
+    })();
+    match result {
+        Ok(()) => acks.printed += printed,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            // Some lines counted here may still have been in the buffer, so
+            // `lost` is a lower bound.
+            acks.printed += printed;
+            acks.lost += unacked.len() as u64 - printed;
+            acks.out = None;
+        }
+        Err(e) => return Err(e).context("cannot print positions"),
     }
+    unacked.clear();
     Ok(())
 }
 

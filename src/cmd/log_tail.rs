@@ -45,7 +45,16 @@ Examples:
 --from takes: beginning, end, an OFFSET, -N (the last N), or @TIME (RFC 3339).
 With --group, --from applies to partitions the group has not committed yet.
 
-Exit status: 0 ok, 2 usage, I/O error or a damaged log."
+If a reader falls behind retention (the events it was about to read were
+deleted), it says how many it missed and goes on from the oldest event left;
+with --missed stop it stops instead, with exit status 3.
+
+Output is written in blocks; a log-tail killed by a signal can leave a last
+line cut short (it has no newline and is not valid JSON). With --group that
+event was not committed, so the next run delivers it again whole.
+
+Exit status: 0 ok, 2 usage, I/O error or a damaged log, 3 events were
+deleted by retention before they were read (--missed stop)."
 )]
 pub struct Args {
     /// The log directory.
@@ -86,6 +95,12 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["follow", "count", "group"])]
     pub verify: bool,
 
+    /// When retention has deleted events before this reader got to them:
+    /// warn (say how many on stderr and go on from the oldest event left)
+    /// or stop (exit 3, with the group, if any, still before the gap).
+    #[arg(long, value_name = "WHAT", value_enum, default_value_t = MissedPolicy::Warn)]
+    pub missed: MissedPolicy,
+
     /// Add each event's log position as a first member,
     /// "unilog":{"partition":P,"offset":O,"time":MS}, for tools that need it.
     #[arg(long)]
@@ -93,6 +108,16 @@ pub struct Args {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// What a reader does when retention deleted events it had not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MissedPolicy {
+    /// Say how many were missed and go on from the oldest event left (as
+    /// Kafka's auto.offset.reset=earliest).
+    Warn,
+    /// Stop with exit status 3.
+    Stop,
 }
 
 /// Parses a `--from` or `--reset-to` value.
@@ -141,20 +166,15 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     let mut readers = Vec::with_capacity(partitions.len());
     for &p in &partitions {
-        let start = match group.as_ref().and_then(|g| g.position(p)) {
+        let committed = group.as_ref().and_then(|g| g.position(p));
+        let start = match committed {
             Some(committed) => StartAt::Offset(committed),
             None => from.unwrap_or(StartAt::Beginning),
         };
-        let reader = PartitionReader::open(&log, p, start)?;
-        if let StartAt::Offset(wanted) = start {
-            if reader.position() > wanted {
-                cli::warn(format_args!(
-                    "partition {p}: offsets before {} were deleted by retention; starting there",
-                    reader.position()
-                ));
-            }
+        if let Some(committed) = committed {
+            check_group_position(&log, group.as_ref().expect("committed"), p, committed)?;
         }
-        readers.push(reader);
+        readers.push(PartitionReader::open(&log, p, start)?);
     }
     if args.follow {
         // A follower stopped by Ctrl-C or a service manager flushes what it
@@ -164,6 +184,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut out = args.output.open()?;
     let mut tail = Tail {
         out: &mut out,
+        missed: args.missed,
         with_position: args.with_position,
         remaining: args.count.unwrap_or(u64::MAX),
         buf: Vec::new(),
@@ -174,6 +195,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 
 struct Tail<'o> {
     out: &'o mut Output,
+    missed: MissedPolicy,
     with_position: bool,
     remaining: u64,
     buf: Vec<u8>,
@@ -188,6 +210,7 @@ impl Tail<'_> {
     ) -> Result<()> {
         let mut since_commit = 0u64;
         let mut unflushed = false;
+        let mut stopped = None;
         while self.remaining > 0 {
             let mut delivered = 0u64;
             let mut all_at_end = true;
@@ -201,6 +224,39 @@ impl Tail<'_> {
                 delivered += progress.records as u64;
                 self.remaining -= progress.records as u64;
                 all_at_end &= progress.at_end;
+                if let Some(gap) = progress.missed {
+                    let what = format!(
+                        "partition {p}: {} event{} (offsets {} to {}) were deleted by retention before they were read",
+                        gap.count(),
+                        if gap.count() == 1 { "" } else { "s" },
+                        gap.from,
+                        gap.to - 1
+                    );
+                    if self.missed == MissedPolicy::Stop {
+                        stopped = Some((p, gap, what));
+                        break;
+                    }
+                    cli::warn(format_args!("{what}; going on from offset {}", gap.to));
+                }
+            }
+            if let Some((p, gap, what)) = stopped {
+                // The group stays before the gap, so a rerun stops again
+                // rather than skipping it unseen.
+                self.out.flush().context("cannot write output")?;
+                if let Some(group) = group {
+                    group.commit(readers.iter().map(|r| {
+                        let at = if r.partition() == p { gap.from } else { r.position() };
+                        (r.partition(), at)
+                    }))?;
+                }
+                return Err(cli::ExitError {
+                    code: cli::EXIT_MISSED,
+                    message: format!(
+                        "{what}; stopping (--missed stop). To go on from the oldest event left, run with --from {} (or --group NAME --reset-to {}), or without --missed stop",
+                        gap.to, gap.to
+                    ),
+                }
+                .into());
             }
             since_commit += delivered;
             unflushed |= delivered > 0;
@@ -275,6 +331,22 @@ fn with_position(buf: &mut Vec<u8>, partition: u32, rec: Record<'_>) {
     buf.extend_from_slice(rest);
 }
 
+/// A group position past the partition's end (its events were lost, or its
+/// file was edited) would wait forever for offsets already given to other
+/// events: it is an error that says how to reset.
+fn check_group_position(log: &Log, group: &Group, p: u32, committed: u64) -> Result<()> {
+    let end = end_offset(log, p)?;
+    if committed > end {
+        bail!(
+            "group {:?} is at offset {committed} of partition {p}, past its end ({end}): the log lost events after the group read them, or the group's file was changed. Nothing was read. Reset it with `log-tail {} --group {} --reset-to end` (or beginning, or an offset up to {end})",
+            group.name(),
+            log.dir().display(),
+            group.name()
+        );
+    }
+    Ok(())
+}
+
 fn show_positions(
     log: &Log,
     partitions: &[u32],
@@ -289,17 +361,23 @@ fn show_positions(
     };
     out.write_line(header.as_bytes())?;
     let mut total_lag = 0;
+    let mut past_end = Vec::new();
     for &p in partitions {
         let (start, end) = log.bounds(p)?;
         let line = match &committed {
             Some(c) => {
                 let position = c.positions.get(&p).copied();
-                let lag = end - position.unwrap_or(start).clamp(start, end);
-                total_lag += lag;
                 let shown = position
                     .map(|o| o.to_string())
                     .unwrap_or_else(|| "-".into());
-                format!("{p}\t{start}\t{end}\t{shown}\t{lag}")
+                if position.is_some_and(|o| o > end) {
+                    past_end.push((p, position.expect("checked"), end));
+                    format!("{p}\t{start}\t{end}\t{shown}\tpast-end")
+                } else {
+                    let lag = end - position.unwrap_or(start).clamp(start, end);
+                    total_lag += lag;
+                    format!("{p}\t{start}\t{end}\t{shown}\t{lag}")
+                }
             }
             None => format!("{p}\t{start}\t{end}\t{}", end - start),
         };
@@ -309,6 +387,18 @@ fn show_positions(
         out.write_line(format!("total\t\t\t\t{total_lag}").as_bytes())?;
     }
     out.flush()?;
+    if let (Some(g), false) = (group, past_end.is_empty()) {
+        for (p, position, end) in &past_end {
+            cli::warn(format_args!(
+                "group {g:?} is at offset {position} of partition {p}, past its end ({end}): it would never receive new events"
+            ));
+        }
+        bail!(
+            "group {g:?} has positions past the end of {} partition(s); reset it with `log-tail {} --group {g} --reset-to end` (or beginning, or an offset)",
+            past_end.len(),
+            log.dir().display()
+        );
+    }
     Ok(Outcome::Ok)
 }
 
@@ -321,6 +411,12 @@ fn reset_group(
 ) -> Result<Outcome> {
     let mut positions = Vec::new();
     for &p in partitions {
+        if let StartAt::Offset(o) = to {
+            let end = end_offset(log, p)?;
+            if o > end {
+                bail!("partition {p} ends at offset {end}; a group cannot be reset past it to {o}");
+            }
+        }
         let reader = PartitionReader::open(log, p, to)?;
         let mut position = reader.position();
         if let StartAt::Time(_) = to {
@@ -362,9 +458,13 @@ fn verify(log: &Log, partitions: &[u32]) -> Result<Outcome> {
         let first = reader.position();
         let mut count = 0u64;
         let result = loop {
-            match reader.read(usize::MAX, &mut |_| Ok(())) {
+            // Counted as delivered, so a damaged partition still reports
+            // the good records before the damage.
+            match reader.read(usize::MAX, &mut |_| {
+                count += 1;
+                Ok(())
+            }) {
                 Ok(progress) => {
-                    count += progress.records as u64;
                     if progress.at_end {
                         break Ok(());
                     }

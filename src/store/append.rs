@@ -6,13 +6,15 @@
 //! events count as appended. Writing often and syncing seldom keeps memory
 //! flat while fsync works on large batches.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use super::read::{scan_tail, Tail};
+use super::recovery::{self, RecoveryFile, RecoveryPoint};
+use super::file::{self, Mode};
 use super::record;
 use super::retention;
 use super::segment::{self, IndexWriter, LOG_EXT};
@@ -77,7 +79,7 @@ impl Appender {
             partitions,
             order: Vec::new(),
             pending_bytes: 0,
-            round_robin: 0,
+            round_robin: random_start(),
         };
         for p in &mut appender.partitions {
             p.with_lock(|p| retention::apply(&appender.log, p.partition))?;
@@ -147,7 +149,7 @@ impl Appender {
     /// the events written are durable.
     pub fn sync(&mut self) -> Result<()> {
         for pw in &mut self.partitions {
-            pw.sync(self.sync)?;
+            pw.sync(self.sync, false)?;
         }
         Ok(())
     }
@@ -235,13 +237,20 @@ struct PartitionWriter {
     active: Option<Active>,
     pending: Pending,
     out: Vec<u8>,
+    /// Where this process's last write ended: the recovery point once it
+    /// is fsynced.
+    written: Option<RecoveryPoint>,
+    /// The partition's recovery-point file, opened on first use.
+    recovery: Option<RecoveryFile>,
+    /// True once the segment being appended to was checked in full.
+    checked: bool,
 }
 
 impl PartitionWriter {
     fn new(log: &Log, p: u32) -> Result<Self> {
+        // Log::open has checked that the partition directory is there and
+        // real; a missing one is damage, never recreated here.
         let dir = log.partition_dir(p);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(PartitionWriter {
             partition: p,
             unsynced: 0,
@@ -250,6 +259,9 @@ impl PartitionWriter {
             active: None,
             pending: Pending::default(),
             out: Vec::new(),
+            written: None,
+            recovery: None,
+            checked: false,
         })
     }
 
@@ -262,22 +274,49 @@ impl PartitionWriter {
         result
     }
 
-    fn sync(&mut self, sync: bool) -> Result<()> {
+    /// Fsyncs what this process wrote, then advances the recovery point to
+    /// it. `locked` says whether the caller already holds the partition's
+    /// lock (the recovery point is moved only under it).
+    fn sync(&mut self, sync: bool, locked: bool) -> Result<()> {
         if self.unsynced == 0 {
             return Ok(());
         }
-        if let Some(active) = &self.active {
-            if sync {
-                active.file.sync_data().with_context(|| {
-                    format!(
-                        "cannot sync segment {}",
-                        segment::path(&self.dir, active.base, LOG_EXT).display()
-                    )
-                })?;
+        self.sync_active(sync)?;
+        self.unsynced = 0;
+        if sync {
+            if let Some(point) = self.written.take() {
+                if locked {
+                    self.record_durable(point)?;
+                } else {
+                    self.with_lock(|pw| pw.record_durable(point))?;
+                }
             }
         }
-        self.unsynced = 0;
         Ok(())
+    }
+
+    fn sync_active(&self, sync: bool) -> Result<()> {
+        if let (Some(active), true) = (&self.active, sync) {
+            active.file.sync_data().with_context(|| {
+                format!(
+                    "cannot sync segment {}",
+                    segment::path(&self.dir, active.base, LOG_EXT).display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn recovery_file(&mut self) -> Result<&mut RecoveryFile> {
+        if self.recovery.is_none() {
+            self.recovery = Some(RecoveryFile::open(&self.dir)?);
+        }
+        Ok(self.recovery.as_mut().expect("opened above"))
+    }
+
+    /// Records `point` as durable; the caller holds the lock.
+    fn record_durable(&mut self, point: RecoveryPoint) -> Result<()> {
+        self.recovery_file()?.advance(point)
     }
 
     /// Writes the pending events; returns the offset of the first.
@@ -303,9 +342,12 @@ impl PartitionWriter {
                 .first_time_ms
                 .is_some_and(|first| time_ms - first >= config.segment_ms);
             if size > 0 && (too_big || too_old) {
-                // The closed segment is synced now; its successor later.
+                // The closed segment is synced now, whoever wrote it (another
+                // appender may not have synced yet, and the recovery point
+                // may pass it); its successor later.
                 self.write_out()?;
-                self.sync(sync)?;
+                self.unsynced = self.unsynced.max(1);
+                self.sync(sync, true)?;
                 self.roll()?;
                 rolled = true;
             }
@@ -351,6 +393,11 @@ impl PartitionWriter {
             .with_context(|| format!("cannot write index of {}", path.display()))?;
         active.len += self.out.len() as u64;
         self.out.clear();
+        self.written = Some(RecoveryPoint {
+            next_offset: active.next_offset,
+            segment: active.base,
+            position: active.len,
+        });
         Ok(())
     }
 
@@ -364,10 +411,7 @@ impl PartitionWriter {
 
     fn create_segment(&self, base: u64, last_time_ms: i64) -> Result<Active> {
         let path = segment::path(&self.dir, base, LOG_EXT);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = file::open(&path, Mode::AppendCreate)
             .with_context(|| format!("cannot create segment {}", path.display()))?;
         let index = IndexWriter::open(&self.dir, base)?;
         sync_dir(&self.dir)?;
@@ -390,7 +434,18 @@ impl PartitionWriter {
     fn refresh(&mut self) -> Result<()> {
         let last = segment::list(&self.dir)?.last().copied();
         let Some(base) = last else {
+            if let Some(rp) = self.recovery_file()?.current()? {
+                if rp.next_offset > 0 {
+                    anyhow::bail!(
+                        "damaged log: partition {} has no segment left, though its records up to offset {} were acknowledged as durable ({}); restore its segments from a backup (nothing was changed)",
+                        self.partition,
+                        rp.next_offset - 1,
+                        self.dir.join(recovery::FILE_NAME).display()
+                    );
+                }
+            }
             self.active = Some(self.create_segment(0, 0)?);
+            self.checked = true;
             return Ok(());
         };
         let path = segment::path(&self.dir, base, LOG_EXT);
@@ -406,23 +461,42 @@ impl PartitionWriter {
                 }
             }
         }
-        let known = self
-            .active
-            .as_ref()
-            .filter(|a| a.base == base)
-            .map(|a| (a.len, a.next_offset));
+        // The first look at a segment checks it in full, so that damage in
+        // the middle of the segment being appended to stops the append.
+        let known = match &self.active {
+            Some(a) if a.base == base && self.checked => Some((a.len, a.next_offset)),
+            _ if !self.checked => Some((0, base)),
+            _ => None,
+        };
         let tail = scan_tail(&self.dir, base, known)?;
+        self.checked = true;
         if tail.corrupt {
             anyhow::bail!(
-                "partition {} is corrupt near the end of {} (a bad record at byte {} has valid records after it); run `log-tail --verify` on the log before appending",
+                "damaged log: partition {} is corrupt in {} (a bad record at byte {}, offset {}, has valid records after it); nothing is appended to a damaged partition. Run `log-tail --verify` on the log",
                 self.partition,
                 path.display(),
-                tail.valid_len
+                tail.valid_len,
+                tail.next_offset
             );
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
+        if let Some(rp) = self.recovery_file()?.current()? {
+            if tail.next_offset < rp.next_offset {
+                anyhow::bail!(
+                    "damaged log: partition {} lost acknowledged records: they were durable up to offset {} (its recovery point), but the valid records of {} end at offset {} (byte {}){}; the damage is not truncated. Run `log-tail --verify` and restore the segment from a backup",
+                    self.partition,
+                    rp.next_offset - 1,
+                    path.display(),
+                    tail.next_offset,
+                    tail.valid_len,
+                    if tail.torn_bytes > 0 {
+                        format!(", followed by {} damaged bytes", tail.torn_bytes)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        let file = file::open(&path, Mode::Append)
             .with_context(|| format!("cannot open segment {}", path.display()))?;
         if tail.torn_bytes > 0 {
             file.set_len(tail.valid_len)
@@ -451,6 +525,17 @@ impl PartitionWriter {
     }
 }
 
+/// Where round robin starts: random per process, so many short-lived
+/// appenders (one event each, from cron or a script) spread over the
+/// partitions instead of all landing on partition 0.
+fn random_start() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the operating system's randomness.
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32
+}
+
 fn first_time(file: &File, len: u64) -> Option<i64> {
     use std::os::unix::fs::FileExt;
     if len == 0 {
@@ -463,8 +548,8 @@ fn first_time(file: &File, len: u64) -> Option<i64> {
 
 /// Drops index entries that point into a truncated tail.
 fn rebuild_index_after_truncation(dir: &Path, base: u64, valid_len: u64) -> Result<()> {
-    let index = segment::read_index(dir, base, valid_len);
-    let times = segment::read_time_index(dir, base);
+    let index = segment::read_index(dir, base, valid_len)?;
+    let times = segment::read_time_index(dir, base)?;
     // Both indexes get an entry for the same records, so they pair up.
     let entries = index
         .iter()

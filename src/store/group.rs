@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::file::{self, Mode};
 use super::{open_lock, write_atomically, Log};
+use std::io::Read;
 use crate::time;
 
 /// A group's committed positions, as stored.
@@ -52,9 +54,18 @@ fn groups_dir(log: &Log) -> PathBuf {
 pub fn load(log: &Log, name: &str) -> Result<Committed> {
     check_name(name)?;
     let path = groups_dir(log).join(format!("{name}.json"));
-    match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a valid group file", path.display())),
+    let read = file::open(&path, Mode::Read).and_then(|mut f| {
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    match read {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "damaged log: {} is not a valid group file; reset the group with `log-tail {} --group {name} --reset-to beginning` (or end, or an offset)",
+                path.display(),
+                log.dir().display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Committed::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -85,7 +96,13 @@ impl Group {
     pub fn open(log: &Log, name: &str) -> Result<Group> {
         check_name(name)?;
         let dir = groups_dir(log);
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        match file::check_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            other => other.with_context(|| format!("cannot use {}", dir.display()))?,
+        }
         let lock = open_lock(&dir.join(format!("{name}.lock")))?;
         match lock.try_lock() {
             Ok(()) => {}

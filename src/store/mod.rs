@@ -9,16 +9,20 @@
 //! - [`group`]: consumer groups' committed positions.
 //! - [`retention`]: deleting old segments by age and size.
 //! - [`partitioner`]: Kafka's murmur2 key partitioner.
+//! - [`file`]: opening the log's files without following links.
+//! - [`recovery`]: each partition's recovery point (what is durable).
 
 pub mod append;
+pub mod file;
 pub mod group;
 pub mod partitioner;
 pub mod read;
 pub mod record;
+pub mod recovery;
 pub mod retention;
 pub mod segment;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -114,61 +118,131 @@ pub struct Log {
 impl Log {
     /// True when `dir` holds a log (its `log.json` exists).
     pub fn exists(dir: &Path) -> bool {
-        dir.join(CONFIG_FILE).is_file()
+        fs::symlink_metadata(dir.join(CONFIG_FILE)).is_ok()
     }
 
-    /// Opens an existing log.
+    /// Opens an existing log. A directory that holds partitions but no
+    /// `log.json`, or partitions that disagree with it (one missing, or one
+    /// past its count), is a damaged log: nothing is recreated or hidden.
     pub fn open(dir: &Path) -> Result<Log> {
         let path = dir.join(CONFIG_FILE);
-        let text = match fs::read(&path) {
+        let text = match file::open(&path, file::Mode::Read).and_then(|f| read_all(&f)) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-                "{} is not a unilog log (it has no {CONFIG_FILE}); create it with `log-append {}`",
-                dir.display(),
-                dir.display()
-            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let found = partition_entries(dir).unwrap_or_default();
+                if !found.is_empty() {
+                    bail!(
+                        "damaged log: {} holds {} partition director{} but no {CONFIG_FILE}, which says how many partitions the log has; restore {CONFIG_FILE} from a backup (nothing was changed)",
+                        dir.display(),
+                        found.len(),
+                        if found.len() == 1 { "y" } else { "ies" }
+                    );
+                }
+                bail!(
+                    "{} is not a unilog log (it has no {CONFIG_FILE}); create it with `log-append {}`",
+                    dir.display(),
+                    dir.display()
+                )
+            }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let config: LogConfig = serde_json::from_slice(&text)
-            .with_context(|| format!("{} is not a valid log configuration", path.display()))?;
+            .with_context(|| format!("damaged log: {} is not a valid log configuration", path.display()))?;
         config
             .check()
             .with_context(|| format!("{} is not a usable log configuration", path.display()))?;
-        Ok(Log {
+        let log = Log {
             dir: dir.to_path_buf(),
             config,
-        })
+        };
+        log.check_partition_dirs()?;
+        Ok(log)
+    }
+
+    /// Checks that the partition directories are exactly those `log.json`
+    /// names, each a real directory.
+    fn check_partition_dirs(&self) -> Result<()> {
+        let n = self.partitions();
+        for p in partition_entries(&self.dir)
+            .with_context(|| format!("cannot list log {}", self.dir.display()))?
+        {
+            if p >= n {
+                bail!(
+                    "damaged log: {} holds {} but its {CONFIG_FILE} says it has {n} partition{} (0 to {}); restore the {CONFIG_FILE} that matches the data",
+                    self.dir.display(),
+                    partition_dir_name(p),
+                    if n == 1 { "" } else { "s" },
+                    n - 1
+                );
+            }
+        }
+        for p in 0..n {
+            let pdir = self.partition_dir(p);
+            match file::check_dir(&pdir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
+                    "damaged log: partition {p} is missing ({} does not exist) though {CONFIG_FILE} says the log has {n} partitions; restore it from a backup (it is not recreated empty)",
+                    pdir.display()
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Opens the log, creating it with `config` when it does not exist. Safe
     /// when several processes create the same log at once: one wins, the
-    /// others open what it made.
+    /// others open what it made. A new log is built complete in a hidden
+    /// directory beside it and renamed into place, so no process ever sees
+    /// partitions without their `log.json`.
     pub fn open_or_create(dir: &Path, config: &LogConfig) -> Result<Log> {
         if Log::exists(dir) {
             return Log::open(dir);
         }
-        config.check()?;
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create log directory {}", dir.display()))?;
-        for p in 0..config.partitions {
-            let pdir = dir.join(partition_dir_name(p));
-            fs::create_dir_all(&pdir)
-                .with_context(|| format!("cannot create {}", pdir.display()))?;
+        if fs::symlink_metadata(dir).is_ok() && !is_empty_dir(dir)? && !Log::exists(dir) {
+            if partition_entries(dir).unwrap_or_default().is_empty() {
+                bail!(
+                    "{} is not a unilog log (it has no {CONFIG_FILE}) and is not empty; a new log is made only in a new or empty directory",
+                    dir.display()
+                );
+            }
+            // Partitions without log.json: Log::open names the damage.
+            return Log::open(dir);
         }
-        let tmp = dir.join(format!(".{CONFIG_FILE}.{}.tmp", std::process::id()));
-        let body = serde_json::to_vec_pretty(config)?;
-        write_synced(&tmp, &body)?;
-        // A hard link fails when the name exists, so exactly one creator wins.
-        let linked = fs::hard_link(&tmp, dir.join(CONFIG_FILE));
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => sync_dir(dir)?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot create {}", dir.join(CONFIG_FILE).display()))
+        config.check()?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "log".into());
+        let staging = parent.join(format!(".{name}.{}.new", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        let built = build_log(&staging, config);
+        let placed = built.and_then(|()| {
+            fs::rename(&staging, dir).map_err(anyhow::Error::from)
+        });
+        match placed {
+            Ok(()) => {
+                sync_dir(&parent)?;
+                return Log::open(dir);
+            }
+            Err(_) => {
+                let _ = fs::remove_dir_all(&staging);
             }
         }
+        // Someone else made it first, or the directory exists and cannot be
+        // replaced (a mount point): open it, or build the log in place.
+        if Log::exists(dir) || !is_empty_dir(dir).unwrap_or(false) {
+            return Log::open(dir);
+        }
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+        build_log(dir, config)?;
         Log::open(dir)
     }
 
@@ -235,12 +309,78 @@ fn partition_dir_name(p: u32) -> String {
     format!("partition-{p}")
 }
 
+/// The partition numbers of the `partition-N` entries in a log directory.
+fn partition_entries(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if let Some(n) = name.to_str().and_then(|n| n.strip_prefix("partition-")) {
+            if let Ok(p) = n.parse::<u32>() {
+                if partition_dir_name(p) == format!("partition-{n}") {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    }
+}
+
+/// Writes a new log's partitions and `log.json` into `dir`, which exists
+/// or is created. `log.json` goes last, by a hard link that fails when the
+/// name exists, so exactly one creator wins even in place.
+fn build_log(dir: &Path, config: &LogConfig) -> Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+    for p in 0..config.partitions {
+        let pdir = dir.join(partition_dir_name(p));
+        fs::create_dir_all(&pdir).with_context(|| format!("cannot create {}", pdir.display()))?;
+    }
+    let tmp = dir.join(format!(".{CONFIG_FILE}.{}.tmp", std::process::id()));
+    let body = serde_json::to_vec_pretty(config)?;
+    let _ = fs::remove_file(&tmp);
+    write_synced(&tmp, &body)?;
+    let linked = fs::hard_link(&tmp, dir.join(CONFIG_FILE));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create {}", dir.join(CONFIG_FILE).display()))
+        }
+    }
+}
+
+fn read_all(file: &File) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut f = file;
+    f.read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Writes a file and fsyncs it.
+/// Writes a new file (never through a link: the name must be free) and
+/// fsyncs it; on failure the file is removed again, so a full disk leaves
+/// no empty or partial file behind.
 pub(crate) fn write_synced(path: &Path, body: &[u8]) -> Result<()> {
-    let mut f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(body)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+    let mut f = file::open(path, file::Mode::CreateNew)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let written = f.write_all(body).and_then(|_| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = fs::remove_file(path);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
 }
 
 /// Replaces a file atomically: write a temporary beside it, fsync, rename,
@@ -252,8 +392,13 @@ pub(crate) fn write_atomically(path: &Path, body: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // A temporary left by an earlier crash of a process with our id.
+    let _ = fs::remove_file(&tmp);
     write_synced(&tmp, body)?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot replace {}", path.display()));
+    }
     sync_dir(dir)
 }
 
@@ -266,12 +411,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Opens (creating) a partition's lock file, used with `File::lock`.
 pub(crate) fn open_lock(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
+    file::open(path, file::Mode::ReadWriteCreate)
         .with_context(|| format!("cannot open lock file {}", path.display()))
 }
 

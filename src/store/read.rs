@@ -39,6 +39,26 @@ pub struct ReadProgress {
     pub records: usize,
     /// True when the partition has no more complete records for now.
     pub at_end: bool,
+    /// Set when the reader found that retention had deleted records it had
+    /// not read yet: it stopped there and goes on from the oldest record
+    /// left at the next call.
+    pub missed: Option<Missed>,
+}
+
+/// Records deleted by retention before a reader got to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Missed {
+    /// The first offset missed.
+    pub from: u64,
+    /// The oldest offset still held, where reading goes on.
+    pub to: u64,
+}
+
+impl Missed {
+    /// How many records were missed.
+    pub fn count(&self) -> u64 {
+        self.to - self.from
+    }
 }
 
 /// A cursor over one partition's records.
@@ -61,6 +81,11 @@ pub struct PartitionReader {
     deliver_from_time: Option<i64>,
     /// True right after a seek by index, whose entry is only a hint.
     checking_hint: bool,
+    /// The partition's recovery point when the reader opened: records
+    /// below it were acknowledged, so the partition may not end before it.
+    floor: u64,
+    /// A retention gap found and not yet reported by `read`.
+    pending_gap: Option<Missed>,
 }
 
 impl PartitionReader {
@@ -83,7 +108,29 @@ impl PartitionReader {
             deliver_from: 0,
             deliver_from_time: None,
             checking_hint: false,
+            floor: 0,
+            pending_gap: None,
         };
+        reader.floor = super::recovery::load(&reader.dir)?
+            .map(|rp| rp.next_offset)
+            .unwrap_or(0);
+        // Retention may delete the segment picked between listing and
+        // opening it: list again and retry.
+        let mut attempts = 0;
+        loop {
+            match reader.start_at(log, p, start) {
+                Err(e) if attempts < 5 && is_not_found(&e) => {
+                    attempts += 1;
+                    reader.segments = segment::list(&reader.dir)?;
+                }
+                other => break other?,
+            }
+        }
+        Ok(reader)
+    }
+
+    fn start_at(&mut self, log: &Log, p: u32, start: StartAt) -> Result<()> {
+        let reader = self;
         let first = reader.segments.first().copied().unwrap_or(0);
         match start {
             StartAt::Beginning => reader.seek_offset(first)?,
@@ -91,14 +138,19 @@ impl PartitionReader {
                 let end = end_offset(log, p)?;
                 reader.seek_offset(end)?;
             }
-            StartAt::Offset(o) => reader.seek_offset(o.max(first))?,
+            StartAt::Offset(o) => {
+                reader.seek_offset(o.max(first))?;
+                if o < first {
+                    reader.pending_gap = Some(Missed { from: o, to: first });
+                }
+            }
             StartAt::Last(n) => {
                 let end = end_offset(log, p)?;
                 reader.seek_offset(end.saturating_sub(n).max(first))?;
             }
             StartAt::Time(t) => reader.seek_time(t)?,
         }
-        Ok(reader)
+        Ok(())
     }
 
     /// The partition this reader reads.
@@ -123,7 +175,7 @@ impl PartitionReader {
             return Ok(());
         };
         let len = self.open_current()?;
-        let index = segment::read_index(&self.dir, base, len);
+        let index = segment::read_index(&self.dir, base, len)?;
         match segment::lookup_offset(&index, offset) {
             Some(entry) => self.reset_at(entry.position, entry.offset, true),
             None => self.reset_at(0, base, false),
@@ -146,7 +198,7 @@ impl PartitionReader {
         self.seek_offset(self.segments.get(chosen).copied().unwrap_or(first))?;
         self.deliver_from_time = Some(time_ms);
         if let Some(&base) = self.segments.get(chosen) {
-            let times = segment::read_time_index(&self.dir, base);
+            let times = segment::read_time_index(&self.dir, base)?;
             if let Some(entry) = segment::lookup_time(&times, time_ms) {
                 self.seek_offset(entry.offset)?;
                 self.deliver_from_time = Some(time_ms);
@@ -158,8 +210,7 @@ impl PartitionReader {
     fn open_current(&mut self) -> Result<u64> {
         let base = self.segments[self.current];
         let path = segment::path(&self.dir, base, LOG_EXT);
-        let file =
-            File::open(&path).with_context(|| format!("cannot open segment {}", path.display()))?;
+        let file = open_segment(&path)?;
         let len = file
             .metadata()
             .with_context(|| format!("cannot read segment {}", path.display()))?
@@ -188,20 +239,36 @@ impl PartitionReader {
         deliver: &mut dyn FnMut(Record<'_>) -> Result<()>,
     ) -> Result<ReadProgress> {
         let mut delivered = 0;
+        if let Some(gap) = self.pending_gap.take() {
+            return Ok(ReadProgress {
+                records: 0,
+                at_end: false,
+                missed: Some(gap),
+            });
+        }
         while delivered < max {
             let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) else {
                 if self.fill()? {
                     continue;
                 }
                 if self.next_segment()? {
+                    if let Some(gap) = self.pending_gap.take() {
+                        return Ok(ReadProgress {
+                            records: delivered,
+                            at_end: false,
+                            missed: Some(gap),
+                        });
+                    }
                     continue;
                 }
                 // Leave an unfinished record unread and look at it afresh
                 // next time: it may be completed, or truncated and rewritten.
                 self.rewind_to(self.start);
+                self.check_floor()?;
                 return Ok(ReadProgress {
                     records: delivered,
                     at_end: true,
+                    missed: None,
                 });
             };
             let line_start = self.start;
@@ -242,9 +309,11 @@ impl PartitionReader {
                     // A torn tail: leave it unread. Next time we look again
                     // from here, since an appender may truncate and rewrite it.
                     self.rewind_to(line_start);
+                    self.check_floor()?;
                     return Ok(ReadProgress {
                         records: delivered,
                         at_end: true,
+                        missed: None,
                     });
                 }
             };
@@ -266,7 +335,31 @@ impl PartitionReader {
         Ok(ReadProgress {
             records: delivered,
             at_end: false,
+            missed: None,
         })
+    }
+
+    /// At the end of what the partition holds: an end below the recovery
+    /// point means acknowledged records were lost or damaged.
+    fn check_floor(&self) -> Result<()> {
+        if self.expected < self.floor {
+            let at = if self.segments.is_empty() || self.file.is_none() {
+                "it has no segment left".to_string()
+            } else {
+                format!(
+                    "the valid records end at offset {} in {} byte {}",
+                    self.expected,
+                    self.segment_path().display(),
+                    self.file_pos + self.start as u64
+                )
+            };
+            bail!(
+                "damaged log: partition {} lost acknowledged records: they were durable up to offset {} (its recovery point), but {at}. Run `log-tail --verify` and restore the partition from a backup",
+                self.partition,
+                self.floor - 1
+            );
+        }
+        Ok(())
     }
 
     fn hint_failed(&mut self) {
@@ -318,50 +411,94 @@ impl PartitionReader {
     }
 
     /// Moves to the next segment when the current one is finished and a
-    /// newer one exists; false at the end of the partition.
+    /// newer one exists; false at the end of the partition. When retention
+    /// has deleted the segments this reader was about to read, it moves to
+    /// the oldest one left and notes the gap for `read` to report.
     fn next_segment(&mut self) -> Result<bool> {
         if self.file.is_none() {
             return Ok(false);
         }
-        if self.current + 1 >= self.segments.len() {
-            self.segments = segment::list(&self.dir)?;
-            let base = self.segments.get(self.current).copied();
-            if let Some(base) = base {
+        let base = self.segments[self.current];
+        let mut attempts = 0;
+        loop {
+            if self.current + 1 >= self.segments.len() || attempts > 0 {
+                self.segments = segment::list(&self.dir)?;
                 // Retention may have deleted older segments meanwhile.
                 self.current = self.segments.partition_point(|&b| b < base);
+                let newer = self.segments.partition_point(|&b| b <= base);
+                if newer >= self.segments.len() {
+                    // Keep `current` naming our segment, even if deleted.
+                    self.segments.insert(self.current, base);
+                    self.segments.dedup();
+                    self.current = self.segments.partition_point(|&b| b < base);
+                    return Ok(false);
+                }
+                if self.segments.get(self.current) != Some(&base) {
+                    self.segments.insert(self.current, base);
+                }
             }
-            if self.current + 1 >= self.segments.len() {
-                return Ok(false);
+            // The segment must end exactly at a record boundary before a newer
+            // segment starts, and the newer one must start at the next offset.
+            if self.start < self.end {
+                let at = self.file_pos + self.start as u64;
+                // A leftover without a newline might be a record still being
+                // written if this were the last segment; it is not.
+                bail!(
+                    "partition {} is corrupt: {} ends with an incomplete record at byte {} (offset {}); run `log-tail --verify` on the log",
+                    self.partition,
+                    self.segment_path().display(),
+                    at,
+                    self.expected
+                );
             }
+            let next_base = self.segments[self.current + 1];
+            if next_base != self.expected {
+                let listed = segment::list(&self.dir)?;
+                let oldest = listed.first().copied();
+                if next_base > self.expected && oldest.is_some_and(|o| o > base) {
+                    // Every segment up to ours is gone: retention deleted
+                    // them while we read. Go on from the oldest left.
+                    let oldest = oldest.expect("checked");
+                    self.segments = listed;
+                    self.current = 0;
+                    match self.open_current() {
+                        Ok(_) => {}
+                        Err(e) if is_not_found(&e) && attempts < 5 => {
+                            attempts += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    self.pending_gap = Some(Missed {
+                        from: self.expected,
+                        to: oldest,
+                    });
+                    self.deliver_from = self.deliver_from.max(oldest);
+                    self.reset_at(0, oldest, false);
+                    return Ok(true);
+                }
+                bail!(
+                    "partition {} is corrupt: segment {} should start at offset {} but starts at {}; run `log-tail --verify` on the log",
+                    self.partition,
+                    segment::path(&self.dir, next_base, LOG_EXT).display(),
+                    self.expected,
+                    next_base
+                );
+            }
+            self.current += 1;
+            match self.open_current() {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) && attempts < 5 => {
+                    // Deleted by retention after we listed it.
+                    self.current -= 1;
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            self.reset_at(0, next_base, false);
+            return Ok(true);
         }
-        // The segment must end exactly at a record boundary before a newer
-        // segment starts, and the newer one must start at the next offset.
-        if self.start < self.end {
-            let at = self.file_pos + self.start as u64;
-            // A leftover without a newline might be a record still being
-            // written if this were the last segment; it is not.
-            bail!(
-                "partition {} is corrupt: {} ends with an incomplete record at byte {} (offset {}); run `log-tail --verify` on the log",
-                self.partition,
-                self.segment_path().display(),
-                at,
-                self.expected
-            );
-        }
-        let next_base = self.segments[self.current + 1];
-        if next_base != self.expected {
-            bail!(
-                "partition {} is corrupt: segment {} should start at offset {} but starts at {}; run `log-tail --verify` on the log",
-                self.partition,
-                segment::path(&self.dir, next_base, LOG_EXT).display(),
-                self.expected,
-                next_base
-            );
-        }
-        self.current += 1;
-        self.open_current()?;
-        self.reset_at(0, next_base, false);
-        Ok(true)
     }
 
     /// True when a valid record lies after byte `from` of the current
@@ -375,6 +512,13 @@ impl PartitionReader {
         valid_record_in(file, from)
             .with_context(|| format!("cannot read segment {}", self.segment_path().display()))
     }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    })
 }
 
 fn valid_record_in(file: &File, mut pos: u64) -> std::io::Result<bool> {
@@ -403,9 +547,14 @@ fn valid_record_in(file: &File, mut pos: u64) -> std::io::Result<bool> {
     }
 }
 
+/// Opens a segment for reading: a regular file, never through a link.
+pub(crate) fn open_segment(path: &Path) -> Result<File> {
+    super::file::open(path, super::file::Mode::Read)
+        .with_context(|| format!("cannot open segment {}", path.display()))
+}
+
 fn first_record_time(path: &Path) -> Result<Option<i64>> {
-    let file =
-        File::open(path).with_context(|| format!("cannot open segment {}", path.display()))?;
+    let file = open_segment(path)?;
     let mut buf = [0u8; 64];
     let n = file.read_at(&mut buf, 0)?;
     Ok(record::peek_offset_time(&buf[..n]).map(|(_, t)| t))
@@ -431,13 +580,12 @@ pub struct Tail {
 /// valid records end.
 pub fn scan_tail(dir: &Path, base: u64, known: Option<(u64, u64)>) -> Result<Tail> {
     let path = segment::path(dir, base, LOG_EXT);
-    let file =
-        File::open(&path).with_context(|| format!("cannot open segment {}", path.display()))?;
+    let file = open_segment(&path)?;
     let len = file.metadata()?.len();
     let (mut pos, mut expected) = match known {
         Some(k) => k,
         None => {
-            let index = segment::read_index(dir, base, len);
+            let index = segment::read_index(dir, base, len)?;
             index
                 .iter()
                 .rev()
@@ -522,8 +670,17 @@ fn last_time_before(file: &File, end: u64) -> Result<i64> {
 /// record.
 pub fn end_offset(log: &Log, p: u32) -> Result<u64> {
     let dir = log.partition_dir(p);
-    match segment::list(&dir)?.last() {
-        Some(&base) => Ok(scan_tail(&dir, base, None)?.next_offset),
-        None => Ok(0),
+    let end = match segment::list(&dir)?.last() {
+        Some(&base) => scan_tail(&dir, base, None)?.next_offset,
+        None => 0,
+    };
+    if let Some(rp) = super::recovery::load(&dir)? {
+        if end < rp.next_offset {
+            bail!(
+                "damaged log: partition {p} lost acknowledged records: they were durable up to offset {} (its recovery point), but its valid records end at offset {end}. Run `log-tail --verify` and restore the partition from a backup",
+                rp.next_offset - 1
+            );
+        }
     }
+    Ok(end)
 }

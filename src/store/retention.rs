@@ -28,9 +28,9 @@ pub fn apply_at(log: &Log, p: u32, now_ms: i64) -> Result<usize> {
     for &base in &bases {
         let path = segment::path(&dir, base, LOG_EXT);
         sizes.push(
-            fs::metadata(&path)
+            super::file::regular_len(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?
-                .len(),
+                .unwrap_or(0),
         );
     }
     let mut total: u64 = sizes.iter().sum();
@@ -70,7 +70,7 @@ pub fn apply_at(log: &Log, p: u32, now_ms: i64) -> Result<usize> {
 
 fn first_time(path: &std::path::Path) -> Result<Option<i64>> {
     use std::os::unix::fs::FileExt;
-    let file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = super::read::open_segment(path)?;
     let mut buf = [0u8; 64];
     let n = file.read_at(&mut buf, 0)?;
     Ok(super::record::peek_offset_time(&buf[..n]).map(|(_, t)| t))

@@ -3,11 +3,13 @@
 //! `.timeindex` maps append times to offsets. Indexes are hints: a reader
 //! checks what an entry points at, and both can be rebuilt from the segment.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+use super::file::{self, Mode};
 
 /// Extension of segment files.
 pub const LOG_EXT: &str = "log";
@@ -29,6 +31,8 @@ pub fn path(partition_dir: &Path, base: u64, ext: &str) -> PathBuf {
 /// The base offsets of a partition's segments, oldest first.
 pub fn list(partition_dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
+    file::check_dir(partition_dir)
+        .with_context(|| format!("cannot list partition {}", partition_dir.display()))?;
     let entries = fs::read_dir(partition_dir)
         .with_context(|| format!("cannot list partition {}", partition_dir.display()))?;
     for entry in entries {
@@ -66,10 +70,26 @@ pub struct TimeEntry {
     pub offset: u64,
 }
 
-/// Reads a segment's offset index. A missing or damaged index gives the
-/// entries up to the damage (possibly none); readers then scan.
-pub fn read_index(partition_dir: &Path, base: u64, segment_len: u64) -> Vec<IndexEntry> {
-    let bytes = fs::read(path(partition_dir, base, INDEX_EXT)).unwrap_or_default();
+/// Reads an index file: empty when missing; an error when it is a link or
+/// not a regular file (a damaged log).
+fn read_index_file(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match file::open(path, Mode::Read) {
+        Ok(mut f) => {
+            f.read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read index {}", path.display()))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot open index {}", path.display())),
+    }
+    Ok(bytes)
+}
+
+/// Reads a segment's offset index. A missing or inconsistent index gives
+/// the entries up to the inconsistency (possibly none); readers then scan.
+/// An index that is a link or not a regular file is an error.
+pub fn read_index(partition_dir: &Path, base: u64, segment_len: u64) -> Result<Vec<IndexEntry>> {
+    let bytes = read_index_file(&path(partition_dir, base, INDEX_EXT))?;
     let mut out: Vec<IndexEntry> = Vec::with_capacity(bytes.len() / INDEX_ENTRY);
     for chunk in bytes.chunks_exact(INDEX_ENTRY) {
         let rel = u32::from_le_bytes(chunk[0..4].try_into().expect("4 bytes"));
@@ -86,12 +106,12 @@ pub fn read_index(partition_dir: &Path, base: u64, segment_len: u64) -> Vec<Inde
         }
         out.push(entry);
     }
-    out
+    Ok(out)
 }
 
-/// Reads a segment's time index, up to any damage.
-pub fn read_time_index(partition_dir: &Path, base: u64) -> Vec<TimeEntry> {
-    let bytes = fs::read(path(partition_dir, base, TIME_INDEX_EXT)).unwrap_or_default();
+/// Reads a segment's time index, up to any inconsistency.
+pub fn read_time_index(partition_dir: &Path, base: u64) -> Result<Vec<TimeEntry>> {
+    let bytes = read_index_file(&path(partition_dir, base, TIME_INDEX_EXT))?;
     let mut out: Vec<TimeEntry> = Vec::with_capacity(bytes.len() / TIME_INDEX_ENTRY);
     for chunk in bytes.chunks_exact(TIME_INDEX_ENTRY) {
         let time_ms = i64::from_le_bytes(chunk[0..8].try_into().expect("8 bytes"));
@@ -108,7 +128,7 @@ pub fn read_time_index(partition_dir: &Path, base: u64) -> Vec<TimeEntry> {
         }
         out.push(entry);
     }
-    out
+    Ok(out)
 }
 
 /// The last entry at or before `offset`.
@@ -138,10 +158,7 @@ impl IndexWriter {
     pub fn open(partition_dir: &Path, base: u64) -> Result<Self> {
         let open = |ext| {
             let p = path(partition_dir, base, ext);
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
+            file::open(&p, Mode::AppendCreate)
                 .with_context(|| format!("cannot open index {}", p.display()))
         };
         Ok(IndexWriter {
@@ -185,7 +202,8 @@ pub fn rebuild_indexes(
 ) -> Result<()> {
     for ext in [INDEX_EXT, TIME_INDEX_EXT] {
         let p = path(partition_dir, base, ext);
-        File::create(&p).with_context(|| format!("cannot rebuild index {}", p.display()))?;
+        file::open(&p, Mode::Truncate)
+            .with_context(|| format!("cannot rebuild index {}", p.display()))?;
     }
     let mut writer = IndexWriter::open(partition_dir, base)?;
     for (offset, position, time) in records {
@@ -217,11 +235,11 @@ mod tests {
         w.add(120, 8100, 1005);
         w.add(130, 12200, 1005);
         w.write().unwrap();
-        let idx = read_index(dir.path(), 100, 10_000);
+        let idx = read_index(dir.path(), 100, 10_000).unwrap();
         assert_eq!(idx.len(), 2, "entries past the segment's end are dropped");
         assert_eq!(lookup_offset(&idx, 115).unwrap().position, 4000);
         assert_eq!(lookup_offset(&idx, 105), None);
-        let t = read_time_index(dir.path(), 100);
+        let t = read_time_index(dir.path(), 100).unwrap();
         assert_eq!(t.len(), 3);
         assert_eq!(lookup_time(&t, 1005).unwrap().offset, 110);
         assert_eq!(lookup_time(&t, 1000), None);
