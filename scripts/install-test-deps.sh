@@ -26,6 +26,8 @@ python_packages=(
   zstandard   # archive: fastavro's zstandard codec
   cramjam     # archive: fastavro's snappy codec
   duckdb      # archive: the chapter 6/9 example queries the Hive-partitioned archive
+  cryptography # alert: the test PKI of smtp_server.py --make-certs (an expired
+               # certificate, which the openssl 3.0 CLI cannot make directly)
 )
 # ---- end of the list
 

@@ -55,12 +55,26 @@ impl Server {
         Server::start("webhook_server.py", dir, extra)
     }
 
-    /// What the server received, one JSON value per message or request.
-    fn received(&self) -> Vec<Value> {
+    /// What the server recorded, one JSON value per line.
+    fn records(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// What the server received, one JSON value per message or request.
+    fn received(&self) -> Vec<Value> {
+        let mut r = self.records();
+        r.retain(|v| v.get("auth").is_none());
+        r
+    }
+
+    /// The SMTP server's login attempts: `{"auth": MECHANISM, "tls": BOOL}`.
+    fn logins(&self) -> Vec<Value> {
+        let mut r = self.records();
+        r.retain(|v| v.get("auth").is_some());
+        r
     }
 
     fn wait_for(&self, n: usize) -> Vec<Value> {
@@ -292,9 +306,12 @@ fn smtp_authentication_from_the_environment_or_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::smtp(dir.path(), &["--auth", "alerts:s3cret"]);
     let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
-    // Without credentials the server refuses.
+    // Without credentials the server refuses: a setup error, exit 2.
     let out = send_smtp(&server, &commands, &["--retries", "0"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("requires authentication"), "{stderr}");
+    assert!(out.stdout.is_empty());
     assert!(server.received().is_empty());
     // From the environment.
     let out = cmd("alert")
@@ -1029,4 +1046,300 @@ fn commands_and_outcomes_match_their_schemas() {
     }
     // The checker itself refuses what does not conform.
     assert!(conforms(&alert_schema, &json!({"rule": "x"}), "data").is_err());
+}
+
+/// A test PKI (see smtp_server.py --make-certs): ca.pem, and good, expired,
+/// wrongname and rogue certificates with their keys.
+fn pki(dir: &Path) -> PathBuf {
+    let pki = dir.join("pki");
+    let status = Command::new(common::python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_server.py"))
+        .arg("--make-certs")
+        .arg(&pki)
+        .status()
+        .expect("python3 runs");
+    assert!(
+        status.success(),
+        "making certificates (is python3-cryptography installed? run scripts/install-test-deps.sh)"
+    );
+    pki
+}
+
+fn cert_args(pki: &Path, stem: &str) -> [String; 2] {
+    [
+        pki.join(format!("{stem}.pem")).display().to_string(),
+        pki.join(format!("{stem}.key")).display().to_string(),
+    ]
+}
+
+/// An address of this machine that is not loopback, if it has one.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Connecting a UDP socket sends nothing; it picks the outgoing address.
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// `alert --send URL` with credentials in the environment and a journal.
+fn send_with_login(
+    url: &str,
+    commands: &[u8],
+    state: &Path,
+    password: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    cmd("alert")
+        .args(["--send", url, "--from", "alerts@example.com"])
+        .args(["--backoff", "20ms", "--timeout", "5s", "--state"])
+        .arg(state)
+        .args(extra)
+        .env("UNILOG_SMTP_USERNAME", "alerts")
+        .env("UNILOG_SMTP_PASSWORD", password)
+        .write_stdin(commands.to_vec())
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 2, nothing on stdout, and a message that contains each of `words`.
+fn assert_setup_error(out: &std::process::Output, words: &[&str]) {
+    let stderr = stderr_of(out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for w in words {
+        assert!(stderr.contains(w), "{w:?} not in {stderr}");
+    }
+    // Stopped at the first error: one message, no retries.
+    assert!(!stderr.contains("retrying"), "{stderr}");
+}
+
+#[test]
+fn opportunistic_tls_never_sends_credentials_in_clear_text_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server without STARTTLS, listening on every address.
+    let server = Server::smtp(
+        dir.path(),
+        &["--auth", "alerts:s3cret", "--host", "0.0.0.0"],
+    );
+    let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
+    let state = dir.path().join("state");
+    let opportunistic = ["--smtp-tls", "opportunistic"];
+    // Loopback decided by resolving the name, whatever its spelling.
+    for host in ["LOCALHOST", "127.1", "127.0.0.1"] {
+        let url = format!("smtp://{host}:{}", server.port);
+        let out = send_with_login(
+            &url,
+            &commands,
+            &dir.path().join(host),
+            "s3cret",
+            &opportunistic,
+        );
+        assert_success(&out);
+    }
+    assert_eq!(server.logins().len(), 3);
+    assert_eq!(server.received().len(), 3);
+    let before = server.records().len();
+    // Off loopback: the password never goes, the command is not journalled
+    // as failed, and the message says what to change.
+    let ip = non_loopback_ip().expect("this machine has a non-loopback address");
+    let url = format!("smtp://{ip}:{}", server.port);
+    let out = send_with_login(&url, &commands, &state, "s3cret", &opportunistic);
+    assert_setup_error(&out, &["does not offer STARTTLS", "plain text", "smtps://"]);
+    let out = send_with_login(&url, &commands, &state, "s3cret", &["--smtp-tls", "none"]);
+    assert_setup_error(&out, &["refusing to send SMTP credentials in plain text"]);
+    assert_eq!(
+        server.records().len(),
+        before,
+        "no login or mail off loopback"
+    );
+    // STARTTLS required (smtp://'s default): the message suggests the way out.
+    let out = send_with_login(&url, &commands, &state, "s3cret", &[]);
+    assert_setup_error(&out, &["does not offer STARTTLS", "--smtp-tls none"]);
+    let journal = std::fs::read_to_string(state.join("journal")).unwrap_or_default();
+    assert!(!journal.lines().any(|l| l.starts_with("F ")), "{journal}");
+    // The same state directory, on loopback: the command goes (it was
+    // never counted as tried, nor as interrupted).
+    let url = format!("smtp://localhost:{}", server.port);
+    let out = send_with_login(&url, &commands, &state, "s3cret", &opportunistic);
+    assert_success(&out);
+    assert_eq!(json_lines(&out.stdout)[0]["data"]["status"], "sent");
+}
+
+#[test]
+fn smtp_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let ca = pki.join("ca.pem").display().to_string();
+    let commands = disk_commands(
+        dir.path(),
+        &[
+            ("db-1", 1, "dba@example.com"),
+            ("db-2", 2, "dba@example.com"),
+        ],
+    );
+    let good = cert_args(&pki, "good");
+    // STARTTLS, required; the login goes over TLS only.
+    let server = Server::smtp(
+        dir.path(),
+        &["--auth", "alerts:s3cret", "--starttls", &good[0], &good[1]],
+    );
+    let url = format!("smtp://localhost:{}", server.port);
+    let out = send_with_login(
+        &url,
+        &commands,
+        &dir.path().join("s1"),
+        "s3cret",
+        &["--ca", &ca],
+    );
+    assert_success(&out);
+    let mails = server.received();
+    assert_eq!(mails.len(), 2);
+    assert!(mails
+        .iter()
+        .all(|m| m["tls"] == true && m["authenticated"] == true));
+    // One connection, one login, for both commands.
+    let logins = server.logins();
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(logins[0]["tls"], true);
+    // Opportunistic takes STARTTLS when offered.
+    let out = send_with_login(
+        &url,
+        &commands,
+        &dir.path().join("s2"),
+        "s3cret",
+        &["--ca", &ca, "--smtp-tls", "opportunistic"],
+    );
+    assert_success(&out);
+    assert!(server.received().iter().all(|m| m["tls"] == true));
+    // Implicit TLS (smtps://), by IP address: the certificate names 127.0.0.1 too.
+    let server = Server::smtp(dir.path(), &["--implicit-tls", &good[0], &good[1]]);
+    let out = cmd("alert")
+        .args(["--send", &format!("smtps://127.0.0.1:{}", server.port)])
+        .args(["--from", "alerts@example.com", "--ca", &ca])
+        .write_stdin(commands.clone())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(server.received().len(), 2);
+    // Wrong password: refused login, a setup error.
+    let server = Server::smtp(
+        dir.path(),
+        &["--auth", "alerts:s3cret", "--starttls", &good[0], &good[1]],
+    );
+    let url = format!("smtp://localhost:{}", server.port);
+    let state = dir.path().join("s3");
+    let out = send_with_login(&url, &commands, &state, "wrong", &["--ca", &ca]);
+    assert_setup_error(&out, &["refused the login", "535", "UNILOG_SMTP_PASSWORD"]);
+    // The same state, the right password: both sent (nothing was journalled).
+    let out = send_with_login(&url, &commands, &state, "s3cret", &["--ca", &ca]);
+    assert_success(&out);
+    assert!(json_lines(&out.stdout)
+        .iter()
+        .all(|o| o["data"]["status"] == "sent"));
+    // No mechanism in common.
+    let server = Server::smtp(
+        dir.path(),
+        &[
+            "--auth",
+            "alerts:s3cret",
+            "--auth-mechanisms",
+            "XOAUTH2",
+            "--starttls",
+            &good[0],
+            &good[1],
+        ],
+    );
+    let url = format!("smtp://localhost:{}", server.port);
+    let out = send_with_login(
+        &url,
+        &commands,
+        &dir.path().join("s4"),
+        "s3cret",
+        &["--ca", &ca],
+    );
+    assert_setup_error(&out, &["offers AUTH XOAUTH2 only", "PLAIN or LOGIN"]);
+}
+
+#[test]
+fn bad_certificates_stop_the_executor_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let ca = pki.join("ca.pem").display().to_string();
+    let commands = disk_commands(
+        dir.path(),
+        &[
+            ("db-1", 1, "dba@example.com"),
+            ("db-2", 2, "dba@example.com"),
+        ],
+    );
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        ("expired", &["--ca", &ca], &["has expired"]),
+        (
+            "wrongname",
+            &["--ca", &ca],
+            &["not valid for the name", "localhost"],
+        ),
+        ("rogue", &["--ca", &ca], &["issuer", "--ca FILE"]),
+        // A private CA's certificate, without --ca: the public roots do not know it.
+        ("good", &[], &["issuer", "--ca FILE"]),
+    ];
+    for (stem, extra, words) in cases {
+        let cert = cert_args(&pki, stem);
+        for implicit in [false, true] {
+            let (flag, scheme) = if implicit {
+                ("--implicit-tls", "smtps")
+            } else {
+                ("--starttls", "smtp")
+            };
+            let server = Server::smtp(dir.path(), &[flag, &cert[0], &cert[1]]);
+            let state = dir.path().join(format!("{stem}-{scheme}"));
+            let started = Instant::now();
+            let out = cmd("alert")
+                .args(["--send", &format!("{scheme}://localhost:{}", server.port)])
+                .args(["--from", "alerts@example.com", "--backoff", "1s"])
+                .arg("--state")
+                .arg(&state)
+                .args(extra)
+                .write_stdin(commands.clone())
+                .output()
+                .unwrap();
+            assert_setup_error(&out, words);
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "retried: {:?}",
+                started.elapsed()
+            );
+            assert!(server.received().is_empty());
+            let journal = std::fs::read_to_string(state.join("journal")).unwrap_or_default();
+            assert!(!journal.lines().any(|l| l.starts_with("F ")), "{journal}");
+        }
+    }
+    // A CA file that is not PEM: refused at start-up, before any input.
+    let not_pem = write(dir.path(), "ca.txt", "this is not a certificate\n");
+    let out = cmd("alert")
+        .args([
+            "--send",
+            "smtp://localhost:9",
+            "--from",
+            "alerts@example.com",
+            "--ca",
+        ])
+        .arg(&not_pem)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("holds no PEM certificate"),
+        "{}",
+        stderr_of(&out)
+    );
 }

@@ -2,9 +2,11 @@
 //! finished, so that a command read twice (redelivered by the log, or re-read
 //! after a crash) is carried out once.
 //!
-//! `DIR/journal` is a text file of records `S|D|F ID TIME_MS\n`: `S` before
+//! `DIR/journal` is a text file of records `S|D|F|U ID TIME_MS\n`: `S` before
 //! a command is sent, `D` once it was sent, `F` when it failed for good (it
-//! was not delivered, so a later delivery may try it again). Each record is
+//! was not delivered, so a later delivery may try it again), `U` when it was
+//! not sent at all because the channel could not work as set up (the
+//! command is forgotten). Each record is
 //! appended and `fsync`ed before the executor goes on. On open, a torn last
 //! record (a crash mid-write) is cut off, and a journal with many superseded
 //! records is rewritten compactly (write, fsync, rename).
@@ -132,6 +134,19 @@ impl Journal {
         self.states.get(id).copied()
     }
 
+    /// Forgets `id` durably: it was never sent (a setup error stopped the
+    /// executor before it went), so a later run treats it as new.
+    pub fn forget(&mut self, id: &str, now_ms: i64) -> Result<()> {
+        if let Some((file, path)) = &mut self.file {
+            let line = format!("U {id} {now_ms}\n");
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.sync_data())
+                .with_context(|| format!("cannot write journal {}", path.display()))?;
+        }
+        self.states.remove(id);
+        Ok(())
+    }
+
     /// Records a state durably (appended and fsynced) before returning.
     pub fn record(&mut self, id: &str, state: State, now_ms: i64) -> Result<()> {
         debug_assert!(is_valid_id(id));
@@ -171,9 +186,10 @@ fn replay(text: &[u8]) -> Result<(HashMap<String, State>, usize, usize)> {
         let rec = std::str::from_utf8(line).ok().and_then(|l| {
             let mut parts = l.split(' ');
             let state = match parts.next()? {
-                "S" => State::Started,
-                "D" => State::Done,
-                "F" => State::Failed,
+                "S" => Some(State::Started),
+                "D" => Some(State::Done),
+                "F" => Some(State::Failed),
+                "U" => None,
                 _ => return None,
             };
             let id = parts.next().filter(|id| is_valid_id(id))?;
@@ -182,12 +198,15 @@ fn replay(text: &[u8]) -> Result<(HashMap<String, State>, usize, usize)> {
         });
         let Some((id, state)) = rec else {
             bail!(
-                "record {} at byte {pos} is not \"S|D|F ID TIME\": {:?}",
+                "record {} at byte {pos} is not \"S|D|F|U ID TIME\": {:?}",
                 records + 1,
                 String::from_utf8_lossy(line)
             );
         };
-        states.insert(id, state);
+        match state {
+            Some(state) => states.insert(id, state),
+            None => states.remove(&id),
+        };
         records += 1;
         pos += nl + 1;
     }

@@ -8,6 +8,9 @@
 //! - [`decide`]: events in, commands out.
 //! - [`journal`]: the executor's durable record of commands started and done.
 //! - [`send`]: the channels (SMTP, HTTP, a program), retries with backoff.
+//! - [`smtp`]: the SMTP client (STARTTLS, TLS, AUTH, one kept connection).
+//! - [`tls`]: whom TLS trusts (public roots or a `--ca` file), shared by
+//!   SMTP and HTTPS.
 
 pub mod command;
 pub mod decide;
@@ -16,3 +19,5 @@ pub mod journal;
 pub mod prefilter;
 pub mod rule;
 pub mod send;
+pub mod smtp;
+pub mod tls;

@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, SmtpTransport, Transport};
+use lettre::Address;
 
 use super::command::{body_text, one_line, ReceivedCommand, MAX_DETAIL, MAX_SUMMARY};
 use super::journal::{Journal, State};
+use super::tls;
 use crate::time;
 
 /// How a send went wrong.
@@ -35,13 +34,17 @@ pub enum SendError {
     /// Another try would fail the same way: a bad address, SMTP 5xx, HTTP
     /// 4xx, a program's other exit codes.
     Permanent(String),
+    /// The channel cannot work as set up (no STARTTLS where it is needed, a
+    /// certificate that does not verify, a login refused): no command can
+    /// go, so the executor stops (exit 2) rather than fail each one.
+    Setup(String),
 }
 
 impl SendError {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            SendError::Transient(m) | SendError::Permanent(m) => m,
+            SendError::Transient(m) | SendError::Permanent(m) | SendError::Setup(m) => m,
         }
     }
 }
@@ -57,18 +60,8 @@ pub trait Channel {
     fn send(&mut self, cmd: &ReceivedCommand, line: &[u8]) -> Result<String, SendError>;
 }
 
-/// TLS for SMTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SmtpTls {
-    /// Plain text; only for a relay on loopback or a trusted network.
-    None,
-    /// STARTTLS when the server offers it, plain text otherwise.
-    Opportunistic,
-    /// STARTTLS, required (the default for smtp://).
-    Starttls,
-    /// TLS from the first byte (smtps://, usually port 465).
-    Tls,
-}
+pub use super::smtp::SmtpTls;
+use super::smtp::{self, Credentials};
 
 /// Options for the SMTP channel.
 #[derive(Debug, Clone)]
@@ -77,7 +70,7 @@ pub struct SmtpOptions {
     pub from: String,
     /// TLS mode; `None` picks STARTTLS for smtp:// and TLS for smtps://.
     pub tls: Option<SmtpTls>,
-    /// A PEM file of extra trusted CA certificates.
+    /// A PEM file of the CA certificates to trust instead of the public roots.
     pub ca_file: Option<PathBuf>,
     /// A file holding the username on its first line and the password on
     /// its second; else `UNILOG_SMTP_USERNAME`/`UNILOG_SMTP_PASSWORD`.
@@ -86,9 +79,9 @@ pub struct SmtpOptions {
     pub timeout: Duration,
 }
 
-/// Email over SMTP (lettre, blocking).
+/// Email over SMTP, one connection kept across commands.
 pub struct SmtpChannel {
-    transport: SmtpTransport,
+    client: smtp::Client,
     from: Mailbox,
     target: String,
 }
@@ -96,6 +89,7 @@ pub struct SmtpChannel {
 /// Reads SMTP credentials: from a file (first line user, second password),
 /// else from the environment. Never from the command line.
 pub fn smtp_credentials(file: Option<&Path>) -> Result<Option<Credentials>> {
+    let creds = |user: String, password: String| Some(Credentials { user, password });
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read credentials file {}", path.display()))?;
@@ -106,13 +100,13 @@ pub fn smtp_credentials(file: Option<&Path>) -> Result<Option<Credentials>> {
                 path.display()
             );
         };
-        return Ok(Some(Credentials::new(user.to_string(), pass.to_string())));
+        return Ok(creds(user.to_string(), pass.to_string()));
     }
     match (
         std::env::var("UNILOG_SMTP_USERNAME"),
         std::env::var("UNILOG_SMTP_PASSWORD"),
     ) {
-        (Ok(u), Ok(p)) => Ok(Some(Credentials::new(u, p))),
+        (Ok(u), Ok(p)) => Ok(creds(u, p)),
         (Ok(_), Err(_)) | (Err(_), Ok(_)) => {
             bail!("set both UNILOG_SMTP_USERNAME and UNILOG_SMTP_PASSWORD, or neither")
         }
@@ -121,7 +115,8 @@ pub fn smtp_credentials(file: Option<&Path>) -> Result<Option<Credentials>> {
 }
 
 impl SmtpChannel {
-    /// Connects lazily to `smtp://HOST[:PORT]` or `smtps://HOST[:PORT]`.
+    /// Checks the options and reads the CA file and credentials now; connects
+    /// when the first command is sent.
     pub fn new(url: &str, opts: &SmtpOptions) -> Result<Self> {
         let (implicit_tls, rest) = if let Some(r) = url.strip_prefix("smtps://") {
             (true, r)
@@ -138,45 +133,44 @@ impl SmtpChannel {
         } else {
             SmtpTls::Starttls
         });
-        let params = || -> Result<TlsParameters> {
-            let mut b = TlsParameters::builder(host.clone());
-            if let Some(ca) = &opts.ca_file {
-                let pem = std::fs::read(ca)
-                    .with_context(|| format!("cannot read CA file {}", ca.display()))?;
-                b = b.add_root_certificate(
-                    Certificate::from_pem(&pem)
-                        .with_context(|| format!("CA file {} is not PEM", ca.display()))?,
-                );
+        if implicit_tls && mode != SmtpTls::Tls {
+            bail!("--send {url}: smtps:// is TLS from the first byte; --smtp-tls applies to smtp:// only");
+        }
+        let tls = match (mode, &opts.ca_file) {
+            (SmtpTls::None, Some(_)) => {
+                bail!("--ca does not apply with --smtp-tls none (no TLS)")
             }
-            b.build_rustls().context("cannot set up TLS")
-        };
-        let tls = match mode {
-            SmtpTls::None => Tls::None,
-            SmtpTls::Opportunistic => Tls::Opportunistic(params()?),
-            SmtpTls::Starttls => Tls::Required(params()?),
-            SmtpTls::Tls => Tls::Wrapper(params()?),
+            (SmtpTls::None, None) => None,
+            (_, ca) => {
+                let certs = ca.as_deref().map(tls::read_ca_file).transpose()?;
+                Some(tls::client_config(certs.as_deref())?)
+            }
         };
         let from: Mailbox = opts
             .from
             .parse()
             .map_err(|e| anyhow!("--from {:?} is not an email address: {e}", opts.from))?;
-        let mut builder = SmtpTransport::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(opts.timeout));
-        if let Some(creds) = smtp_credentials(opts.credentials_file.as_deref())? {
-            if mode == SmtpTls::None && !is_loopback(&host) {
-                bail!("refusing to send SMTP credentials in plain text to {host}; use --smtp-tls starttls or tls");
+        let credentials = smtp_credentials(opts.credentials_file.as_deref())?;
+        let target = format!(
+            "{}://{}:{port}",
+            if implicit_tls { "smtps" } else { "smtp" },
+            if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
             }
-            builder = builder.credentials(creds);
-        }
+        );
         Ok(SmtpChannel {
-            transport: builder.build(),
+            client: smtp::Client::new(smtp::Config {
+                host,
+                port,
+                mode,
+                tls,
+                credentials,
+                timeout: opts.timeout,
+            }),
             from,
-            target: format!(
-                "{}://{host}:{port}",
-                if implicit_tls { "smtps" } else { "smtp" }
-            ),
+            target,
         })
     }
 
@@ -233,31 +227,17 @@ impl Channel for SmtpChannel {
     }
     fn send(&mut self, cmd: &ReceivedCommand, _line: &[u8]) -> Result<String, SendError> {
         let message = self.message(cmd)?;
-        match self.transport.send(&message) {
-            Ok(resp) => Ok(format!(
-                "{} {}",
-                resp.code(),
-                resp.message().collect::<Vec<_>>().join(" ")
-            )),
-            Err(e) => {
-                let text = format!("SMTP: {e}");
-                if e.is_permanent() {
-                    Err(SendError::Permanent(text))
-                } else {
-                    Err(SendError::Transient(text))
-                }
-            }
-        }
+        let envelope = message.envelope();
+        let from = envelope.from().map(|a| a.to_string()).unwrap_or_default();
+        let to: Vec<String> = envelope.to().iter().map(|a| a.to_string()).collect();
+        self.client
+            .send(&from, &to, &message.formatted())
+            .map_err(|e| match e {
+                smtp::Error::Transient(m) => SendError::Transient(format!("SMTP: {m}")),
+                smtp::Error::Refused(m) => SendError::Permanent(format!("SMTP: {m}")),
+                smtp::Error::Setup(m) => SendError::Setup(m),
+            })
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn split_host_port(s: &str) -> Result<(String, Option<u16>)> {
@@ -288,17 +268,19 @@ fn split_host_port(s: &str) -> Result<(String, Option<u16>)> {
     Ok((host, port))
 }
 
-/// A webhook: each command POSTed as JSON.
+/// A webhook: each command POSTed as JSON, over one kept connection.
 pub struct HttpChannel {
     agent: ureq::Agent,
     url: String,
     authorization: Option<String>,
+    timeout: Duration,
 }
 
 impl HttpChannel {
     /// POSTs to `url`; an `Authorization` header comes from
-    /// `UNILOG_HTTP_AUTHORIZATION` when set.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self> {
+    /// `UNILOG_HTTP_AUTHORIZATION` when set. With `ca_file` (https:// only),
+    /// the server's certificate must come from one of its CAs.
+    pub fn new(url: &str, timeout: Duration, ca_file: Option<&Path>) -> Result<Self> {
         let uri: ureq::http::Uri = url
             .parse()
             .map_err(|e| anyhow!("{url:?} is not a URL: {e}"))?;
@@ -308,18 +290,39 @@ impl HttpChannel {
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             bail!("{url:?}: put credentials in UNILOG_HTTP_AUTHORIZATION, not in the URL");
         }
-        let agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .max_redirects(0)
-            .user_agent(format!("unilog-alert/{}", crate::event::VERSION))
-            .build()
-            .into();
+            .user_agent(format!("unilog-alert/{}", crate::event::VERSION));
+        if let Some(path) = ca_file {
+            if uri.scheme_str() != Some("https") {
+                bail!("--ca applies to https:// and SMTP over TLS, not to {url}");
+            }
+            let certs: Vec<ureq::tls::Certificate<'static>> = tls::read_ca_file(path)?
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                    .build(),
+            );
+        }
         Ok(HttpChannel {
-            agent,
+            agent: config.build().into(),
             url: url.to_string(),
             authorization: std::env::var("UNILOG_HTTP_AUTHORIZATION").ok(),
+            timeout,
         })
+    }
+
+    fn host(&self) -> String {
+        self.url
+            .parse::<ureq::http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_string))
+            .unwrap_or_default()
     }
 }
 
@@ -350,12 +353,38 @@ impl Channel for HttpChannel {
                 }
             }
             Err(e) => {
-                let text = format!("HTTP: {e}");
+                let rustls = match &e {
+                    ureq::Error::Rustls(r) => Some(r),
+                    ureq::Error::Io(io) => tls::rustls_error(io),
+                    _ => None,
+                };
+                if let Some(r) = rustls {
+                    let host = self.host();
+                    return Err(SendError::Setup(match tls::certificate_problem(r, &host) {
+                        Some(problem) => format!("{}: {problem}", self.url),
+                        None => format!("{}: TLS failed: {r}", self.url),
+                    }));
+                }
                 match e {
+                    ureq::Error::Timeout(t) => Err(SendError::Transient(format!(
+                        "HTTP: timed out after {} ({t})",
+                        smtp::seconds(self.timeout)
+                    ))),
                     ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl => {
-                        Err(SendError::Permanent(text))
+                        Err(SendError::Permanent(format!("HTTP: {e}")))
                     }
-                    _ => Err(SendError::Transient(text)),
+                    ureq::Error::Io(io)
+                        if matches!(
+                            io.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        Err(SendError::Transient(format!(
+                            "HTTP: timed out after {}",
+                            smtp::seconds(self.timeout)
+                        )))
+                    }
+                    e => Err(SendError::Transient(format!("HTTP: {e}"))),
                 }
             }
         }
@@ -485,7 +514,8 @@ fn stderr_for_child() -> Stdio {
     }
 }
 
-/// Opens the channel a `--send` URL names.
+/// Opens the channel a `--send` URL names; `smtp.ca_file` serves https://
+/// too.
 pub fn open_channel(
     url: &str,
     smtp: &SmtpOptions,
@@ -495,7 +525,11 @@ pub fn open_channel(
     if url.starts_with("smtp://") || url.starts_with("smtps://") {
         Ok(Box::new(SmtpChannel::new(url, smtp)?))
     } else if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(Box::new(HttpChannel::new(url, timeout)?))
+        Ok(Box::new(HttpChannel::new(
+            url,
+            timeout,
+            smtp.ca_file.as_deref(),
+        )?))
     } else if let Some(program) = url.strip_prefix("exec:") {
         Ok(Box::new(ExecChannel::new(program, exec_args, timeout)?))
     } else {
@@ -594,8 +628,9 @@ impl Executor {
     }
 
     /// Executes one command. `on_retry` hears about each failed try that
-    /// will be retried. `Err` only when the journal cannot be written, which
-    /// must stop the executor.
+    /// will be retried. `Err` when the channel cannot work as set up
+    /// ([`SendError::Setup`]; the command is left unjournalled) or the
+    /// journal cannot be written: either must stop the executor.
     pub fn execute(
         &mut self,
         cmd: &ReceivedCommand,
@@ -622,6 +657,12 @@ impl Executor {
                         response,
                         resent,
                     });
+                }
+                Err(SendError::Setup(message)) => {
+                    // Not sent, and not a failure of this command: the
+                    // journal forgets it, so a run with a better setup sends it.
+                    self.journal.forget(id, time::now_ms())?;
+                    bail!(message);
                 }
                 Err(e) => {
                     errors.push(e.message().to_string());
@@ -725,7 +766,6 @@ mod tests {
         assert_eq!(split_host_port("h").unwrap(), ("h".into(), None));
         assert!(split_host_port("user:pw@h:25").is_err());
         assert!(split_host_port("h:x").is_err());
-        assert!(is_loopback("127.0.0.1") && is_loopback("[::1]") && !is_loopback("10.0.0.1"));
     }
 
     #[test]

@@ -218,9 +218,15 @@ pub struct Args {
     #[arg(long, value_name = "MODE", help_heading = "Executing")]
     pub smtp_tls: Option<SmtpTls>,
 
-    /// Also trust the CA certificates in this PEM file.
-    #[arg(long, value_name = "FILE", help_heading = "Executing")]
-    pub smtp_ca: Option<PathBuf>,
+    /// Trust only the CA certificates in this PEM file (instead of the
+    /// public roots), for SMTP over TLS and https://.
+    #[arg(
+        long,
+        visible_alias = "smtp-ca",
+        value_name = "FILE",
+        help_heading = "Executing"
+    )]
+    pub ca: Option<PathBuf>,
 
     /// Read the SMTP username (line 1) and password (line 2) from this file.
     #[arg(long, value_name = "FILE", help_heading = "Executing")]
@@ -372,6 +378,7 @@ fn execute(args: Args) -> Result<Outcome> {
     let url = args.send.as_deref().expect("checked by run");
     let timeout = Duration::from_millis(args.timeout.max(1) as u64);
     let is_smtp = url.starts_with("smtp://") || url.starts_with("smtps://");
+    refuse_foreign_options(&args, url, is_smtp)?;
     let from = match (&args.from, is_smtp) {
         (Some(f), _) => f.clone(),
         (None, true) => bail!("--send {url}: give the sender with --from ADDRESS"),
@@ -380,7 +387,7 @@ fn execute(args: Args) -> Result<Outcome> {
     let smtp = SmtpOptions {
         from,
         tls: args.smtp_tls,
-        ca_file: args.smtp_ca.clone(),
+        ca_file: args.ca.clone(),
         credentials_file: args.smtp_credentials.clone(),
         timeout,
     };
@@ -523,6 +530,29 @@ fn execute(args: Args) -> Result<Outcome> {
     counts.written = counts.read - counts.failed;
     counts.report(args.verbose, "done");
     Ok(counts.outcome())
+}
+
+/// Options meant for another channel are a mistake (a CA file for a plain
+/// http:// URL would protect nothing): say so rather than ignore them.
+fn refuse_foreign_options(args: &Args, url: &str, is_smtp: bool) -> Result<()> {
+    let is_exec = url.starts_with("exec:");
+    let smtp_only = [
+        ("--from", args.from.is_some()),
+        ("--smtp-tls", args.smtp_tls.is_some()),
+        ("--smtp-credentials", args.smtp_credentials.is_some()),
+    ];
+    for (flag, given) in smtp_only {
+        if given && !is_smtp {
+            bail!("{flag} applies to smtp:// and smtps:// only, not to --send {url}");
+        }
+    }
+    if !args.exec_arg.is_empty() && !is_exec {
+        bail!("--exec-arg applies to exec: only, not to --send {url}");
+    }
+    if args.ca.is_some() && !is_smtp && !url.starts_with("https://") {
+        bail!("--ca applies to https:// and SMTP over TLS only, not to --send {url}");
+    }
+    Ok(())
 }
 
 fn with_base(mut message: FailureMessage, base: &Map<String, Value>) -> FailureMessage {
