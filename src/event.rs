@@ -298,6 +298,7 @@ fn original_json(original: Original<'_>) -> (Vec<u8>, Vec<(&'static str, Value)>
                 !t.is_empty()
                     && nesting_depth(trimmed) <= MAX_ORIGINAL_DEPTH
                     && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+                    && crate::json::check_rules(trimmed).is_ok()
             });
             if is_json {
                 return (trimmed.to_vec(), vec![]);

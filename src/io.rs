@@ -689,7 +689,9 @@ pub fn json_failure(error: &ScanError) -> FailureMessage {
         ScanError::NotUtf8(at) => {
             FailureMessage::new(kind::INVALID_UTF8, error.to_string()).with("byte", *at)
         }
-        ScanError::NotJson(_) => FailureMessage::new(kind::NOT_JSON, error.to_string()),
+        ScanError::NotJson(_) | ScanError::Refused(_) => {
+            FailureMessage::new(kind::NOT_JSON, error.to_string())
+        }
     }
 }
 

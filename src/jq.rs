@@ -2,15 +2,90 @@
 //! enrich's `--jq` steps and alert's conditions and templates: compiling
 //! with messages that say where a program goes wrong, running a program on
 //! one value, and reading and writing jaq values as JSON.
+//!
+//! Where jaq differs from jq in ways users meet, this module brings it back
+//! to jq (the README's jq section lists what stays different): `@csv`,
+//! `@tsv`, `@base32`, `@base32d`, `tostream`, `fromstream`,
+//! `truncate_stream` and `$__loc__` are added; `join`, `del`, `delpaths`
+//! and `implode` behave as jq's; regular expressions match Unicode classes
+//! (`\w` matches `É`), as jq's Oniguruma does; computed numbers print as jq
+//! prints them (`25`, not `25.0`), and `-0` stays `-0`. Input is read by the
+//! rule every tool applies ([`crate::json`]): nothing deeper than
+//! [`crate::json::MAX_DEPTH`] reaches jaq, whose reader and values recurse.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use jaq_core::data::JustLut;
 use jaq_core::load::{self, Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars};
-use jaq_json::{Num, Val};
+use jaq_core::native::{bome, run, v, Fun};
+use jaq_core::{Bind, Compiler, Ctx, Cv, Error, ValR, Vars};
+use jaq_json::{Map, Num, Rc, Val};
+use jaq_std::ValT as _;
 
 type Data = JustLut<Val>;
+
+/// jaq natives this module replaces, and the names they keep for its own
+/// definitions.
+const RENAMED: &[(&str, &str)] = &[
+    ("implode", "__jaq_implode"),
+    ("matches", "__jaq_matches"),
+    ("split_matches", "__jaq_split_matches"),
+    ("split_", "__jaq_split_"),
+];
+
+/// Definitions that make jaq behave as jq where users compare the two;
+/// loaded after jaq's own, so they take their place.
+const JQ_DEFS: &str = r#"
+def join($x): reduce .[] as $i (null;
+  (if . == null then "" else . + $x end)
+  + ($i | if . == null then "" elif isnumber then __unilog_number else if isboolean then tojson else . end end)) // "";
+def __unilog_cell($what): if . == null then ""
+  elif isnumber then __unilog_number
+  elif isboolean then tojson
+  elif isstring then .
+  else error("\(type) (\(tojson)) is not valid in a \($what) row") end;
+def @csv: if isarray | not then error("\(type) (\(tojson)) cannot be csv-formatted, only an array can be") end
+  | map(if isstring then "\"" + (split("\"") | join("\"\"")) + "\"" else __unilog_cell("csv") end) | join(",");
+def @tsv: if isarray | not then error("\(type) (\(tojson)) cannot be tsv-formatted, only an array can be") end
+  | map(__unilog_cell("tsv") | if isstring then split("\\") | join("\\\\") | split("\t") | join("\\t") | split("\n") | join("\\n") | split("\r") | join("\\r") end) | join("\t");
+def @base32: tostring | __unilog_base32;
+def @base32d: tostring | __unilog_base32d;
+def tostream: path(def r: (.[]? | r), .; r) as $p | getpath($p) | reduce path(.[]?) as $q ([$p, .]; [$p + $q]);
+def __unilog_setpath($p; $v):
+  if ($p | length) == 0 then $v
+  else $p[0] as $k
+    | (if . == null then (if ($k | isnumber) then [] else {} end) else . end)
+    | if ($k | isnumber) and $k >= length
+      then . + [range(length; $k) | null] + [null | __unilog_setpath($p[1:]; $v)]
+      else .[$k] |= __unilog_setpath($p[1:]; $v) end
+  end;
+def fromstream(f): {x: null, e: false} as $init
+  | foreach f as $i ($init;
+      if .e then $init else . end
+      | if $i | length == 2
+        then setpath(["e"]; $i[0] | length == 0) | .x |= __unilog_setpath($i[0]; $i[1])
+        else setpath(["e"]; $i[0] | length == 1) end;
+      if .e then .x else empty end);
+def truncate_stream(stream): . as $n | null | stream | . as $input
+  | if (.[0] | length) > $n then setpath([0]; .[0][$n:]) else empty end;
+def __unilog_has_path($p): reduce $p[] as $k ([true, .];
+  if .[0] and (
+    (.[1] | isobject) and ($k | isstring) and (.[1] | has($k))
+    or (.[1] | isarray) and ($k | isnumber) and $k < (.[1] | length) and $k >= -(.[1] | length)
+    or (.[1] | isarray) and ($k | isobject))
+  then [true, .[1][$k]] else [false, null] end) | .[0];
+def delpaths($ps): reduce ($ps | unique | reverse)[] as $p (.;
+  if ($p | length) == 0 then null
+  elif __unilog_has_path($p) then getpath($p) |= empty
+  else . end);
+def del(f): delpaths([path(f)]);
+def implode: if isarray | not then error("implode input must be an array") end
+  | map(if isnumber | not then error("implode input must be an array of code points")
+        elif . < 0 or . > 1114111 or (. >= 55296 and . <= 57343) then 65533 else . end)
+  | __jaq_implode;
+"#;
 
 /// What a program may not reach: jq natives left out (renamed out of
 /// reach), and jq definitions that stand in for them, so that the standard
@@ -81,10 +156,12 @@ impl Program {
     pub fn compile(code: &str, sandbox: Option<&Sandbox>) -> Result<Self, CompileError> {
         let stand_ins =
             sandbox.map(|s| load::parse(s.stand_ins, |p| p.defs()).expect("the stand-ins parse"));
+        let jq_defs = load::parse(JQ_DEFS, |p| p.defs()).expect("the jq definitions parse");
         let defs = jaq_core::defs()
             .chain(stand_ins.into_iter().flatten())
             .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
+            .chain(jaq_json::defs())
+            .chain(jq_defs);
         let denied = sandbox.map_or(&[][..], |s| s.denied);
         let funs = jaq_core::funs::<Data>()
             .chain(jaq_std::funs::<Data>())
@@ -93,10 +170,15 @@ impl Program {
                 let name = if denied.contains(&name) {
                     "__unilog_denied"
                 } else {
-                    name
+                    RENAMED
+                        .iter()
+                        .find(|(old, _)| *old == name)
+                        .map_or(name, |(_, new)| new)
                 };
                 (name, args, f)
-            });
+            })
+            .chain(natives());
+        let code = &*with_locations(code);
         let loader = Loader::new(defs);
         let arena = Arena::default();
         let at = |part: &str| {
@@ -200,9 +282,378 @@ fn offset_in(code: &str, part: &str) -> usize {
         .min(code.len())
 }
 
-/// Parses one JSON text into a jaq value.
+/// Parses one JSON text into a jaq value, after checking it against the
+/// rule every tool applies ([`crate::json::check_value`]). `-0` stays a
+/// negative zero and other non-integers keep their text, as jq 1.7 keeps
+/// number literals.
 pub fn parse_json(bytes: &[u8]) -> Result<Val, String> {
-    jaq_json::read::parse_single(bytes).map_err(|e| e.to_string())
+    crate::json::check_value(bytes).map_err(|e| e.to_string())?;
+    let mut i = 0;
+    Ok(build(bytes, &mut i))
+}
+
+/// Builds the value at `*i` of checked JSON, leaving `*i` past it. The
+/// recursion is bounded by the rule's depth limit.
+fn build(b: &[u8], i: &mut usize) -> Val {
+    use crate::json::skip_ws;
+    *i = skip_ws(b, *i);
+    match b[*i] {
+        b'{' => {
+            *i += 1;
+            let mut map = Map::default();
+            loop {
+                *i = skip_ws(b, *i);
+                match b[*i] {
+                    b'}' => break,
+                    b',' => *i += 1,
+                    _ => {
+                        let key = build(b, i);
+                        *i = skip_ws(b, *i) + 1;
+                        let value = build(b, i);
+                        map.insert(key, value);
+                    }
+                }
+            }
+            *i += 1;
+            Val::obj(map)
+        }
+        b'[' => {
+            *i += 1;
+            let mut items = Vec::new();
+            loop {
+                *i = skip_ws(b, *i);
+                match b[*i] {
+                    b']' => break,
+                    b',' => *i += 1,
+                    _ => items.push(build(b, i)),
+                }
+            }
+            *i += 1;
+            Val::Arr(Rc::new(items))
+        }
+        b'"' => {
+            let start = *i;
+            *i = crate::json::skip_string(b, start);
+            let raw = &b[start + 1..*i - 1];
+            if memchr::memchr(b'\\', raw).is_none() {
+                Val::utf8_str(raw.to_vec())
+            } else {
+                Val::utf8_str(
+                    serde_json::from_slice::<String>(&b[start..*i])
+                        .unwrap_or_default()
+                        .into_bytes(),
+                )
+            }
+        }
+        b't' => {
+            *i += 4;
+            Val::Bool(true)
+        }
+        b'f' => {
+            *i += 5;
+            Val::Bool(false)
+        }
+        b'n' => {
+            *i += 4;
+            Val::Null
+        }
+        _ => {
+            let start = *i;
+            let mut integer = true;
+            while *i < b.len() && matches!(b[*i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                integer &= !matches!(b[*i], b'.' | b'e' | b'E');
+                *i += 1;
+            }
+            // ASCII digits and signs only.
+            let text = std::str::from_utf8(&b[start..*i]).unwrap_or("0");
+            Val::Num(match text {
+                "-0" => Num::Float(-0.0),
+                _ if integer => Num::from_str_radix(text, 10).unwrap_or(Num::Float(f64::NAN)),
+                _ => Num::Dec(Rc::new(text.to_string())),
+            })
+        }
+    }
+}
+
+/// Writes a computed number as jq does: the shortest digits that read
+/// back the same, as an integer when it is one (`25`, not `25.0`), in
+/// exponent form (`1e+17`, `1e-05`) when the point is more than 15 places
+/// past the digits or 4 before them; `-0` keeps its sign.
+pub fn push_float(out: &mut Vec<u8>, f: f64) {
+    if f.is_sign_negative() {
+        out.push(b'-');
+    }
+    let f = f.abs();
+    if f == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} writes an integer exponent");
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let n = digits.len() as i32;
+    let point = exp + 1;
+    let text = if point <= -4 || point > n + 15 {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{first}{dot}{rest}e{sign}{:02}", exp.abs())
+    } else if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point >= n {
+        format!("{digits}{}", "0".repeat((point - n) as usize))
+    } else {
+        let (whole, frac) = digits.split_at(point as usize);
+        format!("{whole}.{frac}")
+    };
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// The text of a number as jq writes it.
+fn number_text(n: &Num) -> String {
+    let mut out = Vec::new();
+    match n {
+        Num::Float(f) if f.is_finite() => push_float(&mut out, *f),
+        other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+    String::from_utf8(out).expect("numbers are ASCII")
+}
+
+/// This module's natives: jq's number text, base32, and regular
+/// expressions with Unicode classes.
+fn natives() -> impl Iterator<Item = Fun<Data>> {
+    let vv = || [Bind::Var(()), Bind::Var(())].into();
+    let list: [jaq_core::native::Filter<jaq_core::RunPtr<Data>>; 6] = [
+        ("__unilog_number", v(0), |cv| {
+            bome(match &cv.1 {
+                Val::Num(n) => Ok(Val::utf8_str(number_text(n).into_bytes())),
+                other => Err(Error::str(format!("{} is not a number", kind_of(other)))),
+            })
+        }),
+        ("__unilog_base32", v(0), |cv| {
+            bome(cv.1.try_as_bytes().map(|b| Val::utf8_str(base32_encode(b).into_bytes())))
+        }),
+        ("__unilog_base32d", v(0), |cv| {
+            bome(cv.1.try_as_bytes().and_then(|b| {
+                base32_decode(b)
+                    .map(Val::utf8_str)
+                    .ok_or_else(|| Error::str(format!("{} is not valid base32 data", String::from_utf8_lossy(b))))
+            }))
+        }),
+        ("matches", vv(), |cv| bome(regex(false, true, cv))),
+        ("split_matches", vv(), |cv| bome(regex(true, true, cv))),
+        ("split_", vv(), |cv| bome(regex(true, false, cv))),
+    ];
+    #[allow(clippy::redundant_closure)] // a fn item is not general enough here
+    list.into_iter().map(|f| run::<Data>(f))
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// RFC 4648 base32, padded, as jq's `@base32`.
+fn base32_encode(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len().div_ceil(5) * 8);
+    for chunk in b.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let bits = buf.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64);
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for k in 0..8 {
+            if k < chars {
+                out.push(BASE32[((bits >> (35 - 5 * k)) & 31) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes RFC 4648 base32, padded or not.
+fn base32_decode(b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.len() * 5 / 8);
+    let (mut bits, mut n) = (0u64, 0u32);
+    for &c in b.iter().take_while(|&&c| c != b'=') {
+        let value = BASE32.iter().position(|&x| x == c.to_ascii_uppercase())? as u64;
+        bits = (bits << 5) | value;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    Some(out)
+}
+
+thread_local! {
+    /// Compiled regular expressions by pattern and flags: a program applies
+    /// the same few to every event.
+    static REGEXES: RefCell<HashMap<(String, String), regex::bytes::Regex>> = RefCell::new(HashMap::new());
+}
+
+/// jq's `matches`, `split_matches` and `split_` (under jaq's definitions
+/// of `test`, `match`, `capture`, `sub`, `gsub`, `split`, `scan`), by the
+/// `regex` crate with Unicode classes, where jaq's own are ASCII-only.
+/// `split` gives the text between matches, `matched` the matches.
+fn regex(split: bool, matched: bool, mut cv: Cv<'_, Data>) -> ValR<Val> {
+    let flags = cv.0.pop_var();
+    let re = cv.0.pop_var();
+    let text = |v: &Val| {
+        v.try_as_utf8_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let flags = text(&flags)?;
+    let pattern = text(&re)?;
+    let (mut global, mut ignore_empty) = (false, false);
+    let mut builder = regex::bytes::RegexBuilder::new(&pattern);
+    for flag in flags.chars() {
+        match flag {
+            'g' => global = true,
+            'n' => ignore_empty = true,
+            'i' => drop(builder.case_insensitive(true)),
+            'm' => drop(builder.multi_line(true)),
+            's' => drop(builder.dot_matches_new_line(true)),
+            'p' => drop(builder.multi_line(true).dot_matches_new_line(true)),
+            'l' => drop(builder.swap_greed(true)),
+            'x' => drop(builder.ignore_whitespace(true)),
+            c => return Err(Error::str(format!("invalid regex flag: {c}"))),
+        }
+    }
+    let s = cv.1.try_as_utf8_bytes()?;
+    let key = (pattern, flags);
+    let compiled = REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(r) = cache.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = builder
+            .build()
+            .map_err(|e| Error::str(format!("invalid regex: {e}")))?;
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(key, r.clone());
+        Ok::<_, Error<Val>>(r)
+    })?;
+    // Character offsets, as jq gives them: counted as the matches advance.
+    let (mut chars, mut at_byte) = (0usize, 0usize);
+    let mut char_of = |byte: usize| {
+        chars += String::from_utf8_lossy(&s[at_byte..byte]).chars().count();
+        at_byte = byte;
+        chars
+    };
+    let sub = |b: &[u8]| cv.1.as_sub_str(b);
+    let mut out = Vec::new();
+    let mut last = 0;
+    for caps in compiled.captures_iter(s) {
+        let whole = caps.get(0).expect("group 0 is the match");
+        if ignore_empty && whole.is_empty() {
+            continue;
+        }
+        if split {
+            out.push(sub(&s[last..whole.start()]));
+            last = whole.end();
+        }
+        if matched {
+            let mut groups = Vec::new();
+            for (m, name) in caps.iter().zip(compiled.capture_names()) {
+                let Some(m) = m else { continue };
+                let offset = char_of(m.start());
+                let length = String::from_utf8_lossy(m.as_bytes()).chars().count();
+                let mut fields = vec![
+                    (Val::from("offset".to_string()), Val::from(offset as isize)),
+                    (Val::from("length".to_string()), Val::from(length as isize)),
+                    (Val::from("string".to_string()), sub(m.as_bytes())),
+                ];
+                if let Some(n) = name {
+                    fields.push((Val::from("name".to_string()), Val::from(n.to_string())));
+                }
+                groups.push(Val::obj(fields.into_iter().collect()));
+            }
+            out.push(Val::Arr(Rc::new(groups)));
+        }
+        if !global {
+            break;
+        }
+    }
+    if split {
+        out.push(sub(&s[last..]));
+    }
+    Ok(Val::Arr(Rc::new(out)))
+}
+
+/// `code` with each `$__loc__` outside string literals replaced by jq's
+/// value for it, `{"file":"<top-level>","line":N}` (jaq has no such
+/// variable).
+fn with_locations(code: &str) -> std::borrow::Cow<'_, str> {
+    const LOC: &str = "$__loc__";
+    if !code.contains(LOC) {
+        return code.into();
+    }
+    let b = code.as_bytes();
+    let mut out = String::with_capacity(code.len() + 32);
+    // Interpolation depths: inside a string, `\(` opens code that its
+    // matching `)` closes.
+    let mut in_string = false;
+    let mut parens: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    let mut line = 1;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            if c == b'\\' && b.get(i + 1) == Some(&b'(') {
+                parens.push(depth);
+                depth += 1;
+                in_string = false;
+                out.push_str("\\(");
+                i += 2;
+                continue;
+            }
+            if c == b'\\' {
+                out.push('\\');
+                i += 1;
+                if let Some(next) = code[i..].chars().next() {
+                    out.push(next);
+                    i += next.len_utf8();
+                }
+                continue;
+            }
+            if c == b'"' {
+                in_string = false;
+            }
+        } else if c == b'#' {
+            let end = code[i..].find('\n').map_or(b.len(), |k| i + k);
+            out.push_str(&code[i..end]);
+            i = end;
+            continue;
+        } else if c == b'"' {
+            in_string = true;
+        } else if c == b'(' {
+            depth += 1;
+        } else if c == b')' {
+            depth = depth.saturating_sub(1);
+            if parens.last() == Some(&depth) {
+                parens.pop();
+                in_string = true;
+            }
+        } else if code[i..].starts_with(LOC)
+            && !code[i + LOC.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        {
+            out.push_str(&format!("({{\"file\":\"<top-level>\",\"line\":{line}}})"));
+            i += LOC.len();
+            continue;
+        }
+        if c == b'\n' {
+            line += 1;
+        }
+        let len = code[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&code[i..i + len]);
+        i += len;
+    }
+    out.into()
 }
 
 /// The JSON type of a value, for messages.
@@ -226,9 +677,7 @@ pub fn write_json(out: &mut Vec<u8>, v: &Val) -> Result<(), String> {
         Val::Bool(false) => out.extend_from_slice(b"false"),
         Val::Num(n) => match n {
             Num::Float(f) if !f.is_finite() => return Err(format!("{f} is not a JSON number")),
-            Num::Float(f) => {
-                serde_json::to_writer(&mut *out, f).map_err(|e| e.to_string())?;
-            }
+            Num::Float(f) => push_float(out, *f),
             Num::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
             other => {
                 use std::io::Write;

@@ -4,8 +4,26 @@
 //! relies on that validation then finds paths inside values.
 //!
 //! `log-append --key` (via [`scan_object`]) and the enrichment steps (via
-//! [`TopLevel`]) read events through here; `validate` builds a full tape
-//! instead (`schema::tape`) but shares the byte-level pieces.
+//! [`TopLevel`]) read events through here, `enrich --jq` and `alert` (via
+//! [`check_value`], in `jq::parse_json`) too; `validate` builds a full tape
+//! instead (`schema::tape`) but shares the byte-level pieces and the rule.
+//!
+//! # What every tool accepts
+//!
+//! One rule, decided here, so that a line one tool passes on is never one
+//! the next tool fails on or crashes on. An acceptable event is one JSON
+//! text (RFC 8259) in UTF-8 that also:
+//! - nests arrays and objects at most [`MAX_DEPTH`] deep, the event object
+//!   counting as one (no reader downstream can run out of stack);
+//! - has no lone surrogate escape (`"\ud800"`): a string must be Unicode
+//!   text, as I-JSON (RFC 7493) requires and as UTF-8 can hold;
+//! - has no number beyond a double's range (`1e400`): every reader can
+//!   hold every number, though big integers keep their digits where a
+//!   tool passes the bytes on. A number too small for a double (`1e-400`)
+//!   is accepted; it reads as 0.
+//!
+//! `-0` is accepted and kept: tools that pass bytes on keep it as written,
+//! and jq programs see and print `-0`, as jq does.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -25,6 +43,9 @@ pub enum ScanError {
     NotObject(&'static str),
     /// Not UTF-8: the bytes before this position are.
     NotUtf8(usize),
+    /// Valid JSON that the rule every tool applies refuses (see the module
+    /// documentation): what is wrong and where.
+    Refused(String),
 }
 
 impl fmt::Display for ScanError {
@@ -36,6 +57,7 @@ impl fmt::Display for ScanError {
                 "a JSON {kind}, not an object: each event must be a JSON object"
             ),
             ScanError::NotUtf8(at) => write!(f, "not valid UTF-8 at byte {at}"),
+            ScanError::Refused(m) => write!(f, "not an acceptable event: {m}"),
         }
     }
 }
@@ -181,12 +203,134 @@ fn scan_root(line: &[u8], want: Want<'_>, path: &[Segment]) -> Result<Range<usiz
             None => ScanError::NotJson(e.to_string()),
         });
     result?;
+    check_rules(line)?;
     let start = skip_ws(line, 0);
     let mut end = line.len();
     while end > start && is_ws(line[end - 1]) {
         end -= 1;
     }
     Ok(start..end)
+}
+
+/// The most arrays and objects an event may nest, the event object itself
+/// counting as one: `[[1]]` is two deep. The same for every tool.
+pub const MAX_DEPTH: usize = 128;
+
+/// The largest number of digits an integer may have and still be within a
+/// double's range with no need to look closer (10^308 < f64::MAX).
+const SAFE_DIGITS: usize = 308;
+
+/// Checks a JSON text of any kind against the rule every tool applies
+/// (see the module documentation): valid JSON, then the rule.
+pub fn check_value(text: &[u8]) -> Result<(), ScanError> {
+    let text_str = utf8(text).map_err(ScanError::NotUtf8)?;
+    let mut de = serde_json::Deserializer::from_str(text_str);
+    de::Deserialize::deserialize(&mut de)
+        .and_then(|IgnoredAny| de.end())
+        .map_err(|e| ScanError::NotJson(e.to_string()))?;
+    check_rules(text)
+}
+
+/// Applies the rule's depth, surrogate and number checks to text that is
+/// already known to be valid JSON, in one pass over its bytes.
+pub fn check_rules(b: &[u8]) -> Result<(), ScanError> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i = check_string(b, i)?;
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(ScanError::Refused(format!(
+                        "arrays and objects nest deeper than {MAX_DEPTH} levels at byte {i}, the limit every unilog tool applies"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                i = check_number(b, i)?;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The end of the valid string at `i`, refusing lone surrogate escapes.
+fn check_string(b: &[u8], i: usize) -> Result<usize, ScanError> {
+    let mut j = i + 1;
+    loop {
+        let Some(k) = memchr::memchr2(b'"', b'\\', &b[j..]) else {
+            return Ok(b.len());
+        };
+        let at = j + k;
+        if b[at] == b'"' {
+            return Ok(at + 1);
+        }
+        if b.get(at + 1) != Some(&b'u') {
+            j = at + 2;
+            continue;
+        }
+        let code = hex4(b, at + 2);
+        j = at + 6;
+        match code {
+            Some(0xD800..=0xDBFF) => {
+                let low = (b.get(j..j + 2) == Some(&b"\\u"[..]))
+                    .then(|| hex4(b, j + 2))
+                    .flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return Err(lone_surrogate(at));
+                }
+                j += 6;
+            }
+            Some(0xDC00..=0xDFFF) => return Err(lone_surrogate(at)),
+            _ => {}
+        }
+    }
+}
+
+fn lone_surrogate(at: usize) -> ScanError {
+    ScanError::Refused(format!(
+        "a lone surrogate escape (\\uD800-\\uDFFF without its pair) at byte {at} is not Unicode text"
+    ))
+}
+
+/// The four hex digits at `at` as a number.
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let digits = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// The end of the valid number at `i`, refusing one past a double's range.
+fn check_number(b: &[u8], i: usize) -> Result<usize, ScanError> {
+    let mut j = i;
+    let mut plain = true;
+    while j < b.len() {
+        match b[j] {
+            b'0'..=b'9' | b'-' | b'+' => {}
+            b'.' | b'e' | b'E' => plain = false,
+            _ => break,
+        }
+        j += 1;
+    }
+    if plain && j - i <= SAFE_DIGITS {
+        return Ok(j);
+    }
+    // ASCII digits and signs only.
+    let text = std::str::from_utf8(&b[i..j]).unwrap_or("");
+    match text.parse::<f64>() {
+        Ok(f) if f.is_infinite() => Err(ScanError::Refused(format!(
+            "the number at byte {i} ({}) is beyond the range of a double (±1.7976931348623157e308)",
+            if text.len() > 24 { format!("{}…", &text[..24]) } else { text.to_string() }
+        ))),
+        _ => Ok(j),
+    }
 }
 
 /// The root of a line, which must be an object.
@@ -397,7 +541,7 @@ pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// The end of the string whose opening quote is at `i` (one past the
 /// closing quote). The JSON must already be valid.
 #[inline]
-fn skip_string(b: &[u8], mut i: usize) -> usize {
+pub fn skip_string(b: &[u8], mut i: usize) -> usize {
     // Event strings are short: a plain loop beats a vectorized search here.
     i += 1;
     while i < b.len() {
@@ -663,6 +807,39 @@ mod tests {
             scan_object(line.as_bytes(), None),
             Err(ScanError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn one_rule_for_depth_surrogates_and_numbers() {
+        let nest = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert!(scan_object(nest(MAX_DEPTH).as_bytes(), None).is_ok());
+        let too_deep = nest(MAX_DEPTH + 1);
+        assert!(matches!(scan_object(too_deep.as_bytes(), None), Err(ScanError::Refused(_))));
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(check_value(deep.as_bytes()), Err(ScanError::Refused(_))));
+        let mut top = TopLevel::default();
+        for bad in [
+            r#"{"s":"\ud800"}"#,
+            r#"{"s":"x\udc00"}"#,
+            r#"{"s":"\ud800\u0041"}"#,
+            r#"{"n":1e400}"#,
+            r#"{"n":-1.8e308}"#,
+        ] {
+            assert!(matches!(top.scan(bad.as_bytes()), Err(ScanError::Refused(_))), "{bad}");
+            assert!(matches!(check_value(bad.as_bytes()), Err(ScanError::Refused(_))), "{bad}");
+        }
+        let long = format!("{{\"n\":{}}}", "9".repeat(400));
+        assert!(matches!(check_value(long.as_bytes()), Err(ScanError::Refused(_))));
+        for good in [
+            r#"{"s":"\ud83d\ude00","t":"\\ud800"}"#,
+            r#"{"n":-0,"m":1e-400,"k":1.7976931348623157e308,"b":123456789012345678901234567890}"#,
+            r#"{"k\"[":"]]]{{"}"#,
+        ] {
+            assert_eq!(check_value(good.as_bytes()), Ok(()), "{good}");
+            assert!(top.scan(good.as_bytes()).is_ok(), "{good}");
+        }
+        assert!(check_value(b"[1,2]").is_ok());
+        assert!(matches!(check_value(b"[1,"), Err(ScanError::NotJson(_))));
     }
 
     #[test]

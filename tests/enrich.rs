@@ -149,10 +149,10 @@ fn geoip_ipv4_ipv6_private_missing_and_invalid() {
     let orlando = &contexts(&r.out[0])[0];
     assert_eq!(
         orlando,
-        &json!({"schema": "iglu:io.unilog/geo_location/jsonschema/1-0-0", "data": {
+        &json!({"schema": "iglu:io.unilog/geo_location/jsonschema/1-0-1", "data": {
             "country_code": "US", "country_name": "United States", "region_code": "FL", "region_name": "Florida",
             "city": "Orlando", "postal_code": "32801", "latitude": 28.5383, "longitude": -81.3792,
-            "time_zone": "America/New_York"}})
+            "time_zone": "America/New_York", "country_source": "country"}})
     );
     check_against_schema(orlando);
     assert_eq!(contexts(&r.out[1])[0]["data"]["city"], "Auckland");
@@ -417,8 +417,8 @@ fn user_agents_ids_and_times() {
     for ctx in c {
         check_against_schema(ctx);
     }
-    assert_eq!(c[0]["data"]["browser_name"], "Safari");
-    assert_eq!(c[0]["data"]["device_category"], "smartphone");
+    assert_eq!(c[0]["data"]["browser_family"], "Mobile Safari");
+    assert_eq!(c[0]["data"]["device_family"], "iPhone");
     let id = c[1]["data"]["event_id"].as_str().unwrap();
     assert_eq!(&id[14..15], "4");
     let at = c[2]["data"]["enriched_at"].as_str().unwrap();

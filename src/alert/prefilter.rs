@@ -209,8 +209,11 @@ impl Prefilter {
             node: 0,
             found: &mut self.found,
         };
+        // A line the shared JSON rule refuses is left to the full parse,
+        // which fails it.
         let ok = seed.deserialize(&mut de).and_then(|_| de.end()).is_ok()
-            && matches!(self.found[0], Some(Leaf::Obj));
+            && matches!(self.found[0], Some(Leaf::Obj))
+            && crate::json::check_rules(line).is_ok();
         if !ok {
             out.resize(self.conds.len(), Tri::Unknown);
             return false;

@@ -58,14 +58,29 @@ pub struct GeoLocation<'a> {
     pub longitude: Option<f64>,
     /// IANA time zone, such as `Pacific/Auckland`.
     pub time_zone: Option<&'a str>,
+    /// `country` when the country fields are the record's country,
+    /// `registered_country` when the record has none and they are the
+    /// country the network is registered in; null when neither is known.
+    pub country_source: Option<&'static str>,
 }
 
 impl<'a> From<&geoip2::City<'a>> for GeoLocation<'a> {
     fn from(c: &geoip2::City<'a>) -> Self {
         let region = c.subdivisions.first();
+        // Some networks (anycast, satellite, some mobile carriers) have no
+        // `country` in GeoIP2 and GeoLite2; MaxMind's documentation points
+        // to `registered_country` for them, as its own clients' examples do.
+        let (country, country_source) = if c.country.iso_code.is_some() {
+            (&c.country, Some("country"))
+        } else if c.registered_country.iso_code.is_some() {
+            (&c.registered_country, Some("registered_country"))
+        } else {
+            (&c.country, None)
+        };
         GeoLocation {
-            country_code: c.country.iso_code,
-            country_name: c.country.names.english,
+            country_code: country.iso_code,
+            country_name: country.names.english,
+            country_source,
             region_code: region.and_then(|r| r.iso_code),
             region_name: region.and_then(|r| r.names.english),
             city: c.city.names.english,
@@ -129,8 +144,14 @@ impl GeoIp {
 
 /// Parses an address as events carry it. An IPv4-mapped IPv6 address
 /// (`::ffff:81.2.69.160`, as dual-stack servers log IPv4 clients) is looked
-/// up as the IPv4 address it is, whatever aliases the database has.
+/// up as the IPv4 address it is, whatever aliases the database has. An
+/// IPv6 zone index (`fe80::1%eth0`, RFC 4007) names the sender's interface,
+/// not part of the address: it is left out, as MaxMind's readers do.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = match text.split_once('%') {
+        Some((address, zone)) if address.contains(':') && !zone.is_empty() => address,
+        _ => text,
+    };
     match text.parse().ok()? {
         IpAddr::V6(v6) => Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
         v4 => Some(v4),

@@ -131,7 +131,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            json!({"schema": "s", "data": {"price": 2.5, "qty": 4, "total": 10.0, "tag": "x"}})
+            json!({"schema": "s", "data": {"price": 2.5, "qty": 4, "total": 10, "tag": "x"}})
         );
     }
 

@@ -1,7 +1,8 @@
 //! `--lookup TABLE --on PATH [--key COLUMN] [--required] [--as NAME]`:
 //! dimension widening against a reference table, loaded once.
 //!
-//! A table is a CSV file with a header line (`.csv`; every value a string)
+//! A table is a CSV file with a header line (`.csv`, or `.tsv` separated by
+//! tabs; every value a string)
 //! or NDJSON, one JSON object per line (`.ndjson`, `.jsonl`, `.json`; values
 //! kept as they are). The key column is `--key`, or the CSV's first column.
 //! Loading fails, naming the file and line, on a malformed row, a row
@@ -44,6 +45,17 @@ impl TableFormat {
         {
             Some("ndjson") | Some("jsonl") | Some("json") => TableFormat::Ndjson,
             _ => TableFormat::Csv,
+        }
+    }
+
+    /// The separator of a delimited table: a tab for `.tsv` and `.tab`
+    /// files, a comma otherwise.
+    pub fn delimiter(file: &str) -> u8 {
+        let lower = file.to_ascii_lowercase();
+        if lower.ends_with(".tsv") || lower.ends_with(".tab") {
+            b'\t'
+        } else {
+            b','
         }
     }
 }
@@ -132,16 +144,38 @@ impl Lookup {
     }
 
     fn load_csv(&mut self, bytes: &[u8], key: Option<&str>) -> Result<()> {
+        let delimiter = TableFormat::delimiter(&self.file);
+        let lines = Lines::new(bytes);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
+            .delimiter(delimiter)
             .from_reader(bytes);
         let header = reader
             .headers()
-            .map_err(|e| anyhow!("{}: {}", self.file, csv_error(&e)))?
+            .map_err(|e| anyhow!("{}: {}", self.file, csv_error(&e, &lines, bytes)))?
             .clone();
         if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
             bail!("{} line 1: the table has no header line", self.file);
+        }
+        if header.len() == 1 {
+            // One column is a valid table, but a header that holds another
+            // usual separator is a table read with the wrong one: say so
+            // rather than load every row as one string.
+            if let Some(sep) = [b';', b'\t', b'|', b','].into_iter().find(|&c| c != delimiter && header[0].as_bytes().contains(&c)) {
+                let (reads, hint) = if delimiter == b'\t' {
+                    ("tabs (a .tsv table)", "save it tab-separated, or as .csv if it is comma-separated")
+                } else {
+                    ("commas (a .csv table)", "save it comma-separated, or as .tsv if it is tab-separated")
+                };
+                bail!(
+                    "{} line 1: the header is one column, {:?}, holding {:?}: the table looks separated by {:?}, but it is read as separated by {reads}; {hint}",
+                    self.file,
+                    &header[0],
+                    sep as char,
+                    sep as char,
+                );
+            }
         }
         for (i, col) in header.iter().enumerate() {
             if header.iter().take(i).any(|c| c == col) {
@@ -165,13 +199,17 @@ impl Lookup {
         let mut first_line: HashMap<Box<str>, u64> = HashMap::new();
         let mut record = csv::StringRecord::new();
         let mut row = Vec::new();
+        // Where the last record read starts: the header's, at first.
+        let mut last_start = 0;
         loop {
             match reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => bail!("{}: {}", self.file, csv_error(&e)),
+                Err(e) => bail!("{}: {}", self.file, csv_error(&e, &lines, bytes)),
             }
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let start = record_start(bytes, record.position());
+            last_start = start;
+            let line = lines.line_at(start);
             let key = &record[key_index];
             if let Some(first) = first_line.get(key) {
                 bail!(
@@ -194,7 +232,21 @@ impl Lookup {
             first_line.insert(key.into(), line);
             self.insert(key, &row);
         }
-        Ok(())
+        self.check_quotes(bytes, last_start, delimiter, &lines)
+    }
+
+    /// Fails when the record at `start`, the table's last, opens a quoted
+    /// field it never closes: the CSV reader takes the rest of the file as
+    /// that one field and says nothing.
+    fn check_quotes(&self, bytes: &[u8], start: usize, delimiter: u8, lines: &Lines) -> Result<()> {
+        match unclosed_quote(&bytes[start..], delimiter) {
+            Some(quote) => bail!(
+                "{} line {}: a quote opened here is never closed, so the rest of the table would be one field; close it, or double a quote inside a field (\"\")",
+                self.file,
+                lines.line_at(start + quote)
+            ),
+            None => Ok(()),
+        }
     }
 
     fn load_ndjson(&mut self, bytes: &[u8], key: &str) -> Result<()> {
@@ -268,8 +320,74 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+/// Line numbers of a table, whatever its line endings: `\n`, `\r\n` and a
+/// lone `\r` each end a line, as they end a record for the CSV reader
+/// (whose own count knows only `\n`).
+struct Lines {
+    /// The byte offset where each line after the first starts.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn new(bytes: &[u8]) -> Self {
+        let mut starts = Vec::new();
+        for at in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+                continue;
+            }
+            starts.push(at + 1);
+        }
+        Lines { starts }
+    }
+
+    /// The 1-based line that byte `offset` is on.
+    fn line_at(&self, offset: usize) -> u64 {
+        self.starts.partition_point(|&s| s <= offset) as u64 + 1
+    }
+}
+
+/// Where, in `record` (the raw text of a table's last record, running to
+/// the end of the file), a quoted field opens that is never closed.
+fn unclosed_quote(record: &[u8], delimiter: u8) -> Option<usize> {
+    let mut i = 0;
+    let mut field_start = true;
+    while i < record.len() {
+        let b = record[i];
+        if field_start && b == b'"' {
+            let open = i;
+            i += 1;
+            loop {
+                match memchr::memchr(b'"', &record[i..]) {
+                    None => return Some(open),
+                    Some(q) if record.get(i + q + 1) == Some(&b'"') => i += q + 2,
+                    Some(q) => {
+                        i += q + 1;
+                        break;
+                    }
+                }
+            }
+            field_start = false;
+            continue;
+        }
+        field_start = b == delimiter || b == b'\n' || b == b'\r';
+        i += 1;
+    }
+    None
+}
+
+/// Where a record starts. The CSV reader's position can be the line
+/// ending before it (the `\n` of a `\r\n`), so line endings are skipped.
+fn record_start(bytes: &[u8], pos: Option<&csv::Position>) -> usize {
+    let mut at = pos.map_or(0, |p| p.byte() as usize);
+    while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+        at += 1;
+    }
+    at
+}
+
 /// A CSV error as `line N: what`.
-fn csv_error(e: &csv::Error) -> String {
+fn csv_error(e: &csv::Error, lines: &Lines, bytes: &[u8]) -> String {
+    let line = |pos: &Option<csv::Position>| lines.line_at(record_start(bytes, pos.as_ref()));
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,
@@ -277,11 +395,11 @@ fn csv_error(e: &csv::Error) -> String {
             len,
         } => format!(
             "line {}: the row has {len} fields but the header has {expected_len}",
-            pos.as_ref().map(|p| p.line()).unwrap_or(0)
+            line(pos)
         ),
         csv::ErrorKind::Utf8 { pos, err } => format!(
             "line {}: field {} is not valid UTF-8",
-            pos.as_ref().map(|p| p.line()).unwrap_or(0),
+            line(pos),
             err.field() + 1
         ),
         csv::ErrorKind::Io(io) => format!("cannot read: {io}"),

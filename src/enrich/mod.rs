@@ -61,11 +61,11 @@ pub mod error_kind {
 /// The schemas of the derived contexts, under `schemas/` in the repository.
 pub mod schema {
     /// Geo-location of an IP address.
-    pub const GEO_LOCATION: &str = "iglu:io.unilog/geo_location/jsonschema/1-0-0";
+    pub const GEO_LOCATION: &str = "iglu:io.unilog/geo_location/jsonschema/1-0-1";
     /// A row of a reference table.
     pub const LOOKUP: &str = "iglu:io.unilog/lookup/jsonschema/1-0-0";
     /// Browser, operating system and device from a user-agent string.
-    pub const USER_AGENT: &str = "iglu:io.unilog/user_agent/jsonschema/1-0-0";
+    pub const USER_AGENT: &str = "iglu:io.unilog/user_agent/jsonschema/2-0-0";
     /// An id given to the event.
     pub const EVENT_ID: &str = "iglu:io.unilog/event_id/jsonschema/1-0-0";
     /// When the event was enriched.

@@ -45,12 +45,20 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../schemas/io.unilog/geo_location/jsonschema/1-0-0"),
     ),
     (
+        "iglu:io.unilog/geo_location/jsonschema/1-0-1",
+        include_str!("../../schemas/io.unilog/geo_location/jsonschema/1-0-1"),
+    ),
+    (
         "iglu:io.unilog/lookup/jsonschema/1-0-0",
         include_str!("../../schemas/io.unilog/lookup/jsonschema/1-0-0"),
     ),
     (
         "iglu:io.unilog/user_agent/jsonschema/1-0-0",
         include_str!("../../schemas/io.unilog/user_agent/jsonschema/1-0-0"),
+    ),
+    (
+        "iglu:io.unilog/user_agent/jsonschema/2-0-0",
+        include_str!("../../schemas/io.unilog/user_agent/jsonschema/2-0-0"),
     ),
     (
         "iglu:io.unilog/window/jsonschema/1-0-0",

@@ -77,9 +77,8 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Nesting deeper than this is refused, as serde_json does, so that no
-/// reader downstream overflows its stack on an event that passed.
-pub const MAX_DEPTH: usize = 128;
+/// Nesting deeper than this is refused: the one limit every tool applies.
+pub use crate::json::MAX_DEPTH;
 
 impl Doc {
     /// Parses one JSON text (RFC 8259, UTF-8, nesting up to [`MAX_DEPTH`]).
