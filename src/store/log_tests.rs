@@ -144,11 +144,19 @@ fn corruption_in_the_middle_is_an_error_with_the_offset() {
     assert!(err.contains("corrupt"), "{err}");
     // Starting past the damage reads the rest.
     assert_eq!(read_all(&log, 0, StartAt::Offset(51)).unwrap().len(), 49);
-    // An appender checks only the tail, as Kafka's recovery does: it goes on
-    // appending after damage deep in a segment, which readers still report.
-    let mut a = Appender::open(&path, &opts(config(1, 1 << 20))).unwrap();
-    a.append(b"{}", None).unwrap();
-    assert_eq!(a.commit().unwrap()[0].offset, 100);
+    // An appender refuses a partition with damage in the middle of the
+    // segment it would write to (issue 9): appending would bury the damage
+    // under newly acknowledged records. Nothing is appended.
+    let err = Appender::open(&path, &opts(config(1, 1 << 20)))
+        .and_then(|mut a| {
+            a.append(b"{}", None)?;
+            a.commit().map(|_| ())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("offset 50"), "{err}");
+    assert!(err.contains("nothing is appended"), "{err}");
+    assert_eq!(read_all(&log, 0, StartAt::Offset(51)).unwrap().len(), 49);
     assert!(read_all(&log, 0, StartAt::Beginning).is_err());
 }
 
