@@ -98,6 +98,58 @@ pub struct Sandbox {
     pub stand_ins: &'static str,
 }
 
+/// The natives that reach outside the event: the environment (`env`), more
+/// input (`input`, `inputs`, `input_filename`), the process's end (`halt`,
+/// `halt_error`) and stderr (`debug`, `stderr`).
+const OUTSIDE_THE_EVENT: &[&str] = &[
+    "env",
+    "halt",
+    "halt_error",
+    "input",
+    "inputs",
+    "debug",
+    "stderr",
+    "debug_empty",
+    "stderr_empty",
+    "input_filename",
+];
+
+/// The stand-ins [`Sandbox::event_only`] defines, as (jq definition head,
+/// the name its error gives): the standard `stderr`, `debug`, `halt` and
+/// `halt_error` are built on these, so they compile and fail when used.
+const OUTSIDE_THE_EVENT_STAND_INS: &[(&str, &str)] = &[
+    ("env", "env"),
+    ("halt($c)", "halt"),
+    ("stderr_empty", "stderr"),
+    ("debug_empty", "debug"),
+    ("input", "input"),
+    ("inputs", "inputs"),
+];
+
+impl Sandbox {
+    /// A sandbox in which a program sees only the event: nothing of the
+    /// environment, no further input, no stderr, no ending the process, so
+    /// that a rule or an aggregate can neither leak a credential nor disturb
+    /// the tool. `context` ends the errors the stand-ins give ("env is not
+    /// available in alert rules").
+    ///
+    /// The definitions live as long as the compiled standard library they
+    /// join (`'static`): a tool makes its sandbox once, in a static, so the
+    /// text leaked here is one small string per tool.
+    pub fn event_only(context: &str) -> Sandbox {
+        let stand_ins: String = OUTSIDE_THE_EVENT_STAND_INS
+            .iter()
+            .map(|(head, name)| {
+                format!("def {head}: error(\"{name} is not available in {context}\");\n")
+            })
+            .collect();
+        Sandbox {
+            denied: OUTSIDE_THE_EVENT,
+            stand_ins: Box::leak(stand_ins.into_boxed_str()),
+        }
+    }
+}
+
 /// Why a program does not compile. Every problem found is listed, each
 /// saying where it is in the program (`column 7`, or `line 2, column 3`
 /// when the program has several lines).
@@ -432,13 +484,19 @@ fn natives() -> impl Iterator<Item = Fun<Data>> {
             })
         }),
         ("__unilog_base32", v(0), |cv| {
-            bome(cv.1.try_as_bytes().map(|b| Val::utf8_str(base32_encode(b).into_bytes())))
+            bome(
+                cv.1.try_as_bytes()
+                    .map(|b| Val::utf8_str(base32_encode(b).into_bytes())),
+            )
         }),
         ("__unilog_base32d", v(0), |cv| {
             bome(cv.1.try_as_bytes().and_then(|b| {
-                base32_decode(b)
-                    .map(Val::utf8_str)
-                    .ok_or_else(|| Error::str(format!("{} is not valid base32 data", String::from_utf8_lossy(b))))
+                base32_decode(b).map(Val::utf8_str).ok_or_else(|| {
+                    Error::str(format!(
+                        "{} is not valid base32 data",
+                        String::from_utf8_lossy(b)
+                    ))
+                })
             }))
         }),
         ("matches", vv(), |cv| bome(regex(false, true, cv))),

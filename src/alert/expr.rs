@@ -14,42 +14,15 @@
 //! environment into an alert, nor end or disturb the tool.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use anyhow::{anyhow, bail, Result};
 use jaq_json::Val;
 
 use crate::jq::{CompileError, Program, Sandbox};
 
-/// jq functions that reach outside the event, left out on purpose.
-const DENIED: &[&str] = &[
-    "env",
-    "halt",
-    "halt_error",
-    "input",
-    "inputs",
-    "debug",
-    "stderr",
-    "debug_empty",
-    "stderr_empty",
-    "input_filename",
-];
-
-/// Definitions that stand in for the natives in [`DENIED`], so that the
-/// standard definitions built on them (`stderr`, `debug`, `halt`,
-/// `halt_error`) compile and fail when used.
-const STAND_INS: &str = r#"
-def env: error("env is not available in alert rules");
-def halt($c): error("halt is not available in alert rules");
-def stderr_empty: error("stderr is not available in alert rules");
-def debug_empty: error("debug is not available in alert rules");
-def input: error("input is not available in alert rules");
-def inputs: error("inputs is not available in alert rules");
-"#;
-
-const SANDBOX: Sandbox = Sandbox {
-    denied: DENIED,
-    stand_ins: STAND_INS,
-};
+/// Rules see only the event (see [`Sandbox::event_only`]).
+static SANDBOX: LazyLock<Sandbox> = LazyLock::new(|| Sandbox::event_only("alert rules"));
 
 /// A compiled jq filter with the source text it came from.
 pub struct Jq {
@@ -76,13 +49,14 @@ impl fmt::Display for EvalError {
 impl Jq {
     /// Compiles `text`; the error names the column where it goes wrong.
     pub fn compile(text: &str) -> Result<Self> {
-        let program = Program::compile(text, Some(&SANDBOX)).map_err(|e| match e {
+        let program = Program::compile(text, Some(&*SANDBOX)).map_err(|e| match e {
             CompileError::Syntax(_) => anyhow!("jq filter {text:?} does not parse: {e}"),
             CompileError::Undefined(names) => {
                 let messages: Vec<String> = names
                     .iter()
                     .map(|u| {
-                        let hint = if DENIED.contains(&u.name.as_str()) || u.name == "$ENV" {
+                        let hint = if SANDBOX.denied.contains(&u.name.as_str()) || u.name == "$ENV"
+                        {
                             " (not available in alert rules)"
                         } else {
                             ""

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use anyhow::{anyhow, Result};
 use jaq_json::Val;
@@ -24,29 +25,15 @@ use crate::path::Segment;
 /// number), so that ties break the same way on every run.
 pub type Order = (i64, u64, u32);
 
-/// jq functions that reach outside the event are left out.
-const DENIED: &[&str] = &[
-    "env", "halt", "halt_error", "input", "inputs", "debug", "stderr", "debug_empty",
-    "stderr_empty", "input_filename",
-];
-const STAND_INS: &str = r#"
-def env: error("env is not available in window expressions");
-def halt($c): error("halt is not available in window expressions");
-def stderr_empty: error("stderr is not available in window expressions");
-def debug_empty: error("debug is not available in window expressions");
-def input: error("input is not available in window expressions");
-def inputs: error("inputs is not available in window expressions");
-"#;
-/// The sandbox every jq expression of `window` runs in.
-pub const SANDBOX: Sandbox = Sandbox {
-    denied: DENIED,
-    stand_ins: STAND_INS,
-};
+/// The sandbox every jq expression of `window` runs in: the event only
+/// (see [`Sandbox::event_only`]).
+pub static SANDBOX: LazyLock<Sandbox> =
+    LazyLock::new(|| Sandbox::event_only("window expressions"));
 
 /// Compiles a jq expression for `what` (`--where`, `aggregate x`), with a
 /// message that says which one failed.
 pub fn compile(code: &str, what: &str) -> Result<Program> {
-    Program::compile(code, Some(&SANDBOX)).map_err(|e| match e {
+    Program::compile(code, Some(&*SANDBOX)).map_err(|e| match e {
         CompileError::Syntax(_) => anyhow!("{what}: jq {code:?} does not parse: {e}"),
         CompileError::Undefined(_) => anyhow!("{what}: jq {code:?} does not compile: {e}"),
     })
