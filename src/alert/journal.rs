@@ -137,12 +137,7 @@ impl Journal {
     /// Forgets `id` durably: it was never sent (a setup error stopped the
     /// executor before it went), so a later run treats it as new.
     pub fn forget(&mut self, id: &str, now_ms: i64) -> Result<()> {
-        if let Some((file, path)) = &mut self.file {
-            let line = format!("U {id} {now_ms}\n");
-            file.write_all(line.as_bytes())
-                .and_then(|_| file.sync_data())
-                .with_context(|| format!("cannot write journal {}", path.display()))?;
-        }
+        self.append(b'U', id, now_ms)?;
         self.states.remove(id);
         Ok(())
     }
@@ -150,13 +145,20 @@ impl Journal {
     /// Records a state durably (appended and fsynced) before returning.
     pub fn record(&mut self, id: &str, state: State, now_ms: i64) -> Result<()> {
         debug_assert!(is_valid_id(id));
+        self.append(state.tag(), id, now_ms)?;
+        self.states.insert(id.to_string(), state);
+        Ok(())
+    }
+
+    /// Appends one record `TAG ID TIME` and fsyncs it (nothing when the
+    /// journal is in memory only).
+    fn append(&mut self, tag: u8, id: &str, now_ms: i64) -> Result<()> {
         if let Some((file, path)) = &mut self.file {
-            let line = format!("{} {id} {now_ms}\n", state.tag() as char);
+            let line = format!("{} {id} {now_ms}\n", tag as char);
             file.write_all(line.as_bytes())
                 .and_then(|_| file.sync_data())
                 .with_context(|| format!("cannot write journal {}", path.display()))?;
         }
-        self.states.insert(id.to_string(), state);
         Ok(())
     }
 
