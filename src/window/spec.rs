@@ -4,6 +4,7 @@
 //! file belongs to, and the input of every `result_id`).
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
@@ -302,36 +303,31 @@ impl Aggregate {
 /// Where the `)` matching the `(` at the start of `text` is, skipping jq
 /// strings and nested brackets.
 fn matching_paren(text: &str) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return (c == ')').then_some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+    scan_outside_strings(text, |i, c, depth| match c {
+        ')' | ']' | '}' if depth == 0 => ControlFlow::Break((c == ')').then_some(i)),
+        _ => ControlFlow::Continue(()),
+    })
 }
 
 /// Splits `text` at the first `sep` outside strings and brackets.
 fn split_top_level(text: &str, sep: char) -> Option<(&str, &str)> {
+    let at = scan_outside_strings(text, |i, c, depth| {
+        if c == sep && depth == 0 {
+            ControlFlow::Break(Some(i))
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
+/// Calls `each` with every character of `text` outside jq string literals,
+/// its byte index and the bracket depth after it, until `each` breaks with
+/// the answer; `None` when it never does.
+fn scan_outside_strings(
+    text: &str,
+    mut each: impl FnMut(usize, char, i32) -> ControlFlow<Option<usize>>,
+) -> Option<usize> {
     let mut depth = 0i32;
     let mut in_string = false;
     let mut escaped = false;
@@ -349,8 +345,10 @@ fn split_top_level(text: &str, sep: char) -> Option<(&str, &str)> {
             '"' => in_string = true,
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => depth -= 1,
-            _ if c == sep && depth == 0 => return Some((&text[..i], &text[i + 1..])),
             _ => {}
+        }
+        if let ControlFlow::Break(answer) = each(i, c, depth) {
+            return answer;
         }
     }
     None
