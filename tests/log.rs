@@ -6,19 +6,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{append, bin, cmd, lines, nile_events, shell};
+use common::{append, bin, cmd, lines, nile_events, shell, tail};
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn tail(log: &std::path::Path, args: &[&str]) -> Vec<u8> {
-    let out = cmd("log-tail").arg(log).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "log-tail {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 #[test]
 fn round_trip_is_byte_for_byte() {

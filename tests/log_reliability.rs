@@ -12,18 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{append, bin, cmd, lines, nile_events, shell};
+use common::{append, bin, cmd, lines, nile_events, shell, tail};
 use predicates::prelude::*;
-
-fn tail(log: &Path, args: &[&str]) -> Vec<u8> {
-    let out = cmd("log-tail").arg(log).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "log-tail {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 fn segment0(log: &Path) -> PathBuf {
     log.join("partition-0/00000000000000000000.log")

@@ -121,3 +121,14 @@ impl Drop for Served {
         self.kill();
     }
 }
+
+/// `log-tail LOG ARGS…`'s stdout; the test fails when it does not succeed.
+pub fn tail(log: &Path, args: &[&str]) -> Vec<u8> {
+    let out = cmd("log-tail").arg(log).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "log-tail {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
