@@ -23,7 +23,8 @@ python_packages=(
   netaddr     # enrich: make-mmdb.py
   aiosmtpd    # alert: the SMTP server of tests/fixtures/smtp_server.py
   fastavro    # archive: another Avro implementation reads the archive's files
-  zstandard   # archive: fastavro's zstandard codec
+  zstandard   # archive: fastavro's zstandard codec (fastavro before 1.12)
+  backports.zstd # archive: the same codec in fastavro 1.12 and later, on Python < 3.14
   cramjam     # archive: fastavro's snappy codec
   duckdb      # archive: the chapter 6/9 example queries the Hive-partitioned archive
   cryptography # alert: the test PKI of smtp_server.py --make-certs (an expired
