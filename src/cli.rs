@@ -210,6 +210,27 @@ pub struct FailureArgs {
     /// default stderr.
     #[arg(long = "bad", value_name = "PATH")]
     pub bad: Option<std::path::PathBuf>,
+
+    /// The name this process appends positioned events under, into a log
+    /// (its own output, or --bad): each producer's marks are its own, so
+    /// that exactly-once holds with several writers. Default: the tool's
+    /// name; give distinct names when one tool runs twice in a pipeline
+    /// and both write the same log.
+    #[arg(long, value_name = "NAME", value_parser = producer_arg)]
+    pub producer: Option<String>,
+}
+
+impl FailureArgs {
+    /// The producer name: `--producer`, else the tool's name.
+    pub fn producer_name(&self) -> &str {
+        self.producer.as_deref().unwrap_or(tool_name())
+    }
+}
+
+fn producer_arg(text: &str) -> Result<String, String> {
+    crate::store::producer::check_name(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Parses a size such as `512`, `64KiB`, `128MiB`, `1GiB` (or `K`, `M`, `G`).

@@ -144,6 +144,8 @@ pub mod kind {
     pub const TOO_LARGE: &str = "too_large";
     /// The object is not a `{"schema":…,"data":…}` envelope.
     pub const NOT_SELF_DESCRIBING: &str = "not_self_describing";
+    /// The leading `unilog` member is not a position.
+    pub const BAD_POSITION: &str = "bad_position";
 }
 
 /// One error inside a failure event: a kind, a message for people, and any

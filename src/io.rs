@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::{self, FailureArgs};
+use crate::position::{self, Held, Position};
 use crate::event::{kind, Failure, FailureMessage, InputPosition, Original};
 use crate::json::ScanError;
 use crate::store;
@@ -436,14 +437,79 @@ pub enum FailureSink {
     /// be fsynced (a regular file), or only flushed (`/dev/null`, a pipe, a
     /// FIFO, a terminal).
     File(io::BufWriter<File>, PathBuf, bool),
-    /// Failure events are appended to a log, one event per failure.
-    Log(Box<store::Appender>),
+    /// Failure events are appended to a log, one event per failure; those
+    /// that carry their input's position, exactly once.
+    Log(Box<LogSink>),
+}
+
+/// A failure log and this producer's marks in it (see
+/// [`store::producer`]), opened at the first positioned failure or input.
+pub struct LogSink {
+    appender: store::Appender,
+    name: String,
+    producer: Option<store::producer::Producer>,
+    /// Inputs whose failures, if any, have been written since the last
+    /// flush: the producer's marks rise to them once that is durable.
+    processed: Held,
+}
+
+impl LogSink {
+    fn producer(&mut self) -> Result<&mut store::producer::Producer> {
+        if self.producer.is_none() {
+            self.producer = Some(store::producer::Producer::open(self.appender.log(), &self.name)?);
+        }
+        Ok(self.producer.as_mut().expect("opened above"))
+    }
+
+    fn write(&mut self, event: &[u8]) -> Result<()> {
+        match position::locate(event) {
+            Ok(Some(found)) => {
+                let producer = self.producer()?;
+                if producer.holds(&found.position) {
+                    return Ok(());
+                }
+                producer.record(&found.position);
+                let mut stored = Vec::with_capacity(event.len() + 24);
+                position::write_before(&mut stored, &found.position, Some(&self.name), found.rest(event));
+                self.appender.append(&stored, None)?;
+            }
+            _ => self.appender.append(event, None)?,
+        }
+        // Bounded memory for a long run of failures between flushes.
+        if self.appender.should_commit() {
+            let written = self.appender.write()?;
+            if let Some(p) = &mut self.producer {
+                p.wrote(&written);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let written = self.appender.commit()?;
+        if self.producer.is_none() && self.processed.is_empty() {
+            return Ok(());
+        }
+        let processed = std::mem::take(&mut self.processed);
+        let producer = self.producer()?;
+        producer.wrote(&written);
+        for (source, mark) in processed.iter() {
+            producer.record(&Position {
+                log: source.log.clone(),
+                partition: source.partition,
+                offset: mark.offset,
+                sub: mark.sub,
+                time_ms: None,
+            });
+        }
+        producer.save(true)
+    }
 }
 
 impl FailureSink {
     /// Opens the sink `--bad` names: `None` or `-` for stderr; an existing
     /// log directory for a log; anything else a file, appended to.
-    pub fn open(path: Option<&Path>) -> Result<Self> {
+    pub fn open(path: Option<&Path>, producer: &str) -> Result<Self> {
         let Some(path) = path else {
             return Ok(FailureSink::Stderr);
         };
@@ -453,7 +519,12 @@ impl FailureSink {
         if store::Log::exists(path) {
             let appender = store::Appender::open(path, &store::AppendOptions::default())
                 .with_context(|| format!("cannot open failure log {}", path.display()))?;
-            return Ok(FailureSink::Log(Box::new(appender)));
+            return Ok(FailureSink::Log(Box::new(LogSink {
+                appender,
+                name: producer.to_string(),
+                producer: None,
+                processed: Held::new(),
+            })));
         }
         let file = OpenOptions::new()
             .create(true)
@@ -487,13 +558,7 @@ impl FailureSink {
                     .and_then(|_| w.write_all(b"\n"))
                     .with_context(|| format!("cannot write failure file {}", path.display()))?;
             }
-            FailureSink::Log(appender) => {
-                appender.append(event, None)?;
-                // Bounded memory for a long run of failures between flushes.
-                if appender.should_commit() {
-                    appender.write()?;
-                }
-            }
+            FailureSink::Log(sink) => sink.write(event)?,
         }
         Ok(())
     }
@@ -515,7 +580,7 @@ impl FailureSink {
                     .with_context(|| format!("cannot write failure file {}", path.display()))?;
                 Ok(())
             }
-            FailureSink::Log(appender) => appender.commit().map(|_| ()),
+            FailureSink::Log(sink) => sink.flush(),
         }
     }
 }
@@ -535,7 +600,7 @@ impl Failures {
     /// Opens the sink `--bad` names.
     pub fn open(args: &FailureArgs) -> Result<Self> {
         Ok(Failures {
-            sink: FailureSink::open(args.bad.as_deref())?,
+            sink: FailureSink::open(args.bad.as_deref(), args.producer_name())?,
             processor: cli::tool_name(),
             count: 0,
         })
@@ -575,7 +640,34 @@ impl Failures {
             errors,
             original,
         };
-        self.sink.write(&failure.to_line())
+        let event = failure.to_line();
+        // A failure cites its input's position, first, as every derived
+        // event does: so it can be traced, and appended exactly once.
+        match original {
+            Original::Line(bytes) => match position::locate(bytes) {
+                Ok(Some(found)) => {
+                    let mut cited = Vec::with_capacity(event.len() + 80);
+                    position::write_before(&mut cited, &found.position, None, &event[1..]);
+                    self.sink.write(&cited)
+                }
+                _ => self.sink.write(&event),
+            },
+            Original::Truncated { .. } => self.sink.write(&event),
+        }
+    }
+
+    /// Notes that an input line is done with: its failure, if it had one,
+    /// is routed. Into a failure log, this lets the producer's marks rise
+    /// past inputs that gave no failure, so a pipeline that rarely fails
+    /// need not be replayed from its last failure (`log-tail
+    /// --resume-from`). Costs nothing for other sinks.
+    #[inline]
+    pub fn processed(&mut self, line: &[u8]) {
+        if let FailureSink::Log(sink) = &mut self.sink {
+            if let Ok(Some(found)) = position::locate(line) {
+                sink.processed.record(&found.position);
+            }
+        }
     }
 
     /// Failures routed so far.

@@ -17,6 +17,7 @@ pub mod json;
 pub mod parallel;
 pub mod path;
 pub mod position;
+pub mod resume;
 pub mod schema;
 pub mod store;
 pub mod time;

@@ -214,6 +214,9 @@ where
                 Original::Line(&batch.data[start..end]),
             )?;
         }
+        for &(_, _, start, end) in &batch.lines {
+            failures.processed(&batch.data[start..end]);
+        }
         batch.clear();
         self.spare.push(batch);
         Ok(())
@@ -383,6 +386,7 @@ mod tests {
         let bad = tempfile::NamedTempFile::new().unwrap();
         let mut failures = Failures::open(&FailureArgs {
             bad: Some(bad.path().to_path_buf()),
+            producer: None,
         })
         .unwrap();
         let workers = (0..threads).map(|_| worker).collect();
@@ -421,7 +425,7 @@ mod tests {
     fn a_panicking_worker_is_an_error_not_a_hang() {
         let sink = Shared::default();
         let mut out = Output::from_writer(Box::new(sink), false);
-        let mut failures = Failures::open(&FailureArgs { bad: None }).unwrap();
+        let mut failures = Failures::open(&FailureArgs { bad: None, producer: None }).unwrap();
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 |line: &[u8], _: &mut Vec<u8>| -> LineResult {

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 /// The member's name, the first member of a positioned event.
 pub const MEMBER: &str = "unilog";
 
+/// The most events one filter may derive from one positioned input.
+pub const FANOUT: u32 = 1 << 16;
+
 /// Where an event came from: one source partition, an offset in it, and
 /// which of the events made from that input it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,6 +54,20 @@ impl Position {
             sub: self.sub,
             complete: false,
         }
+    }
+
+    /// The position of the `i`-th of several events a filter derives from
+    /// the event at this position (alert commands from one event, say).
+    /// Subs stay unique and in emission order through any number of such
+    /// filters as long as each derives fewer than [`FANOUT`] events from
+    /// one input and the chain stays below `u32::MAX`; `None` past that.
+    pub fn derived(&self, i: usize) -> Option<Position> {
+        let i = u32::try_from(i).ok().filter(|&i| i < FANOUT)?;
+        let sub = self.sub.checked_mul(FANOUT)?.checked_add(i)?;
+        Some(Position {
+            sub,
+            ..self.clone()
+        })
     }
 
     /// The same input's next derived event (`sub` one higher).
@@ -242,6 +259,8 @@ impl<'de> Deserialize<'de> for Held {
 }
 
 /// The member as it is written: field order fixed, `sub` only when not 0.
+/// `by` names the producer that appended the event to a log (see
+/// [`crate::store::producer`]); it is only in stored events.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Member {
@@ -252,16 +271,45 @@ struct Member {
     sub: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
 }
 
-const PREFIX: &[u8] = b"{\"unilog\":";
+impl Member {
+    fn into_position(self) -> Position {
+        Position {
+            log: self.log,
+            partition: self.partition,
+            offset: self.offset,
+            sub: self.sub,
+            time_ms: self.time,
+        }
+    }
+}
 
-/// Splits an event line that begins with the position member: `Ok(None)`
-/// when it has none, `Ok(Some((position, rest)))` where `rest` is the event
-/// without the member, and `Err(message)` when a member is there but is not
-/// a position. Only a member written first counts (as `log-tail` writes
-/// it), so events that merely contain `unilog` deeper are left alone.
-pub fn split(line: &[u8]) -> Result<Option<(Position, Vec<u8>)>, String> {
+/// A position member found at the start of an event line (see [`locate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    /// The position it holds.
+    pub position: Position,
+    /// The producer that stored the event, when it was read from a log.
+    pub by: Option<String>,
+    /// Where the event's other members begin in the line (just past the
+    /// member's `,`), or its closing `}` when it has none.
+    pub rest: usize,
+}
+
+impl Located {
+    /// The line's members after the position member, ending with its `}`.
+    pub fn rest<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        &line[self.rest..]
+    }
+}
+
+/// Finds the position member at the start of an event line without
+/// copying the event: `Ok(None)` when it has none, an error when a member
+/// is there but is not a position. Only a member written first counts.
+pub fn locate(line: &[u8]) -> Result<Option<Located>, String> {
     let start = crate::json::skip_ws(line, 0);
     let Some(after) = line.get(start..).filter(|l| l.starts_with(PREFIX)) else {
         return Ok(None);
@@ -279,22 +327,47 @@ pub fn split(line: &[u8]) -> Result<Option<(Position, Vec<u8>)>, String> {
         None => return Err(format!("the \"{MEMBER}\" member has no value")),
     };
     let mut i = crate::json::skip_ws(line, value_at + stream.byte_offset());
-    let mut rest = Vec::with_capacity(line.len().saturating_sub(i) + 1);
-    rest.push(b'{');
     match line.get(i) {
         Some(b',') => i += 1,
         Some(b'}') => {}
         _ => return Err(format!("the \"{MEMBER}\" member is not followed by ',' or '}}'")),
     }
-    rest.extend_from_slice(&line[i..]);
-    let position = Position {
-        log: member.log,
-        partition: member.partition,
-        offset: member.offset,
-        sub: member.sub,
-        time_ms: member.time,
+    let by = member.by.clone();
+    Ok(Some(Located {
+        position: member.into_position(),
+        by,
+        rest: i,
+    }))
+}
+
+/// Appends an event with `position` (and the producer `by`, for a stored
+/// event) as its first member to `out`; `rest` is the event's other
+/// members and closing brace, as [`Located::rest`] gives them, or `}`.
+pub fn write_before(out: &mut Vec<u8>, position: &Position, by: Option<&str>, rest: &[u8]) {
+    out.extend_from_slice(PREFIX);
+    write_member_by(out, position, by);
+    if rest.get(crate::json::skip_ws(rest, 0)) != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+}
+
+const PREFIX: &[u8] = b"{\"unilog\":";
+
+/// Splits an event line that begins with the position member: `Ok(None)`
+/// when it has none, `Ok(Some((position, rest)))` where `rest` is the event
+/// without the member, and `Err(message)` when a member is there but is not
+/// a position. Only a member written first counts (as `log-tail` writes
+/// it), so events that merely contain `unilog` deeper are left alone.
+pub fn split(line: &[u8]) -> Result<Option<(Position, Vec<u8>)>, String> {
+    let Some(found) = locate(line)? else {
+        return Ok(None);
     };
-    Ok(Some((position, rest)))
+    let rest = found.rest(line);
+    let mut event = Vec::with_capacity(rest.len() + 1);
+    event.push(b'{');
+    event.extend_from_slice(rest);
+    Ok(Some((found.position, event)))
 }
 
 /// Appends `{"unilog":{…},` and the members of `event` (an object line) to
@@ -313,6 +386,11 @@ pub fn write_with(out: &mut Vec<u8>, position: &Position, event: &[u8]) {
 
 /// Appends the member's value, `{"log":…,"partition":…,…}`, to `out`.
 pub fn write_member(out: &mut Vec<u8>, position: &Position) {
+    write_member_by(out, position, None);
+}
+
+/// [`write_member`] with the producer that stores the event.
+fn write_member_by(out: &mut Vec<u8>, position: &Position, by: Option<&str>) {
     out.extend_from_slice(b"{\"log\":");
     crate::json::push_str(out, &position.log);
     out.extend_from_slice(b",\"partition\":");
@@ -327,6 +405,10 @@ pub fn write_member(out: &mut Vec<u8>, position: &Position) {
         out.extend_from_slice(b",\"time\":");
         out.extend_from_slice(itoa::Buffer::new().format(time).as_bytes());
     }
+    if let Some(by) = by {
+        out.extend_from_slice(b",\"by\":");
+        crate::json::push_str(out, by);
+    }
     out.push(b'}');
 }
 
@@ -340,13 +422,7 @@ pub fn to_value(position: &Position) -> serde_json::Value {
 /// Reads a position from the member's value (as [`to_value`] gives it).
 pub fn from_value(value: &serde_json::Value) -> Result<Position, String> {
     let member = Member::deserialize(value).map_err(|e| e.to_string())?;
-    Ok(Position {
-        log: member.log,
-        partition: member.partition,
-        offset: member.offset,
-        sub: member.sub,
-        time_ms: member.time,
-    })
+    Ok(member.into_position())
 }
 
 #[cfg(test)]
@@ -448,6 +524,35 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.get("L", 1).unwrap().offset, 9);
         assert_eq!(a.get("L", 3).unwrap().offset, 1);
+    }
+
+    #[test]
+    fn located_members_keep_the_rest_in_place() {
+        let line = br#"{"unilog":{"log":"L","partition":1,"offset":9,"by":"log-append"},"a":1}"#;
+        let found = locate(line).unwrap().unwrap();
+        assert_eq!(found.position, Position { time_ms: None, ..pos(9, 0) });
+        assert_eq!(found.by.as_deref(), Some("log-append"));
+        assert_eq!(found.rest(line), br#""a":1}"#);
+        let mut out = Vec::new();
+        write_before(&mut out, &pos(3, 1), Some("x"), found.rest(line));
+        assert_eq!(
+            out,
+            br#"{"unilog":{"log":"L","partition":1,"offset":3,"sub":1,"time":5,"by":"x"},"a":1}"#
+        );
+        out.clear();
+        write_before(&mut out, &pos(3, 0), None, b"}");
+        assert_eq!(out, br#"{"unilog":{"log":"L","partition":1,"offset":3,"time":5}}"#);
+    }
+
+    #[test]
+    fn derived_subs_keep_emission_order() {
+        let p = pos(7, 0);
+        let subs: Vec<u32> = (0..3).map(|i| p.derived(i).unwrap().sub).collect();
+        assert_eq!(subs, [0, 1, 2]);
+        let again: Vec<u32> = (0..2).map(|i| p.derived(1).unwrap().derived(i).unwrap().sub).collect();
+        assert!(again[0] > subs[0] && again[0] < again[1], "{again:?}");
+        assert!(p.derived(FANOUT as usize).is_none());
+        assert!(pos(7, u32::MAX / 2).derived(1).is_none());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::alert::rule::{self, RecipientSpec, RuleSpec};
 use crate::alert::send::{self, Executed, Executor, RetryPolicy, SmtpOptions, SmtpTls};
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
 use crate::event::{Failure, FailureMessage, InputPosition, Original};
-use crate::io::{self, check_line, Failures, FilterStep, LineReader};
+use crate::io::{self, check_line, Failures, FilterStep, LineReader, Output};
 use crate::time;
 
 /// Turn events into alert commands by rule (--rule, --when), or execute alert
@@ -354,14 +354,13 @@ fn decide(args: Args) -> Result<Outcome> {
             }
         };
         let decision = decider.decide(bytes);
-        for cmd in &decision.commands {
-            out.write_line(cmd)?;
-        }
+        write_commands(&mut out, bytes, &decision.commands)?;
         counts.written += decision.commands.len() as u64;
         throttled += decision.throttled;
         if !decision.errors.is_empty() {
             failures.route(input, line_no, decision.errors, Original::Line(bytes))?;
         }
+        failures.processed(bytes);
         Ok(())
     })?;
     out.flush()?;
@@ -577,6 +576,32 @@ fn failure_line(input: &str, line: u64, errors: Vec<FailureMessage>, original: &
         original: Original::Line(original),
     }
     .to_line()
+}
+
+/// Writes the commands decided on one input; when the input carries its
+/// position, each command cites it with its own sub-index, so that a
+/// destination log holds each command once however often the input is
+/// replayed.
+fn write_commands(out: &mut Output, input: &[u8], commands: &[Vec<u8>]) -> Result<()> {
+    let cited = match crate::position::locate(input) {
+        Ok(Some(found)) if !commands.is_empty() => found.position,
+        _ => {
+            for cmd in commands {
+                out.write_line(cmd)?;
+            }
+            return Ok(());
+        }
+    };
+    let mut line = Vec::new();
+    for (i, cmd) in commands.iter().enumerate() {
+        let at = cited.derived(i).ok_or_else(|| {
+            anyhow::anyhow!("one event raised more than {} alerts", crate::position::FANOUT)
+        })?;
+        line.clear();
+        crate::position::write_before(&mut line, &at, None, &cmd[1..]);
+        out.write_line(&line)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, Progress};
-use crate::event::Original;
+use crate::event::{FailureMessage, Original};
 use crate::io::{self, json_failure, Failures, FilterStep, Output};
 use crate::json::scan_object;
 use crate::path::FieldPath;
+use crate::position::{self, Position as SourcePosition};
 use crate::store::append::Position;
+use crate::store::producer::Producer;
 use crate::store::partitioner::partition_for_key;
 use crate::store::{AppendOptions, Appender, LogConfig};
 
@@ -25,6 +27,14 @@ use crate::store::{AppendOptions, Appender, LogConfig};
 /// log-append exits 0, or when --offsets prints its position. When the reader
 /// of --offsets goes away, log-append goes on appending all its input and
 /// says on stderr how many positions it could not print.
+///
+/// An event that carries its source position (the "unilog" member that
+/// log-tail --with-position writes, kept by every filter) is appended at
+/// most once: log-append records, with each durable batch, the highest
+/// source position it holds per source partition, and drops (and counts)
+/// an event whose position it already holds. The member stays in the
+/// stored event, with "by":NAME added (the producer, see --producer), so
+/// that log-tail --resume-from LOG knows where a rerun must start.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -35,6 +45,7 @@ Examples:
   log-append raw.log --bad failures.ndjson < input.ndjson
   tail -F app.log | log-append app.events --offsets       # print each event's position
   log-append raw.log --retention 7d --retention-bytes 10GiB </dev/null  # change retention
+  log-tail raw.log --resume-from out.log | enrich ... | log-append out.log  # exactly once
 
 Exit status: 0 all appended, 1 some lines were failures, 2 usage, I/O or log error."
 )]
@@ -114,6 +125,8 @@ struct Chunk {
     bytes: Vec<u8>,
     ends: Vec<usize>,
     partitions: Vec<Option<u32>>,
+    /// Each event's source position, for those that carry one.
+    sources: Vec<Option<SourcePosition>>,
 }
 
 impl Chunk {
@@ -121,11 +134,21 @@ impl Chunk {
         self.bytes.extend_from_slice(event);
         self.ends.push(self.bytes.len());
         self.partitions.push(partition);
+        self.sources.push(None);
+    }
+    /// Adds a positioned event as it is stored: the member first, with the
+    /// producer's name.
+    fn push_positioned(&mut self, found: position::Located, line: &[u8], by: &str, partition: Option<u32>) {
+        position::write_before(&mut self.bytes, &found.position, Some(by), found.rest(line));
+        self.ends.push(self.bytes.len());
+        self.partitions.push(partition);
+        self.sources.push(Some(found.position));
     }
     fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
         self.partitions.clear();
+        self.sources.clear();
     }
 }
 
@@ -185,11 +208,17 @@ pub fn run(args: Args) -> Result<Outcome> {
         lost: 0,
     };
 
+    let producer_name = args.failures.producer_name().to_string();
+    let dedup = Dedup {
+        name: producer_name.clone(),
+        producer: None,
+        duplicates: 0,
+    };
     let (to_writer, from_reader) = mpsc::sync_channel::<ToWriter>(CHUNKS_IN_FLIGHT);
     let (recycle, recycled) = mpsc::channel::<Chunk>();
     let writer = thread::Builder::new()
         .name("writer".into())
-        .spawn(move || write_loop(appender, from_reader, recycle, acks))
+        .spawn(move || write_loop(appender, from_reader, recycle, acks, dedup))
         .context("cannot start the writer thread")?;
 
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
@@ -215,7 +244,23 @@ pub fn run(args: Args) -> Result<Outcome> {
                     let partition = args
                         .partition
                         .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
-                    chunk.push(bytes, partition);
+                    match position::locate(bytes) {
+                        Ok(None) => chunk.push(bytes, partition),
+                        Ok(Some(found)) => {
+                            chunk.push_positioned(found, bytes, &producer_name, partition)
+                        }
+                        Err(message) => {
+                            failures.route(
+                                input,
+                                line_no,
+                                vec![FailureMessage::new(crate::event::kind::BAD_POSITION, message)],
+                                Original::Line(bytes),
+                            )?;
+                            failures.processed(bytes);
+                            return Ok(());
+                        }
+                    }
+                    failures.processed(bytes);
                     accepted += 1;
                     accepted_bytes += bytes.len() as u64;
                     progress.update(accepted, accepted_bytes);
@@ -255,9 +300,17 @@ pub fn run(args: Args) -> Result<Outcome> {
     drop(to_writer);
     progress.finish();
     // The writer's error, if it stopped, explains a failed send best.
-    let (written, acks) = writer
+    let (written, acks, duplicates) = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    if duplicates > 0 {
+        if args.verbose || cli::stderr_is_terminal() {
+            cli::warn(format_args!(
+                "{duplicates} event{} dropped as duplicates: their source positions were already appended",
+                if duplicates == 1 { " was" } else { "s were" }
+            ));
+        }
+    }
     if acks.lost > 0 {
         cli::warn(format_args!(
             "stdout closed after at most {} positions were printed: every event was appended ({written}), but the positions of the last {} or more were not printed",
@@ -283,6 +336,45 @@ struct Acks {
     lost: u64,
 }
 
+/// Drops positioned events this producer already appended. Its marks are
+/// opened at the first positioned event, so plain appends never pay for
+/// them.
+struct Dedup {
+    name: String,
+    producer: Option<Producer>,
+    duplicates: u64,
+}
+
+impl Dedup {
+    /// True when the event at `source` should be appended (and records it).
+    fn admit(&mut self, appender: &Appender, source: &SourcePosition) -> Result<bool> {
+        if self.producer.is_none() {
+            self.producer = Some(Producer::open(appender.log(), &self.name)?);
+        }
+        let producer = self.producer.as_mut().expect("opened above");
+        if producer.holds(source) {
+            self.duplicates += 1;
+            return Ok(false);
+        }
+        producer.record(source);
+        Ok(true)
+    }
+
+    fn wrote(&mut self, positions: &[Position]) {
+        if let Some(p) = &mut self.producer {
+            p.wrote(positions);
+        }
+    }
+
+    /// Saves the marks; call only once what they reflect is durable.
+    fn save(&mut self, now: bool) -> Result<()> {
+        match &mut self.producer {
+            Some(p) => p.save(now),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The writing thread: appends each chunk, fsyncs every [`SYNC_BYTES`] or
 /// when asked, and only then acknowledges. Returns the events appended.
 fn write_loop(
@@ -290,47 +382,62 @@ fn write_loop(
     chunks: mpsc::Receiver<ToWriter>,
     recycle: mpsc::Sender<Chunk>,
     mut acks: Acks,
-) -> Result<(u64, Acks)> {
+    mut dedup: Dedup,
+) -> Result<(u64, Acks, u64)> {
     let mut written = 0u64;
     let mut unacked: Vec<Position> = Vec::new();
     for msg in chunks.iter() {
         match msg {
             ToWriter::Events(mut chunk) => {
                 let mut start = 0;
-                for (&end, &partition) in chunk.ends.iter().zip(&chunk.partitions) {
+                for ((&end, &partition), source) in
+                    chunk.ends.iter().zip(&chunk.partitions).zip(&chunk.sources)
+                {
                     let event = &chunk.bytes[start..end];
+                    start = end;
+                    if let Some(source) = source {
+                        if !dedup.admit(&appender, source)? {
+                            continue;
+                        }
+                    }
                     match partition {
                         Some(p) => appender.append_to(p, event)?,
                         None => appender.append(event, None)?,
                     }
-                    start = end;
                 }
                 let positions = appender.write()?;
                 written += positions.len() as u64;
+                dedup.wrote(&positions);
                 if acks.wanted {
                     unacked.extend(positions);
                 }
                 chunk.clear();
                 let _ = recycle.send(chunk);
                 if appender.unsynced_bytes() >= SYNC_BYTES {
-                    sync_and_ack(&mut appender, &mut acks, &mut unacked)?;
+                    sync_and_ack(&mut appender, &mut acks, &mut unacked, &mut dedup, false)?;
                 }
             }
-            ToWriter::Sync => sync_and_ack(&mut appender, &mut acks, &mut unacked)?,
+            ToWriter::Sync => {
+                sync_and_ack(&mut appender, &mut acks, &mut unacked, &mut dedup, false)?
+            }
         }
     }
-    sync_and_ack(&mut appender, &mut acks, &mut unacked)?;
-    Ok((written, acks))
+    sync_and_ack(&mut appender, &mut acks, &mut unacked, &mut dedup, true)?;
+    Ok((written, acks, dedup.duplicates))
 }
 
-/// Fsyncs, then prints the positions of the events now durable. A closed
-/// stdout stops the printing, not the appending.
+/// Fsyncs, saves the producer's marks, then prints the positions of the
+/// events now durable. A closed stdout stops the printing, not the
+/// appending.
 fn sync_and_ack(
     appender: &mut Appender,
     acks: &mut Acks,
     unacked: &mut Vec<Position>,
+    dedup: &mut Dedup,
+    last: bool,
 ) -> Result<()> {
     appender.sync()?;
+    dedup.save(last)?;
     if !acks.wanted {
         return Ok(());
     }

@@ -8,6 +8,8 @@ use clap::Parser;
 
 use crate::cli::{self, Outcome, OutputArgs};
 use crate::io::{self, Output};
+use crate::position::{self, Position};
+use crate::resume;
 use crate::store::group::{self, Group};
 use crate::store::read::end_offset;
 use crate::store::record::Record;
@@ -102,9 +104,25 @@ pub struct Args {
     pub missed: MissedPolicy,
 
     /// Add each event's log position as a first member,
-    /// "unilog":{"partition":P,"offset":O,"time":MS}, for tools that need it.
+    /// "unilog":{"log":ID,"partition":P,"offset":O,"time":MS}, for tools
+    /// and destinations that need it (ID is the log's own, from log.json).
+    /// A position an event was stored with is replaced by its place here.
     #[arg(long)]
     pub with_position: bool,
+
+    /// Start each partition where DEST needs it: a log that log-append
+    /// filled from this one, an archive directory, or a window --state
+    /// directory. Repeat it for every destination of the pipeline (events
+    /// and failures); each partition starts at the earliest place any of
+    /// them needs, and they drop what they already hold, so a rerun of the
+    /// same pipeline after a crash loses and repeats nothing. Partitions no
+    /// destination knows start at --from. Implies --with-position.
+    #[arg(long, value_name = "DEST", conflicts_with_all = ["group", "verify", "positions"])]
+    pub resume_from: Vec<PathBuf>,
+
+    /// Say on stderr where each partition starts and why (with --resume-from).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -155,6 +173,14 @@ pub fn run(args: Args) -> Result<Outcome> {
         return show_positions(&log, &partitions, args.group.as_deref(), &args.output);
     }
     let from = args.from.as_deref().map(parse_start).transpose()?;
+    let with_position = args.with_position || !args.resume_from.is_empty();
+    let log_id = if with_position { Some(log.clone().id()?) } else { None };
+    let resume = match &log_id {
+        Some(id) if !args.resume_from.is_empty() => {
+            Some(resume::Resume::from_destinations(&args.resume_from, id, &partitions, args.verbose)?)
+        }
+        _ => None,
+    };
     let mut group = args
         .group
         .as_deref()
@@ -167,9 +193,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut readers = Vec::with_capacity(partitions.len());
     for &p in &partitions {
         let committed = group.as_ref().and_then(|g| g.position(p));
-        let start = match committed {
-            Some(committed) => StartAt::Offset(committed),
-            None => from.unwrap_or(StartAt::Beginning),
+        let resumed = resume.as_ref().and_then(|r| r.start(p));
+        let start = match (committed, resumed) {
+            (Some(committed), _) => StartAt::Offset(committed),
+            (None, Some(offset)) => StartAt::Offset(offset),
+            (None, None) => from.unwrap_or(StartAt::Beginning),
         };
         if let Some(committed) = committed {
             check_group_position(&log, group.as_ref().expect("committed"), p, committed)?;
@@ -185,7 +213,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut tail = Tail {
         out: &mut out,
         missed: args.missed,
-        with_position: args.with_position,
+        log_id,
         remaining: args.count.unwrap_or(u64::MAX),
         buf: Vec::new(),
     };
@@ -196,7 +224,8 @@ pub fn run(args: Args) -> Result<Outcome> {
 struct Tail<'o> {
     out: &'o mut Output,
     missed: MissedPolicy,
-    with_position: bool,
+    /// The log's id when positions are written.
+    log_id: Option<String>,
     remaining: u64,
     buf: Vec<u8>,
 }
@@ -297,38 +326,41 @@ impl Tail<'_> {
 
     #[inline]
     fn emit(&mut self, partition: u32, rec: Record<'_>) -> Result<()> {
-        if !self.with_position {
+        let Some(log) = &self.log_id else {
             return self
                 .out
                 .write_line(rec.event)
                 .context("cannot write output");
-        }
+        };
         self.buf.clear();
-        with_position(&mut self.buf, partition, rec);
+        with_position(&mut self.buf, log, partition, rec);
         self.out
             .write_line(&self.buf)
             .context("cannot write output")
     }
 }
 
-/// Writes the event with `"unilog":{"partition":P,"offset":O,"time":MS}`
-/// spliced in as its first member; the rest of the event is left as it was.
-fn with_position(buf: &mut Vec<u8>, partition: u32, rec: Record<'_>) {
+/// Writes the event with `"unilog":{"log":ID,"partition":P,"offset":O,"time":MS}`
+/// as its first member, in place of the position it was stored with, if
+/// any; the rest of the event is left as it was.
+fn with_position(buf: &mut Vec<u8>, log: &str, partition: u32, rec: Record<'_>) {
     let event = rec.event;
-    let open = event.iter().position(|&b| b == b'{').unwrap_or(0);
-    let rest = &event[open + 1..];
-    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-    buf.extend_from_slice(b"{\"unilog\":{\"partition\":");
-    buf.extend_from_slice(itoa::Buffer::new().format(partition).as_bytes());
-    buf.extend_from_slice(b",\"offset\":");
-    buf.extend_from_slice(itoa::Buffer::new().format(rec.offset).as_bytes());
-    buf.extend_from_slice(b",\"time\":");
-    buf.extend_from_slice(itoa::Buffer::new().format(rec.time_ms).as_bytes());
-    buf.push(b'}');
-    if !empty {
-        buf.push(b',');
-    }
-    buf.extend_from_slice(rest);
+    let here = Position {
+        log: log.to_string(),
+        partition,
+        offset: rec.offset,
+        sub: 0,
+        time_ms: Some(rec.time_ms),
+    };
+    let rest = match position::locate(event) {
+        Ok(Some(stored)) => stored.rest(event),
+        // Not a position member (or none): the event's members stay as they are.
+        _ => {
+            let open = event.iter().position(|&b| b == b'{').unwrap_or(0);
+            &event[open + 1..]
+        }
+    };
+    position::write_before(buf, &here, None, rest);
 }
 
 /// A group position past the partition's end (its events were lost, or its
@@ -531,14 +563,15 @@ mod tests {
             event: br#"{"a":1}"#,
         };
         let mut buf = Vec::new();
-        with_position(&mut buf, 2, rec);
+        with_position(&mut buf, "L", 2, rec);
         assert_eq!(
             buf,
-            br#"{"unilog":{"partition":2,"offset":7,"time":99},"a":1}"#
+            br#"{"unilog":{"log":"L","partition":2,"offset":7,"time":99},"a":1}"#
         );
         buf.clear();
         with_position(
             &mut buf,
+            "L",
             0,
             Record {
                 offset: 0,
@@ -546,6 +579,21 @@ mod tests {
                 event: b"{ }",
             },
         );
-        assert_eq!(buf, br#"{"unilog":{"partition":0,"offset":0,"time":1} }"#);
+        assert_eq!(buf, br#"{"unilog":{"log":"L","partition":0,"offset":0,"time":1} }"#);
+    }
+
+    #[test]
+    fn a_stored_position_is_replaced_by_this_logs() {
+        let rec = Record {
+            offset: 3,
+            time_ms: 5,
+            event: br#"{"unilog":{"log":"UP","partition":1,"offset":70,"by":"log-append"},"a":1}"#,
+        };
+        let mut buf = Vec::new();
+        with_position(&mut buf, "L", 0, rec);
+        assert_eq!(
+            buf,
+            br#"{"unilog":{"log":"L","partition":0,"offset":3,"time":5},"a":1}"#
+        );
     }
 }

@@ -294,6 +294,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut late = match &args.late {
         Some(path) => Some(Failures::open(&FailureArgs {
             bad: Some(path.clone()),
+            // Its own marks, should --late and --bad name one log.
+            producer: Some(format!("{}.late", args.failures.producer_name())),
         })?),
         None => None,
     };

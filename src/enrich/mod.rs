@@ -34,6 +34,7 @@ use crate::event::{kind, FailureMessage};
 use crate::io;
 use crate::json::ScanError;
 use crate::path::{FieldPath, Segment};
+use crate::position;
 
 /// The top-level member derived contexts are appended to.
 pub const CONTEXTS_MEMBER: &str = "derived_contexts";
@@ -392,10 +393,25 @@ pub enum Outcome<'a> {
     Failed(Vec<FailureMessage>),
 }
 
+impl Outcome<'_> {
+    /// The outcome without a borrowed event (only for those that have none).
+    fn into_owned(self) -> Outcome<'static> {
+        match self {
+            Outcome::Enriched(_) => unreachable!("an enriched event is borrowed"),
+            Outcome::Dropped => Outcome::Dropped,
+            Outcome::Failed(errors) => Outcome::Failed(errors),
+        }
+    }
+}
+
 /// The loaded steps, applied to each event in order.
 pub struct Pipeline {
     steps: Vec<Box<dyn Step>>,
     event: Event,
+    /// The input without its position member, and the output with it put
+    /// back first: steps never see or move the member.
+    unpositioned: Vec<u8>,
+    positioned: Vec<u8>,
 }
 
 impl Pipeline {
@@ -417,10 +433,7 @@ impl Pipeline {
                 StepSpec::EnrichedAt => Box::new(enriched_at::EnrichedAt::new()),
             });
         }
-        Ok(Pipeline {
-            steps,
-            event: Event::new(spec.into.as_ref()),
-        })
+        Ok(Pipeline::from_steps(steps, spec.into.as_ref()))
     }
 
     /// The same pipeline for another worker thread (see [`Step::fork`]).
@@ -428,6 +441,8 @@ impl Pipeline {
         Ok(Pipeline {
             steps: self.steps.iter().map(|s| s.fork()).collect::<Result<_>>()?,
             event: self.event.fresh(),
+            unpositioned: Vec::new(),
+            positioned: Vec::new(),
         })
     }
 
@@ -436,11 +451,47 @@ impl Pipeline {
         Pipeline {
             steps,
             event: Event::new(into),
+            unpositioned: Vec::new(),
+            positioned: Vec::new(),
         }
     }
 
-    /// Applies every step to one input line.
+    /// Applies every step to one input line. A position member
+    /// (`log-tail --with-position`) is set aside while the steps run and
+    /// put back first on the result, so no step (a jq program that builds
+    /// a new object, say) can drop or change it.
     pub fn process(&mut self, line: &[u8]) -> Outcome<'_> {
+        let found = match position::locate(line) {
+            Ok(found) => found,
+            Err(message) => {
+                return Outcome::Failed(vec![FailureMessage::new(kind::BAD_POSITION, message)])
+            }
+        };
+        let Some(found) = found else {
+            return self.process_unpositioned(line);
+        };
+        let mut body = std::mem::take(&mut self.unpositioned);
+        body.clear();
+        body.push(b'{');
+        body.extend_from_slice(found.rest(line));
+        let mut out = std::mem::take(&mut self.positioned);
+        let outcome = match self.process_unpositioned(&body) {
+            Outcome::Enriched(bytes) => {
+                out.clear();
+                position::write_before(&mut out, &found.position, None, &bytes[1..]);
+                None
+            }
+            other => Some(other.into_owned()),
+        };
+        self.unpositioned = body;
+        self.positioned = out;
+        match outcome {
+            None => Outcome::Enriched(&self.positioned),
+            Some(other) => other,
+        }
+    }
+
+    fn process_unpositioned(&mut self, line: &[u8]) -> Outcome<'_> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Outcome::Failed(vec![FailureMessage::new(
                 kind::EMPTY_LINE,

@@ -11,11 +11,13 @@
 //! - [`partitioner`]: Kafka's murmur2 key partitioner.
 //! - [`file`]: opening the log's files without following links.
 //! - [`recovery`]: each partition's recovery point (what is durable).
+//! - [`producer`]: each producer's marks, for exactly-once appends.
 
 pub mod append;
 pub mod file;
 pub mod group;
 pub mod partitioner;
+pub mod producer;
 pub mod read;
 pub mod record;
 pub mod recovery;
@@ -58,6 +60,12 @@ pub struct LogConfig {
     pub retention_bytes: Option<u64>,
     /// An index entry is written every this many bytes of records.
     pub index_interval_bytes: u64,
+    /// The log's stable identity, carried in every position `log-tail
+    /// --with-position` writes, so a destination can tell its sources
+    /// apart wherever the log is moved or copied to. Made at creation;
+    /// a log from before ids gets one the first time a position needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -71,6 +79,7 @@ impl Default for LogConfig {
             retention_ms: None,
             retention_bytes: None,
             index_interval_bytes: 4096,
+            id: None,
         }
     }
 }
@@ -146,11 +155,7 @@ impl Log {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let config: LogConfig = serde_json::from_slice(&text)
-            .with_context(|| format!("damaged log: {} is not a valid log configuration", path.display()))?;
-        config
-            .check()
-            .with_context(|| format!("{} is not a usable log configuration", path.display()))?;
+        let config = parse_config(&text, &path)?;
         let log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -210,6 +215,11 @@ impl Log {
             return Log::open(dir);
         }
         config.check()?;
+        let mut config = config.clone();
+        if config.id.is_none() {
+            config.id = Some(new_log_id());
+        }
+        let config = &config;
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -249,18 +259,64 @@ impl Log {
     /// Rewrites the tunable settings (segment size and age, retention); the
     /// partition count and format stay as they are.
     pub fn update_config(&mut self, update: impl FnOnce(&mut LogConfig)) -> Result<()> {
-        let mut config = self.config.clone();
-        update(&mut config);
-        config.partitions = self.config.partitions;
-        config.check()?;
-        if config != self.config {
-            write_atomically(
-                &self.dir.join(CONFIG_FILE),
-                &serde_json::to_vec_pretty(&config)?,
-            )?;
-            self.config = config;
+        self.with_config_lock(|current| {
+            let mut config = current.clone();
+            update(&mut config);
+            config.partitions = current.partitions;
+            config.id.clone_from(&current.id);
+            Ok(config)
+        })
+    }
+
+    /// The log's stable id (see [`LogConfig::id`]). A log made before ids
+    /// is given one here, once: under the config lock, so that processes
+    /// asking at the same time all get the same id.
+    pub fn id(&mut self) -> Result<String> {
+        if let Some(id) = &self.config.id {
+            return Ok(id.clone());
         }
-        Ok(())
+        self.with_config_lock(|current| {
+            let mut config = current.clone();
+            if config.id.is_none() {
+                config.id = Some(new_log_id());
+            }
+            Ok(config)
+        })
+        .with_context(|| {
+            format!(
+                "{} has no id yet and cannot be given one; a writer of the log can give it one (`log-append {} </dev/null`)",
+                self.dir.display(),
+                self.dir.display()
+            )
+        })?;
+        Ok(self.config.id.clone().expect("set above"))
+    }
+
+    /// Rewrites `log.json` from its current contents on disk, under a lock
+    /// shared by every process that rewrites it, so that two updates (a
+    /// retention change and an id, say) never undo one another.
+    fn with_config_lock(
+        &mut self,
+        update: impl FnOnce(&LogConfig) -> Result<LogConfig>,
+    ) -> Result<()> {
+        let lock = open_lock(&self.dir.join(".config.lock"))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", self.dir.display()))?;
+        let result = (|| {
+            let current = read_config(&self.dir)?;
+            let config = update(&current)?;
+            config.check()?;
+            if config != current {
+                write_atomically(
+                    &self.dir.join(CONFIG_FILE),
+                    &serde_json::to_vec_pretty(&config)?,
+                )?;
+            }
+            self.config = config;
+            Ok(())
+        })();
+        let _ = lock.unlock();
+        result
     }
 
     /// The log's directory.
@@ -303,6 +359,31 @@ impl Log {
         let end = read::end_offset(self, p)?;
         Ok((start, end))
     }
+}
+
+/// Parses and checks a `log.json`'s text.
+fn parse_config(text: &[u8], path: &Path) -> Result<LogConfig> {
+    let config: LogConfig = serde_json::from_slice(text).with_context(|| {
+        format!("damaged log: {} is not a valid log configuration", path.display())
+    })?;
+    config
+        .check()
+        .with_context(|| format!("{} is not a usable log configuration", path.display()))?;
+    Ok(config)
+}
+
+/// Reads `DIR/log.json` as it is on disk now.
+fn read_config(dir: &Path) -> Result<LogConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = file::open(&path, file::Mode::Read)
+        .and_then(|f| read_all(&f))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    parse_config(&text, &path)
+}
+
+/// A new log id: random, so that two logs never share one.
+fn new_log_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn partition_dir_name(p: u32) -> String {
