@@ -121,6 +121,9 @@ pub struct LineReader<R> {
     line_offset: u64,
     next_offset: u64,
     oversize: Vec<u8>,
+    /// The line last returned ended the stream without a newline (shared,
+    /// so it can be read while that line is borrowed).
+    unterminated: std::rc::Rc<std::cell::Cell<bool>>,
 }
 
 impl<R: Read> LineReader<R> {
@@ -142,6 +145,7 @@ impl<R: Read> LineReader<R> {
             max_line,
             line_no: 0,
             line_offset: 0,
+            unterminated: Default::default(),
             next_offset: 0,
             oversize: Vec::new(),
         }
@@ -150,6 +154,13 @@ impl<R: Read> LineReader<R> {
     /// 1-based number of the line last returned.
     pub fn line_no(&self) -> u64 {
         self.line_no
+    }
+
+    /// A flag that is true while the line last returned ended the stream
+    /// without a newline: the whole input, or what a writer killed
+    /// mid-line left.
+    pub fn unterminated(&self) -> std::rc::Rc<std::cell::Cell<bool>> {
+        self.unterminated.clone()
     }
 
     /// Byte offset in the stream where the line last returned begins.
@@ -193,6 +204,7 @@ impl<R: Read> LineReader<R> {
 
     fn finish_line(&mut self, start: usize, mut end: usize, terminator: u64) -> Line<'_> {
         self.line_no += 1;
+        self.unterminated.set(terminator == 0);
         self.line_offset = self.next_offset;
         self.next_offset += (end - start) as u64 + terminator;
         if end > start && self.buf[end - 1] == b'\r' {
@@ -721,6 +733,7 @@ pub fn for_each_line(
     for input in inputs {
         let mut reader =
             LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
+        let unterminated = reader.unterminated();
         loop {
             let (line_no, line) = match reader.next_line() {
                 Ok(Some(numbered)) => numbered,
@@ -733,6 +746,15 @@ pub fn for_each_line(
             };
             read += 1;
             match check_line(&line, max_line) {
+                Ok(bytes) if unterminated.get() && is_cut_positioned(bytes) => {
+                    // A positioned line cut short is what a killed log-tail
+                    // leaves: its event is read again by a rerun, so a
+                    // failure event would only stand in for it wrongly.
+                    cli::warn(format_args!(
+                        "{}:{line_no}: the last line is cut short (the process writing it was killed?); it is not an event and is not passed on: log-tail --resume-from reads it again",
+                        input.name
+                    ));
+                }
                 Ok(bytes) => step(FilterStep::Line {
                     input: &input.name,
                     line_no,
@@ -748,6 +770,13 @@ pub fn for_each_line(
         }
     }
     Ok(read)
+}
+
+/// True for the start of a positioned event that is not whole JSON.
+fn is_cut_positioned(bytes: &[u8]) -> bool {
+    let start = crate::json::skip_ws(bytes, 0);
+    bytes[start..].starts_with(br#"{"unilog":"#)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
 }
 
 #[allow(clippy::result_large_err)] // the error path is the rare one
