@@ -366,7 +366,7 @@ fn city_db() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("python3")
+        let status = Command::new(common::python())
             .arg(root().join("tests/fixtures/make-mmdb.py"))
             .arg(dir.path().join("city.mmdb"))
             .status()

@@ -213,7 +213,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut tail = Tail {
         out: &mut out,
         missed: args.missed,
-        log_id,
+        here: log_id.map(|log| Position {
+            log,
+            partition: 0,
+            offset: 0,
+            sub: 0,
+            time_ms: None,
+        }),
         remaining: args.count.unwrap_or(u64::MAX),
         buf: Vec::new(),
     };
@@ -224,8 +230,9 @@ pub fn run(args: Args) -> Result<Outcome> {
 struct Tail<'o> {
     out: &'o mut Output,
     missed: MissedPolicy,
-    /// The log's id when positions are written.
-    log_id: Option<String>,
+    /// When positions are written: the position being written, whose log
+    /// id stays and whose place changes per record.
+    here: Option<Position>,
     remaining: u64,
     buf: Vec<u8>,
 }
@@ -326,14 +333,17 @@ impl Tail<'_> {
 
     #[inline]
     fn emit(&mut self, partition: u32, rec: Record<'_>) -> Result<()> {
-        let Some(log) = &self.log_id else {
+        let Some(here) = &mut self.here else {
             return self
                 .out
                 .write_line(rec.event)
                 .context("cannot write output");
         };
         self.buf.clear();
-        with_position(&mut self.buf, log, partition, rec);
+        here.partition = partition;
+        here.offset = rec.offset;
+        here.time_ms = Some(rec.time_ms);
+        with_position(&mut self.buf, here, rec.event);
         self.out
             .write_line(&self.buf)
             .context("cannot write output")
@@ -343,15 +353,7 @@ impl Tail<'_> {
 /// Writes the event with `"unilog":{"log":ID,"partition":P,"offset":O,"time":MS}`
 /// as its first member, in place of the position it was stored with, if
 /// any; the rest of the event is left as it was.
-fn with_position(buf: &mut Vec<u8>, log: &str, partition: u32, rec: Record<'_>) {
-    let event = rec.event;
-    let here = Position {
-        log: log.to_string(),
-        partition,
-        offset: rec.offset,
-        sub: 0,
-        time_ms: Some(rec.time_ms),
-    };
+fn with_position(buf: &mut Vec<u8>, here: &Position, event: &[u8]) {
     let rest = match position::locate(event) {
         Ok(Some(stored)) => stored.rest(event),
         // Not a position member (or none): the event's members stay as they are.
@@ -360,7 +362,7 @@ fn with_position(buf: &mut Vec<u8>, log: &str, partition: u32, rec: Record<'_>) 
             &event[open + 1..]
         }
     };
-    position::write_before(buf, &here, None, rest);
+    position::write_before(buf, here, None, rest);
 }
 
 /// A group position past the partition's end (its events were lost, or its
@@ -555,6 +557,16 @@ mod tests {
         assert!(parse_start("-x").is_err());
     }
 
+    fn at(log: &str, partition: u32, rec: &Record<'_>) -> Position {
+        Position {
+            log: log.into(),
+            partition,
+            offset: rec.offset,
+            sub: 0,
+            time_ms: Some(rec.time_ms),
+        }
+    }
+
     #[test]
     fn position_is_spliced_in_first() {
         let rec = Record {
@@ -563,22 +575,18 @@ mod tests {
             event: br#"{"a":1}"#,
         };
         let mut buf = Vec::new();
-        with_position(&mut buf, "L", 2, rec);
+        with_position(&mut buf, &at("L", 2, &rec), rec.event);
         assert_eq!(
             buf,
             br#"{"unilog":{"log":"L","partition":2,"offset":7,"time":99},"a":1}"#
         );
         buf.clear();
-        with_position(
-            &mut buf,
-            "L",
-            0,
-            Record {
-                offset: 0,
-                time_ms: 1,
-                event: b"{ }",
-            },
-        );
+        let rec = Record {
+            offset: 0,
+            time_ms: 1,
+            event: b"{ }",
+        };
+        with_position(&mut buf, &at("L", 0, &rec), rec.event);
         assert_eq!(buf, br#"{"unilog":{"log":"L","partition":0,"offset":0,"time":1} }"#);
     }
 
@@ -590,7 +598,7 @@ mod tests {
             event: br#"{"unilog":{"log":"UP","partition":1,"offset":70,"by":"log-append"},"a":1}"#,
         };
         let mut buf = Vec::new();
-        with_position(&mut buf, "L", 0, rec);
+        with_position(&mut buf, &at("L", 0, &rec), rec.event);
         assert_eq!(
             buf,
             br#"{"unilog":{"log":"L","partition":0,"offset":3,"time":5},"a":1}"#
