@@ -323,3 +323,42 @@ fn resume_from_refuses_what_is_not_a_destination_and_needs_positions_from_a_log(
     assert_eq!(lines.len(), 10);
     assert!(lines[0].starts_with(br#"{"unilog":{"log":""#));
 }
+
+#[test]
+fn several_events_from_one_input_are_numbered_and_each_appended_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.log");
+    let disk = |host: &str, free: u32| {
+        format!(
+            r#"{{"schema":"iglu:com.acme/disk_space/jsonschema/1-0-0","data":{{"host":"{host}","mount":"/var","free_percent":{free},"owner":"ops@example.com"}}}}"#
+        )
+    };
+    append(&raw, &[], format!("{}\n{}\n", disk("a", 5), disk("b", 50)));
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"rules":[
+          {"id":"disk-low","when":".data.free_percent < 10","summary":"{{.data.host}} low","recipient":{"email":"ops@example.com"}},
+          {"id":"disk-any","when":".data.free_percent < 100","summary":"{{.data.host}} seen","recipient":{"email":"ops@example.com"}}]}"#,
+    )
+    .unwrap();
+    let decide = || {
+        let positioned = tail(&raw, &["--with-position"]);
+        let out = cmd("alert").arg("--rule").arg(&rules).write_stdin(positioned).output().unwrap();
+        common::assert_success(&out);
+        out.stdout
+    };
+    let commands = decide();
+    let subs: Vec<(u64, u64)> = common::lines(&commands)
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            (v["unilog"]["offset"].as_u64().unwrap(), v["unilog"]["sub"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(subs, [(0, 0), (0, 1), (1, 0)], "two commands from offset 0, numbered");
+    let out = dir.path().join("commands.log");
+    append(&out, &[], commands);
+    append(&out, &[], decide());
+    assert_eq!(common::lines(&tail(&out, &[])).len(), 3, "a replay appends none of them again");
+}
