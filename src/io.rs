@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::cli::{self, FailureArgs};
-use crate::position::{self, Held, Position};
 use crate::event::{kind, Failure, FailureMessage, InputPosition, Original};
 use crate::json::ScanError;
+use crate::position::{self, Held, Position};
 use crate::store;
 
 /// Default cap on one input line: a larger line is a failure, not an event
@@ -468,7 +468,10 @@ pub struct LogSink {
 impl LogSink {
     fn producer(&mut self) -> Result<&mut store::producer::Producer> {
         if self.producer.is_none() {
-            self.producer = Some(store::producer::Producer::open(self.appender.log(), &self.name)?);
+            self.producer = Some(store::producer::Producer::open(
+                self.appender.log(),
+                &self.name,
+            )?);
         }
         Ok(self.producer.as_mut().expect("opened above"))
     }
@@ -482,7 +485,12 @@ impl LogSink {
                 }
                 producer.record(&found.position);
                 let mut stored = Vec::with_capacity(event.len() + 24);
-                position::write_before(&mut stored, &found.position, Some(&self.name), found.rest(event));
+                position::write_before(
+                    &mut stored,
+                    &found.position,
+                    Some(&self.name),
+                    found.rest(event),
+                );
                 self.appender.append(&stored, None)?;
             }
             _ => self.appender.append(event, None)?,

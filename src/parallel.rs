@@ -425,7 +425,11 @@ mod tests {
     fn a_panicking_worker_is_an_error_not_a_hang() {
         let sink = Shared::default();
         let mut out = Output::from_writer(Box::new(sink), false);
-        let mut failures = Failures::open(&FailureArgs { bad: None, producer: None }).unwrap();
+        let mut failures = Failures::open(&FailureArgs {
+            bad: None,
+            producer: None,
+        })
+        .unwrap();
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 |line: &[u8], _: &mut Vec<u8>| -> LineResult {

@@ -201,7 +201,12 @@ impl Held {
     }
 
     fn raise(&mut self, source: Source, mark: Mark) {
-        if let Some(held) = self.0.iter_mut().find(|(s, _)| **s == source).map(|(_, m)| m) {
+        if let Some(held) = self
+            .0
+            .iter_mut()
+            .find(|(s, _)| **s == source)
+            .map(|(_, m)| m)
+        {
             *held = held.max(mark);
         } else {
             self.0.insert(source, mark);
@@ -212,8 +217,13 @@ impl Held {
     /// one past a complete mark, else the mark's own offset (its later subs
     /// may still be missing); `None` when nothing is held for it.
     pub fn resume_at(&self, source: &Source) -> Option<u64> {
-        self.get(&source.log, source.partition)
-            .map(|m| if m.complete { m.offset + 1 } else { m.offset })
+        self.get(&source.log, source.partition).map(|m| {
+            if m.complete {
+                m.offset + 1
+            } else {
+                m.offset
+            }
+        })
     }
 
     /// Every source and its mark, in source order.
@@ -330,7 +340,11 @@ pub fn locate(line: &[u8]) -> Result<Option<Located>, String> {
     match line.get(i) {
         Some(b',') => i += 1,
         Some(b'}') => {}
-        _ => return Err(format!("the \"{MEMBER}\" member is not followed by ',' or '}}'")),
+        _ => {
+            return Err(format!(
+                "the \"{MEMBER}\" member is not followed by ',' or '}}'"
+            ))
+        }
     }
     let by = member.by.clone();
     Ok(Some(Located {
@@ -442,7 +456,14 @@ mod tests {
     #[test]
     fn write_then_split_round_trips() {
         let event = br#"{"schema":"s","data":{"a":1}}"#;
-        for p in [pos(7, 0), pos(7, 2), Position { time_ms: None, ..pos(0, 0) }] {
+        for p in [
+            pos(7, 0),
+            pos(7, 2),
+            Position {
+                time_ms: None,
+                ..pos(0, 0)
+            },
+        ] {
             let mut line = Vec::new();
             write_with(&mut line, &p, event);
             let (back, rest) = split(&line).unwrap().unwrap();
@@ -451,7 +472,10 @@ mod tests {
         }
         let mut line = Vec::new();
         write_with(&mut line, &pos(3, 0), b"{}");
-        assert_eq!(line, br#"{"unilog":{"log":"L","partition":1,"offset":3,"time":5}}"#);
+        assert_eq!(
+            line,
+            br#"{"unilog":{"log":"L","partition":1,"offset":3,"time":5}}"#
+        );
         assert_eq!(split(&line).unwrap().unwrap().1, b"{}");
     }
 
@@ -494,16 +518,31 @@ mod tests {
         assert!(held.holds(&pos(5, 7)));
         assert_eq!(held.resume_at(&pos(0, 0).source()), Some(6));
         held.record(&pos(5, 9));
-        assert!(held.get("L", 1).unwrap().complete, "a complete mark outranks its subs");
-        let other = Source { log: "L".into(), partition: 2 };
+        assert!(
+            held.get("L", 1).unwrap().complete,
+            "a complete mark outranks its subs"
+        );
+        let other = Source {
+            log: "L".into(),
+            partition: 2,
+        };
         assert_eq!(held.resume_at(&other), None);
     }
 
     #[test]
     fn held_serialises_by_source() {
         let mut held = Held::new();
-        held.record(&Position { log: "kafka://h:9092/t".into(), ..pos(5, 1) });
-        held.record_complete(&Source { log: "L".into(), partition: 0 }, 9);
+        held.record(&Position {
+            log: "kafka://h:9092/t".into(),
+            ..pos(5, 1)
+        });
+        held.record_complete(
+            &Source {
+                log: "L".into(),
+                partition: 0,
+            },
+            9,
+        );
         let text = serde_json::to_string(&held).unwrap();
         assert_eq!(
             text,
@@ -520,7 +559,10 @@ mod tests {
         a.record(&pos(5, 0));
         let mut b = Held::new();
         b.record(&pos(9, 0));
-        b.record(&Position { partition: 3, ..pos(1, 0) });
+        b.record(&Position {
+            partition: 3,
+            ..pos(1, 0)
+        });
         a.merge(&b);
         assert_eq!(a.get("L", 1).unwrap().offset, 9);
         assert_eq!(a.get("L", 3).unwrap().offset, 1);
@@ -530,7 +572,13 @@ mod tests {
     fn located_members_keep_the_rest_in_place() {
         let line = br#"{"unilog":{"log":"L","partition":1,"offset":9,"by":"log-append"},"a":1}"#;
         let found = locate(line).unwrap().unwrap();
-        assert_eq!(found.position, Position { time_ms: None, ..pos(9, 0) });
+        assert_eq!(
+            found.position,
+            Position {
+                time_ms: None,
+                ..pos(9, 0)
+            }
+        );
         assert_eq!(found.by.as_deref(), Some("log-append"));
         assert_eq!(found.rest(line), br#""a":1}"#);
         let mut out = Vec::new();
@@ -541,7 +589,10 @@ mod tests {
         );
         out.clear();
         write_before(&mut out, &pos(3, 0), None, b"}");
-        assert_eq!(out, br#"{"unilog":{"log":"L","partition":1,"offset":3,"time":5}}"#);
+        assert_eq!(
+            out,
+            br#"{"unilog":{"log":"L","partition":1,"offset":3,"time":5}}"#
+        );
     }
 
     #[test]
@@ -549,7 +600,9 @@ mod tests {
         let p = pos(7, 0);
         let subs: Vec<u32> = (0..3).map(|i| p.derived(i).unwrap().sub).collect();
         assert_eq!(subs, [0, 1, 2]);
-        let again: Vec<u32> = (0..2).map(|i| p.derived(1).unwrap().derived(i).unwrap().sub).collect();
+        let again: Vec<u32> = (0..2)
+            .map(|i| p.derived(1).unwrap().derived(i).unwrap().sub)
+            .collect();
         assert!(again[0] > subs[0] && again[0] < again[1], "{again:?}");
         assert!(p.derived(FANOUT as usize).is_none());
         assert!(pos(7, u32::MAX / 2).derived(1).is_none());

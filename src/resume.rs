@@ -97,7 +97,9 @@ impl Resume {
                 }
                 (Some((offset, who)), None) => {
                     if verbose {
-                        cli::warn(format_args!("partition {p}: resuming at offset {offset}, where {who} needs it"));
+                        cli::warn(format_args!(
+                            "partition {p}: resuming at offset {offset}, where {who} needs it"
+                        ));
                     }
                     resume.starts.insert(p, offset);
                 }
@@ -128,7 +130,8 @@ fn destination_marks(dest: &Path) -> Result<Vec<(String, Held)>> {
         return Ok(vec![("archive".into(), crate::archive::held(dest)?)]);
     }
     if dest.is_file() {
-        let bytes = std::fs::read(dest).with_context(|| format!("cannot read {}", dest.display()))?;
+        let bytes =
+            std::fs::read(dest).with_context(|| format!("cannot read {}", dest.display()))?;
         if bytes.starts_with(br#"{"format":"unilog-window-state""#) {
             let checkpoint = crate::window::state::decode(dest, &bytes)?;
             return Ok(vec![("window".into(), checkpoint.held)]);
@@ -150,7 +153,13 @@ mod tests {
         let appender = Appender::open(log, &AppendOptions::default()).unwrap();
         let mut p = Producer::open(appender.log(), name).unwrap();
         for &(partition, offset) in finished {
-            p.finished(&Source { log: "SRC".into(), partition }, offset);
+            p.finished(
+                &Source {
+                    log: "SRC".into(),
+                    partition,
+                },
+                offset,
+            );
         }
         p.save(true).unwrap();
     }
@@ -163,18 +172,23 @@ mod tests {
         producer_at(&out, "log-append", &[(0, 99), (1, 5)]);
         producer_at(&bad, "validate", &[(0, 49), (1, 7)]);
         producer_at(&bad, "enrich", &[(0, 59)]);
-        let other = Source { log: "OTHER".into(), partition: 1 };
+        let other = Source {
+            log: "OTHER".into(),
+            partition: 1,
+        };
         let appender = Appender::open(&bad, &AppendOptions::default()).unwrap();
         let mut p = Producer::open(appender.log(), "elsewhere").unwrap();
         p.finished(&other, 3);
         p.save(true).unwrap();
-        let r = Resume::from_destinations(&[out.clone(), bad.clone()], "SRC", &[0, 1, 2], false).unwrap();
+        let r = Resume::from_destinations(&[out.clone(), bad.clone()], "SRC", &[0, 1, 2], false)
+            .unwrap();
         assert_eq!(r.start(0), Some(50), "validate needs 50 of partition 0");
         assert_eq!(r.start(1), None, "enrich knows nothing of partition 1");
         assert_eq!(r.start(2), None);
         let r = Resume::from_destinations(&[out], "SRC", &[0, 1], false).unwrap();
         assert_eq!((r.start(0), r.start(1)), (Some(100), Some(6)));
-        let r = Resume::from_destinations(&[dir.path().join("new.log")], "SRC", &[0], false).unwrap();
+        let r =
+            Resume::from_destinations(&[dir.path().join("new.log")], "SRC", &[0], false).unwrap();
         assert_eq!(r.start(0), None, "a destination not made yet holds nothing");
     }
 
@@ -183,7 +197,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("notes.txt");
         std::fs::write(&file, "hello").unwrap();
-        let err = Resume::from_destinations(&[file], "SRC", &[0], false).unwrap_err().to_string();
+        let err = Resume::from_destinations(&[file], "SRC", &[0], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a destination"), "{err}");
     }
 }

@@ -69,7 +69,11 @@ fn start(mut stages: Vec<Command>) -> Vec<Child> {
         } else {
             stage.stdin(Stdio::null());
         }
-        stage.stdout(if i == last { Stdio::null() } else { Stdio::piped() });
+        stage.stdout(if i == last {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        });
         stage.stderr(Stdio::null());
         children.push(stage.spawn().unwrap());
     }
@@ -114,8 +118,13 @@ fn by_source(log: &Path) -> BTreeMap<u64, Vec<String>> {
     let mut found: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for line in common::lines(&tail(log, &[])) {
         let v: Value = serde_json::from_slice(line).unwrap();
-        let p = v["unilog"]["partition"].as_u64().expect("every event keeps its position");
-        found.entry(p).or_default().push(String::from_utf8(line.to_vec()).unwrap());
+        let p = v["unilog"]["partition"]
+            .as_u64()
+            .expect("every event keeps its position");
+        found
+            .entry(p)
+            .or_default()
+            .push(String::from_utf8(line.to_vec()).unwrap());
     }
     found
 }
@@ -142,7 +151,11 @@ fn make_logs(dir: &Path, name: &str, input: &[u8]) -> (PathBuf, PathBuf, PathBuf
     let raw = dir.join(format!("{name}-raw.log"));
     let out = dir.join(format!("{name}-out.log"));
     let bad = dir.join(format!("{name}-bad.log"));
-    append(&raw, &["--partitions", "3", "--key", ".data.shopper.id"], input.to_vec());
+    append(
+        &raw,
+        &["--partitions", "3", "--key", ".data.shopper.id"],
+        input.to_vec(),
+    );
     append(&bad, &[], Vec::new());
     (raw, out, bad)
 }
@@ -180,7 +193,12 @@ fn killing_any_stage_at_random_and_rerunning_loses_and_repeats_nothing() {
 
     // The same source (a copy keeps its log id), killed over and over.
     let raw_copy = dir.path().join("raw.log");
-    let status = Command::new("cp").arg("-a").arg(&raw).arg(&raw_copy).status().unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&raw)
+        .arg(&raw_copy)
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = dir.path().join("out.log");
     let bad = dir.path().join("bad.log");
@@ -201,7 +219,10 @@ fn killing_any_stage_at_random_and_rerunning_loses_and_repeats_nothing() {
     }
     eprintln!("killed: {killed:?}");
     let mut children = start(stages(&raw_copy, &out, &bad));
-    assert!(wait_all(&mut children), "the last, uninterrupted rerun failed");
+    assert!(
+        wait_all(&mut children),
+        "the last, uninterrupted rerun failed"
+    );
 
     let want = by_source(&ref_out);
     let got = by_source(&out);
@@ -213,13 +234,24 @@ fn killing_any_stage_at_random_and_rerunning_loses_and_repeats_nothing() {
         "out.log holds a different number of events"
     );
     for (p, events) in &want {
-        assert!(got.get(p) == Some(events), "partition {p}'s events differ from the reference run");
+        assert!(
+            got.get(p) == Some(events),
+            "partition {p}'s events differ from the reference run"
+        );
     }
     let want_bad = failures(&ref_bad);
     let got_bad = failures(&bad);
     assert!(want_bad.len() > 10, "the input has bad events");
-    let extra: Vec<_> = got_bad.iter().filter(|f| !want_bad.contains(f)).take(3).collect();
-    let missing: Vec<_> = want_bad.iter().filter(|f| !got_bad.contains(f)).take(3).collect();
+    let extra: Vec<_> = got_bad
+        .iter()
+        .filter(|f| !want_bad.contains(f))
+        .take(3)
+        .collect();
+    let missing: Vec<_> = want_bad
+        .iter()
+        .filter(|f| !got_bad.contains(f))
+        .take(3)
+        .collect();
     assert_eq!(
         got_bad.len(),
         want_bad.len(),
@@ -248,7 +280,11 @@ fn an_event_that_kills_a_filter_is_processed_after_the_fix() {
     .unwrap();
     let run = |fixed: bool| {
         let mut tail = Command::new(bin("log-tail"));
-        tail.arg(&raw).arg("--resume-from").arg(&out).arg("--resume-from").arg(&bad);
+        tail.arg(&raw)
+            .arg("--resume-from")
+            .arg(&out)
+            .arg("--resume-from")
+            .arg(&bad);
         let mut filter = Command::new("sh");
         filter.arg(&crash);
         if fixed {
@@ -261,18 +297,33 @@ fn an_event_that_kills_a_filter_is_processed_after_the_fix() {
     };
     assert!(!run(false), "the filter dies on the poison event");
     let before = common::lines(&tail(&out, &[])).len();
-    assert!(before < 4001, "not everything got through the broken filter");
-    assert!(!run(false), "a rerun of the broken pipeline stops at the same event, not past it");
+    assert!(
+        before < 4001,
+        "not everything got through the broken filter"
+    );
+    assert!(
+        !run(false),
+        "a rerun of the broken pipeline stops at the same event, not past it"
+    );
     assert!(run(true));
     let events = tail(&out, &[]);
     let lines = common::lines(&events);
-    assert_eq!(lines.len(), 4001, "every event, the poison one too, exactly once");
-    assert!(lines.iter().any(|l| l.windows(13).any(|w| w == br#""poison":true"#)));
+    assert_eq!(
+        lines.len(),
+        4001,
+        "every event, the poison one too, exactly once"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.windows(13).any(|w| w == br#""poison":true"#)));
     let offsets: BTreeSet<(u64, u64)> = lines
         .iter()
         .map(|l| {
             let v: Value = serde_json::from_slice(l).unwrap();
-            (v["unilog"]["partition"].as_u64().unwrap(), v["unilog"]["offset"].as_u64().unwrap())
+            (
+                v["unilog"]["partition"].as_u64().unwrap(),
+                v["unilog"]["offset"].as_u64().unwrap(),
+            )
         })
         .collect();
     assert_eq!(offsets.len(), 4001, "no source position twice");
@@ -286,10 +337,18 @@ fn the_same_positioned_input_appended_twice_is_appended_once() {
     let positioned = tail(&raw, &["--with-position"]);
     let out = dir.path().join("out.log");
     append(&out, &[], positioned.clone());
-    let second = cmd("log-append").arg(&out).arg("-v").write_stdin(positioned.clone()).output().unwrap();
+    let second = cmd("log-append")
+        .arg(&out)
+        .arg("-v")
+        .write_stdin(positioned.clone())
+        .output()
+        .unwrap();
     assert!(second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("300 events were dropped as duplicates"), "{stderr}");
+    assert!(
+        stderr.contains("300 events were dropped as duplicates"),
+        "{stderr}"
+    );
     // Fed again in one input, and with the marks file removed (as a crash
     // before it was saved leaves it): the records themselves are the truth.
     std::fs::remove_file(out.join("producers/log-append.json")).unwrap();
@@ -318,7 +377,13 @@ fn resume_from_refuses_what_is_not_a_destination_and_needs_positions_from_a_log(
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a destination"), "{stderr}");
     // A destination not made yet holds nothing: everything, with positions.
-    let all = tail(&raw, &["--resume-from", dir.path().join("new.log").to_str().unwrap()]);
+    let all = tail(
+        &raw,
+        &[
+            "--resume-from",
+            dir.path().join("new.log").to_str().unwrap(),
+        ],
+    );
     let lines = common::lines(&all);
     assert_eq!(lines.len(), 10);
     assert!(lines[0].starts_with(br#"{"unilog":{"log":""#));
@@ -344,7 +409,12 @@ fn several_events_from_one_input_are_numbered_and_each_appended_once() {
     .unwrap();
     let decide = || {
         let positioned = tail(&raw, &["--with-position"]);
-        let out = cmd("alert").arg("--rule").arg(&rules).write_stdin(positioned).output().unwrap();
+        let out = cmd("alert")
+            .arg("--rule")
+            .arg(&rules)
+            .write_stdin(positioned)
+            .output()
+            .unwrap();
         common::assert_success(&out);
         out.stdout
     };
@@ -353,12 +423,23 @@ fn several_events_from_one_input_are_numbered_and_each_appended_once() {
         .iter()
         .map(|l| {
             let v: Value = serde_json::from_slice(l).unwrap();
-            (v["unilog"]["offset"].as_u64().unwrap(), v["unilog"]["sub"].as_u64().unwrap_or(0))
+            (
+                v["unilog"]["offset"].as_u64().unwrap(),
+                v["unilog"]["sub"].as_u64().unwrap_or(0),
+            )
         })
         .collect();
-    assert_eq!(subs, [(0, 0), (0, 1), (1, 0)], "two commands from offset 0, numbered");
+    assert_eq!(
+        subs,
+        [(0, 0), (0, 1), (1, 0)],
+        "two commands from offset 0, numbered"
+    );
     let out = dir.path().join("commands.log");
     append(&out, &[], commands);
     append(&out, &[], decide());
-    assert_eq!(common::lines(&tail(&out, &[])).len(), 3, "a replay appends none of them again");
+    assert_eq!(
+        common::lines(&tail(&out, &[])).len(),
+        3,
+        "a replay appends none of them again"
+    );
 }

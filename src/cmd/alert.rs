@@ -595,7 +595,10 @@ fn write_commands(out: &mut Output, input: &[u8], commands: &[Vec<u8>]) -> Resul
     let mut line = Vec::new();
     for (i, cmd) in commands.iter().enumerate() {
         let at = cited.derived(i).ok_or_else(|| {
-            anyhow::anyhow!("one event raised more than {} alerts", crate::position::FANOUT)
+            anyhow::anyhow!(
+                "one event raised more than {} alerts",
+                crate::position::FANOUT
+            )
         })?;
         line.clear();
         crate::position::write_before(&mut line, &at, None, &cmd[1..]);

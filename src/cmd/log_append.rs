@@ -14,8 +14,8 @@ use crate::json::scan_object;
 use crate::path::FieldPath;
 use crate::position::{self, Position as SourcePosition};
 use crate::store::append::Position;
-use crate::store::producer::Producer;
 use crate::store::partitioner::partition_for_key;
+use crate::store::producer::Producer;
 use crate::store::{AppendOptions, Appender, LogConfig};
 
 /// Append newline-delimited JSON events to a log, durably.
@@ -138,7 +138,13 @@ impl Chunk {
     }
     /// Adds a positioned event as it is stored: the member first, with the
     /// producer's name.
-    fn push_positioned(&mut self, found: position::Located, line: &[u8], by: &str, partition: Option<u32>) {
+    fn push_positioned(
+        &mut self,
+        found: position::Located,
+        line: &[u8],
+        by: &str,
+        partition: Option<u32>,
+    ) {
         position::write_before(&mut self.bytes, &found.position, Some(by), found.rest(line));
         self.ends.push(self.bytes.len());
         self.partitions.push(partition);
@@ -253,7 +259,10 @@ pub fn run(args: Args) -> Result<Outcome> {
                             failures.route(
                                 input,
                                 line_no,
-                                vec![FailureMessage::new(crate::event::kind::BAD_POSITION, message)],
+                                vec![FailureMessage::new(
+                                    crate::event::kind::BAD_POSITION,
+                                    message,
+                                )],
                                 Original::Line(bytes),
                             )?;
                             failures.processed(bytes);

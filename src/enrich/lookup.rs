@@ -162,11 +162,20 @@ impl Lookup {
             // One column is a valid table, but a header that holds another
             // usual separator is a table read with the wrong one: say so
             // rather than load every row as one string.
-            if let Some(sep) = [b';', b'\t', b'|', b','].into_iter().find(|&c| c != delimiter && header[0].as_bytes().contains(&c)) {
+            if let Some(sep) = [b';', b'\t', b'|', b',']
+                .into_iter()
+                .find(|&c| c != delimiter && header[0].as_bytes().contains(&c))
+            {
                 let (reads, hint) = if delimiter == b'\t' {
-                    ("tabs (a .tsv table)", "save it tab-separated, or as .csv if it is comma-separated")
+                    (
+                        "tabs (a .tsv table)",
+                        "save it tab-separated, or as .csv if it is comma-separated",
+                    )
                 } else {
-                    ("commas (a .csv table)", "save it comma-separated, or as .tsv if it is tab-separated")
+                    (
+                        "commas (a .csv table)",
+                        "save it comma-separated, or as .tsv if it is tab-separated",
+                    )
                 };
                 bail!(
                     "{} line 1: the header is one column, {:?}, holding {:?}: the table looks separated by {:?}, but it is read as separated by {reads}; {hint}",

@@ -112,9 +112,9 @@ fn joined(parts: [Option<&str>; 4]) -> Option<String> {
 pub fn automated(agent: &str) -> bool {
     let lower = agent.to_ascii_lowercase();
     AUTOMATED.iter().any(|token| {
-        lower.match_indices(token).any(|(at, _)| {
-            at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b'(' | b';' | b',')
-        })
+        lower
+            .match_indices(token)
+            .any(|(at, _)| at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b'(' | b';' | b','))
     })
 }
 
@@ -274,16 +274,24 @@ mod tests {
         assert_eq!(ctx["data"]["device_family"], "iPad");
         assert_eq!(ctx["data"]["device_brand"], "Apple");
         let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-        let out = run(step(), Some(".x"), &json!({"data": {"ua": bot}}).to_string())
-            .unwrap()
-            .unwrap();
+        let out = run(
+            step(),
+            Some(".x"),
+            &json!({"data": {"ua": bot}}).to_string(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(out["x"]["user_agent"]["device_family"], "Spider");
         assert_eq!(out["x"]["user_agent"]["is_bot"], true);
     }
 
     #[test]
     fn http_libraries_are_bots() {
-        for agent in ["python-requests/2.31.0", "okhttp/4.9.0", "Go-http-client/1.1"] {
+        for agent in [
+            "python-requests/2.31.0",
+            "okhttp/4.9.0",
+            "Go-http-client/1.1",
+        ] {
             assert!(automated(agent), "{agent}");
         }
         for agent in ["Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "MyJava/1"] {
@@ -297,7 +305,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(out["x"]["user_agent"]["browser_family"], "Other");
-        assert_eq!(out["x"]["user_agent"]["browser_version"], serde_json::Value::Null);
+        assert_eq!(
+            out["x"]["user_agent"]["browser_version"],
+            serde_json::Value::Null
+        );
         let out = run(step(), Some(".x"), r#"{"data":{}}"#).unwrap().unwrap();
         assert_eq!(out["x"]["user_agent"], serde_json::Value::Null);
         let err = run(step(), None, r#"{"data":{"ua":[1]}}"#).unwrap_err();

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::read::{scan_tail, Tail};
-use super::recovery::{self, RecoveryFile, RecoveryPoint};
 use super::file::{self, Mode};
+use super::read::{scan_tail, Tail};
 use super::record;
+use super::recovery::{self, RecoveryFile, RecoveryPoint};
 use super::retention;
 use super::segment::{self, IndexWriter, LOG_EXT};
 use super::{open_lock, partitioner, sync_dir, Log, LogConfig};

@@ -51,8 +51,12 @@ pub fn open(path: &Path, mode: Mode) -> io::Result<File> {
     options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     let file = match options.open(path) {
         Ok(file) => file,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(damaged(path, "a symbolic link")),
-        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Err(damaged(path, "a socket or a FIFO")),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(damaged(path, "a symbolic link"))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            return Err(damaged(path, "a socket or a FIFO"))
+        }
         Err(e) => return Err(e),
     };
     let kind = file.metadata()?.file_type();
@@ -141,7 +145,12 @@ mod tests {
         fs::write(&target, b"precious").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        for mode in [Mode::Read, Mode::Append, Mode::Truncate, Mode::ReadWriteCreate] {
+        for mode in [
+            Mode::Read,
+            Mode::Append,
+            Mode::Truncate,
+            Mode::ReadWriteCreate,
+        ] {
             let err = open(&link, mode).unwrap_err().to_string();
             assert!(err.contains("is a symbolic link"), "{err}");
         }
@@ -159,7 +168,9 @@ mod tests {
         std::os::unix::fs::symlink(dir.path(), &dlink).unwrap();
         assert!(check_dir(&dlink).is_err());
         assert_eq!(
-            open(&dir.path().join("none"), Mode::Read).unwrap_err().kind(),
+            open(&dir.path().join("none"), Mode::Read)
+                .unwrap_err()
+                .kind(),
             io::ErrorKind::NotFound
         );
         assert!(open(&target, Mode::Read).is_ok());

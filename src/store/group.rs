@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{self, Mode};
 use super::{open_lock, write_atomically, Log};
-use std::io::Read;
 use crate::time;
+use std::io::Read;
 
 /// A group's committed positions, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

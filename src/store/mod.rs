@@ -233,9 +233,7 @@ impl Log {
         let staging = parent.join(format!(".{name}.{}.new", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
         let built = build_log(&staging, config);
-        let placed = built.and_then(|()| {
-            fs::rename(&staging, dir).map_err(anyhow::Error::from)
-        });
+        let placed = built.and_then(|()| fs::rename(&staging, dir).map_err(anyhow::Error::from));
         match placed {
             Ok(()) => {
                 sync_dir(&parent)?;
@@ -364,7 +362,10 @@ impl Log {
 /// Parses and checks a `log.json`'s text.
 fn parse_config(text: &[u8], path: &Path) -> Result<LogConfig> {
     let config: LogConfig = serde_json::from_slice(text).with_context(|| {
-        format!("damaged log: {} is not a valid log configuration", path.display())
+        format!(
+            "damaged log: {} is not a valid log configuration",
+            path.display()
+        )
     })?;
     config
         .check()

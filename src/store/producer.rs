@@ -307,7 +307,10 @@ mod tests {
         // finds the producer's own record and no one else's.
         let mine = Producer::open(appender.log(), "mine").unwrap();
         assert!(mine.holds(&pos(4)) && !mine.holds(&pos(5)));
-        let err = Producer::open(appender.log(), "mine").err().unwrap().to_string();
+        let err = Producer::open(appender.log(), "mine")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("--producer"), "{err}");
         drop(mine);
         let theirs = Producer::open(appender.log(), "theirs").unwrap();

@@ -98,7 +98,9 @@ fn decode(slot: &[u8]) -> Option<(u64, RecoveryPoint)> {
     let line = std::str::from_utf8(&slot[..end]).ok()?;
     let (body, crc) = line.rsplit_once('\t')?;
     let body_with_tab = &line[..body.len() + 1];
-    if crc.len() != 8 || u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(body_with_tab.as_bytes()) {
+    if crc.len() != 8
+        || u32::from_str_radix(crc, 16).ok()? != crc32c::crc32c(body_with_tab.as_bytes())
+    {
         return None;
     }
     let mut fields = body.split('\t');
@@ -215,7 +217,11 @@ mod tests {
         // Tear the newest slot: the older one is still read.
         let path = dir.path().join(FILE_NAME);
         let mut bytes = std::fs::read(&path).unwrap();
-        let newest = if decode(&bytes[..SLOT]).unwrap().1 == rp(12) { 0 } else { SLOT };
+        let newest = if decode(&bytes[..SLOT]).unwrap().1 == rp(12) {
+            0
+        } else {
+            SLOT
+        };
         bytes[newest + 6] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
         assert_eq!(load(dir.path()).unwrap(), Some(rp(9)));
