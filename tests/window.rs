@@ -545,6 +545,8 @@ fn start_pipeline(dir: &Path, job: &[&str], close_at_end: bool) -> Vec<std::proc
         .args(job)
         .arg("--state")
         .arg(&state)
+        .arg("--confirm-from")
+        .arg(dir.join("derived.log"))
         .args(if close_at_end { &["--close-at-end"][..] } else { &[][..] })
         .stdin(tail.stdout.take().unwrap())
         .stdout(Stdio::piped())
@@ -596,11 +598,11 @@ fn kill_and_restart_gives_the_results_of_an_uninterrupted_run() {
 
     let rough = make();
     let mut rng = unilog::gen::Rng::new(99);
-    for _round in 0..6 {
+    for _round in 0..9 {
         let mut stages = start_pipeline(rough.path(), &job, false);
         std::thread::sleep(std::time::Duration::from_millis(20 + rng.below(400)));
-        // SIGKILL the reader or the window (see the notes on log-append).
-        let victim = rng.below(2) as usize;
+        // SIGKILL any stage: the reader, the window or the appender.
+        let victim = rng.below(3) as usize;
         let _ = stages[victim].kill();
         for c in &mut stages {
             c.wait().unwrap();

@@ -72,7 +72,8 @@ Examples:
 
   # The book's abandoned carts: items added since the last order, 30 minutes idle
   log-tail enriched.log --with-position --resume-from carts.state --follow \\
-    | window --session 30m --key .data.shopper.id --time .data.timestamp --state carts.state \\
+    | window --session 30m --key .data.shopper.id --time .data.timestamp \\
+        --state carts.state --confirm-from derived.log \\
         --agg 'cart=reduce([]; if ($event.schema | contains(\"shopper_added_to_cart\")) then . + [$event.data.item]
                             elif ($event.schema | contains(\"shopper_placed_order\")) then [] else . end)' \\
         --having '.aggregates.cart | length > 0' \\
@@ -207,6 +208,14 @@ pub struct Args {
     #[arg(long, requires = "state", help_heading = STATE)]
     pub close_at_end: bool,
 
+    /// The log the results are appended to (log-append LOG at the end of the
+    /// pipe): results stay in the checkpoint until LOG holds them, so that
+    /// killing the appender loses none. Without it, a killed window or
+    /// reader loses nothing, a killed appender may lose what it had not
+    /// stored.
+    #[arg(long, value_name = "LOG", requires = "state", help_heading = STATE)]
+    pub confirm_from: Option<PathBuf>,
+
     /// Checkpoint whenever N results wait (and at every pause of the input).
     #[arg(long, value_name = "N", default_value_t = 10_000, help_heading = STATE)]
     pub checkpoint_every: usize,
@@ -287,6 +296,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         threads: usize::from(args.threads),
         checkpoint_results: args.checkpoint_every,
         verbose: args.verbose,
+        confirm_from: args.confirm_from.clone(),
     };
     let inputs = io::open_inputs(&args.input.files)?;
     let mut out = args.output.open()?;

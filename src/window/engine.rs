@@ -66,7 +66,14 @@ pub struct Options {
     pub checkpoint_results: usize,
     /// Report the watermark's holder and checkpoints on stderr.
     pub verbose: bool,
+    /// The log the results are appended to: results stay in the checkpoint
+    /// until it holds them, so a killed appender loses none.
+    pub confirm_from: Option<std::path::PathBuf>,
 }
+
+/// Results written but not yet confirmed beyond this many mean the
+/// destination is not where they go: stop rather than grow without bound.
+const MAX_UNCONFIRMED: usize = 1_000_000;
 
 /// Counts for the closing summary.
 #[derive(Debug, Default, Clone, Copy)]
@@ -992,9 +999,13 @@ impl Engine {
         if let Some(l) = late.as_mut() {
             l.flush()?;
         }
-        let Some(state) = &self.state else {
+        if self.state.is_none() {
             return Ok(());
-        };
+        }
+        // Results written before but not yet held by the destination stay
+        // in the checkpoint, so a rerun writes them again.
+        let unconfirmed = self.unconfirmed()?;
+        let state = self.state.as_ref().expect("checked above");
         let windows = self.backend.snapshot()?;
         let cp = Checkpoint {
             id: self.id.clone(),
@@ -1012,17 +1023,61 @@ impl Engine {
             pending: self.pending.clone(),
             windows,
         };
+        let cp = Checkpoint {
+            pending: unconfirmed.iter().chain(&self.pending).cloned().collect(),
+            ..cp
+        };
         state.write(&cp)?;
         self.checkpoints += 1;
-        self.written = Vec::new();
         let pending = std::mem::take(&mut self.pending);
         for p in &pending {
             self.write_result(out, p)?;
         }
         self.tally.results += pending.len() as u64;
-        self.written = pending;
+        self.written = unconfirmed;
+        self.written.extend(pending);
         out.flush()?;
         Ok(())
+    }
+
+    /// The results written since earlier checkpoints that `--confirm-from`
+    /// does not hold yet (none kept without it: the last checkpoint's are
+    /// written again on a rerun, which covers a killed window or reader).
+    fn unconfirmed(&mut self) -> Result<Vec<Pending>> {
+        let Some(dest) = &self.options.confirm_from else {
+            return Ok(Vec::new());
+        };
+        if self.written.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut held = crate::position::Held::new();
+        if crate::store::Log::exists(dest) {
+            let log = crate::store::Log::open(dest)?;
+            for (_, h) in crate::store::producer::all_held(&log)? {
+                held.merge(&h);
+            }
+        }
+        let source = self.source_of();
+        let kept: Vec<Pending> = std::mem::take(&mut self.written)
+            .into_iter()
+            .filter(|p| {
+                !held.holds(&Position {
+                    log: source.clone(),
+                    partition: 0,
+                    offset: p.seq,
+                    sub: 0,
+                    time_ms: None,
+                })
+            })
+            .collect();
+        if kept.len() > MAX_UNCONFIRMED {
+            bail!(
+                "{} results written to the pipe are not in {} yet; is that the log the results are appended to (--confirm-from)?",
+                kept.len(),
+                dest.display()
+            );
+        }
+        Ok(kept)
     }
 
     /// End of input: the watermark goes to +infinity, every window closes,
