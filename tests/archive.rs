@@ -247,6 +247,52 @@ fn killed_runs_rerun_to_exactly_once() {
 }
 
 #[test]
+fn a_killed_pipeline_from_a_log_resumes_from_the_archive_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.log");
+    common::append(&raw, &["--partitions", "3", "--key", ".data.shopper.id"], nile_events(60_000, 9));
+    let want = common::tail(&raw, &["--with-position"]);
+    let root = dir.path().join("a");
+    let start = || {
+        let mut tail = Command::new(bin("log-tail"))
+            .arg(&raw)
+            .arg("--resume-from")
+            .arg(&root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let archive = Command::new(bin("archive"))
+            .arg("--to")
+            .arg(&root)
+            .args(["--roll-events", "1500", "--format", "avro"])
+            .stdin(tail.stdout.take().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        vec![tail, archive]
+    };
+    let mut seed = 777u64;
+    for _ in 0..8 {
+        let mut stages = start();
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(std::time::Duration::from_millis(20 + (seed >> 33) % 300));
+        let _ = stages[((seed >> 20) % 2) as usize].kill();
+        for s in &mut stages {
+            let _ = s.wait();
+        }
+    }
+    for mut s in start() {
+        assert!(s.wait().unwrap().success());
+    }
+    let (code, report) = verify_json(&root);
+    assert_eq!(code, 0, "{report:?}");
+    assert_eq!(report.last().unwrap()["events"], 60_000);
+    assert_eq!(by_partition(&replay(&root, &["--with-position"])), by_partition(&want));
+}
+
+#[test]
 fn verify_finds_gaps_duplicates_and_overlaps() {
     let input = positioned(1000, 1, 5);
     let dir = tempfile::tempdir().unwrap();
@@ -373,6 +419,12 @@ fn python_with(module: &str) -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        // The test command (scripts/test.sh) installs it: there, missing is a failure.
+        assert!(
+            std::env::var_os("UNILOG_TEST_PYTHON").is_none(),
+            "{module} is not installed for {} though scripts/test.sh set it up",
+            py.display()
+        );
         eprintln!("skipped: {module} is not installed for {} (run scripts/install-test-deps.sh)", py.display());
         return None;
     }
