@@ -184,7 +184,18 @@ impl Held {
 
     /// Raises the mark for the position's source (never lowers it).
     pub fn record(&mut self, position: &Position) {
-        self.raise(position.source(), position.mark());
+        // The per-event path: no allocation when the source is known.
+        let mark = position.mark();
+        match self
+            .0
+            .iter_mut()
+            .find(|(s, _)| s.partition == position.partition && s.log == position.log)
+        {
+            Some((_, held)) => *held = held.max(mark),
+            None => {
+                self.0.insert(position.source(), mark);
+            }
+        }
     }
 
     /// Records that every event derived from inputs up to and including

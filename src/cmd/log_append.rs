@@ -33,7 +33,8 @@ use crate::store::{AppendOptions, Appender, LogConfig};
 /// most once: log-append records, with each durable batch, the highest
 /// source position it holds per source partition, and drops (and counts)
 /// an event whose position it already holds. The member stays in the
-/// stored event, with "by":NAME added (the producer, see --producer), so
+/// stored event, with "by":NAME added (the producer, see --producer) and
+/// "time" left out (the record has its own), so
 /// that log-tail --resume-from LOG knows where a rerun must start.
 #[derive(Debug, Parser)]
 #[command(
@@ -137,7 +138,8 @@ impl Chunk {
         self.sources.push(None);
     }
     /// Adds a positioned event as it is stored: the member first, with the
-    /// producer's name.
+    /// producer's name and without the source's append time (the record
+    /// has its own; where it came from is log, partition and offset).
     fn push_positioned(
         &mut self,
         found: position::Located,
@@ -145,10 +147,13 @@ impl Chunk {
         by: &str,
         partition: Option<u32>,
     ) {
-        position::write_before(&mut self.bytes, &found.position, Some(by), found.rest(line));
+        let mut source = found.position;
+        let time = source.time_ms.take();
+        position::write_before(&mut self.bytes, &source, Some(by), &line[found.rest..]);
+        source.time_ms = time;
         self.ends.push(self.bytes.len());
         self.partitions.push(partition);
-        self.sources.push(Some(found.position));
+        self.sources.push(Some(source));
     }
     fn clear(&mut self) {
         self.bytes.clear();
@@ -232,6 +237,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut accepted_bytes = 0u64;
     let mut progress = Progress::new("events");
     let mut chunk = Chunk::default();
+    let mut unpositioned = Vec::new();
     // A send fails only when the writer has stopped; its own error, reported
     // below, says why.
     let send = |msg: ToWriter| {
@@ -245,46 +251,59 @@ pub fn run(args: Args) -> Result<Outcome> {
                 input,
                 line_no,
                 bytes,
-            } => match scan_object(bytes, args.key.as_ref()) {
-                Ok(key) => {
-                    let partition = args
-                        .partition
-                        .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
-                    match position::locate(bytes) {
-                        Ok(None) => chunk.push(bytes, partition),
-                        Ok(Some(found)) => {
-                            chunk.push_positioned(found, bytes, &producer_name, partition)
+            } => {
+                let found = match position::locate(bytes) {
+                    Ok(found) => found,
+                    Err(message) => {
+                        failures.route(
+                            input,
+                            line_no,
+                            vec![FailureMessage::new(
+                                crate::event::kind::BAD_POSITION,
+                                message,
+                            )],
+                            Original::Line(bytes),
+                        )?;
+                        failures.processed(bytes);
+                        return Ok(());
+                    }
+                };
+                // locate has checked the member; only the rest needs a scan.
+                let body: &[u8] = match &found {
+                    Some(f) => {
+                        unpositioned.clear();
+                        unpositioned.push(b'{');
+                        unpositioned.extend_from_slice(f.rest(bytes));
+                        &unpositioned
+                    }
+                    None => bytes,
+                };
+                match scan_object(body, args.key.as_ref()) {
+                    Ok(key) => {
+                        let partition = args
+                            .partition
+                            .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
+                        match found {
+                            None => chunk.push(bytes, partition),
+                            Some(f) => chunk.push_positioned(f, bytes, &producer_name, partition),
                         }
-                        Err(message) => {
-                            failures.route(
-                                input,
-                                line_no,
-                                vec![FailureMessage::new(
-                                    crate::event::kind::BAD_POSITION,
-                                    message,
-                                )],
-                                Original::Line(bytes),
-                            )?;
-                            failures.processed(bytes);
-                            return Ok(());
+                        accepted += 1;
+                        accepted_bytes += bytes.len() as u64;
+                        progress.update(accepted, accepted_bytes);
+                        if chunk.bytes.len() >= CHUNK_BYTES {
+                            let next = recycled.try_recv().unwrap_or_default();
+                            send(ToWriter::Events(std::mem::replace(&mut chunk, next)))?;
                         }
                     }
-                    failures.processed(bytes);
-                    accepted += 1;
-                    accepted_bytes += bytes.len() as u64;
-                    progress.update(accepted, accepted_bytes);
-                    if chunk.bytes.len() >= CHUNK_BYTES {
-                        let next = recycled.try_recv().unwrap_or_default();
-                        send(ToWriter::Events(std::mem::replace(&mut chunk, next)))?;
-                    }
+                    Err(e) => failures.route(
+                        input,
+                        line_no,
+                        vec![json_failure(&e)],
+                        Original::Line(bytes),
+                    )?,
                 }
-                Err(e) => failures.route(
-                    input,
-                    line_no,
-                    vec![json_failure(&e)],
-                    Original::Line(bytes),
-                )?,
-            },
+                failures.processed(bytes);
+            }
             FilterStep::Unfit {
                 input,
                 line_no,
