@@ -881,3 +881,76 @@ fn alerts_plum_health_checks_are_valid_events() {
     assert_eq!(code, 0);
     assert!(out == events);
 }
+
+/// The JSON-Schema-Test-Suite's cases for `format` (a copied subset, see
+/// tests/fixtures/json-schema-test-suite/README.md), run through `validate`
+/// under draft 2020-12, draft 7 and an Iglu (draft 4) schema: exactly the
+/// valid data passes.
+#[test]
+fn idn_formats_follow_the_json_schema_test_suite() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/json-schema-test-suite"
+    );
+    for format in ["idn-hostname", "idn-email"] {
+        let text = std::fs::read_to_string(format!("{fixtures}/{format}.json")).unwrap();
+        let groups: Vec<Value> = serde_json::from_str(&text).unwrap();
+        let cases: Vec<(&Value, bool, &str)> = groups
+            .iter()
+            .flat_map(|g| g["tests"].as_array().unwrap())
+            .map(|t| {
+                (
+                    &t["data"],
+                    t["valid"].as_bool().unwrap(),
+                    t["description"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(cases.iter().any(|c| !c.1), "{format} has invalid cases");
+        let reg = tempfile::tempdir().unwrap();
+        let name = format.replace('-', "_");
+        let body = json!({"format": format});
+        write(
+            reg.path(),
+            &format!("org.suite/{name}/jsonschema/1-0-0"),
+            &iglu("org.suite", &name, "1-0-0", body.clone()),
+        );
+        for (version, draft) in [
+            ("2-0-0", "https://json-schema.org/draft/2020-12/schema"),
+            ("3-0-0", "http://json-schema.org/draft-07/schema#"),
+        ] {
+            let mut schema = body.clone();
+            schema["$schema"] = json!(draft);
+            write(
+                reg.path(),
+                &format!("org.suite/{name}/jsonschema/{version}"),
+                &schema.to_string(),
+            );
+        }
+        for version in ["1-0-0", "2-0-0", "3-0-0"] {
+            let uri = format!("iglu:org.suite/{name}/jsonschema/{version}");
+            let events: Vec<String> = cases
+                .iter()
+                .map(|(data, _, _)| json!({"schema": uri, "data": data}).to_string())
+                .collect();
+            let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+            let (out, failures, _) = validate(
+                &["--registry", reg.path().to_str().unwrap()],
+                input.as_bytes(),
+            );
+            let passed: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+            for ((_, valid, description), event) in cases.iter().zip(&events) {
+                assert_eq!(
+                    passed.contains(&event.as_str()),
+                    *valid,
+                    "{format} {version}: {description}: {event}"
+                );
+            }
+            let invalid = cases.iter().filter(|c| !c.1).count();
+            assert_eq!(failures.len(), invalid, "{format} {version}: {failures:?}");
+            for f in &failures {
+                assert_eq!(f["data"]["errors"][0]["keyword"], "format", "{f}");
+            }
+        }
+    }
+}

@@ -107,6 +107,10 @@ impl JsonValidator {
             // Draft 4, 6 and 7 do not know "uuid"; Iglu schemas (draft 4)
             // use it, so it is asserted in every draft.
             .with_format("uuid", |s: &str| super::is_uuid(s))
+            // Draft 4 and 6 do not know "idn-hostname" either (the crate
+            // asserts "idn-email" in every draft already): Iglu schemas get
+            // the crate's own UTS-46 check, as a draft 7 schema would.
+            .with_format("idn-hostname", is_idn_hostname)
             .with_pattern_options(
                 PatternOptions::regex()
                     .size_limit(REGEX_SIZE_LIMIT)
@@ -146,6 +150,21 @@ impl JsonValidator {
             })
             .collect()
     }
+}
+
+/// The `idn-hostname` format (RFC 5890-5893 through UTS-46), checked by the
+/// jsonschema crate's draft 7 validator so that every draft asserts it the
+/// same way.
+fn is_idn_hostname(s: &str) -> bool {
+    static CHECK: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    CHECK
+        .get_or_init(|| {
+            jsonschema::draft7::options()
+                .should_validate_formats(true)
+                .build(&serde_json::json!({"format": "idn-hostname"}))
+                .expect("a one-keyword schema compiles")
+        })
+        .is_valid(&Value::String(s.to_string()))
 }
 
 /// Cuts a message to a readable length at a character boundary.
