@@ -954,3 +954,65 @@ fn idn_formats_follow_the_json_schema_test_suite() {
         }
     }
 }
+
+/// A registry serves only regular files inside it: a schema file or a
+/// vendor directory that is a symbolic link to something outside is
+/// refused by name, its target never read (so nothing of it reaches a
+/// message), both by `validate` and by `--lint`.
+#[test]
+fn symbolic_links_out_of_the_registry_are_refused() {
+    let outer = tempfile::tempdir().unwrap();
+    let secret = outer.path().join("secret.txt");
+    std::fs::write(&secret, "root:SECRET-PASSWORD-LINE\n").unwrap();
+    // Outside: a schema that accepts anything, reached through a vendor link.
+    write(
+        outer.path(),
+        "elsewhere/com.evil/open/jsonschema/1-0-0",
+        &iglu("com.evil", "open", "1-0-0", json!({})),
+    );
+    let reg = outer.path().join("registry");
+    write(
+        &reg,
+        "com.acme/order/jsonschema/1-0-0",
+        &iglu("com.acme", "order", "1-0-0", json!({"type": "object"})),
+    );
+    std::os::unix::fs::symlink(&secret, reg.join("com.acme/order/jsonschema/1-0-1")).unwrap();
+    std::os::unix::fs::symlink(
+        outer.path().join("elsewhere/com.evil"),
+        reg.join("com.evil"),
+    )
+    .unwrap();
+    let leak = r#"{"schema":"iglu:com.acme/order/jsonschema/1-0-1","data":{}}"#;
+    let through = r#"{"schema":"iglu:com.evil/open/jsonschema/1-0-0","data":{"anything":1}}"#;
+    let good = r#"{"schema":"iglu:com.acme/order/jsonschema/1-0-0","data":{}}"#;
+    let input = format!("{leak}\n{through}\n{good}\n");
+    let (out, failures, code) = validate(&["--registry", reg.to_str().unwrap()], input.as_bytes());
+    assert_eq!(code, 1);
+    assert_eq!(String::from_utf8(out).unwrap(), format!("{good}\n"));
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    for (f, link) in failures.iter().zip([
+        reg.join("com.acme/order/jsonschema/1-0-1"),
+        reg.join("com.evil"),
+    ]) {
+        let text = f.to_string();
+        assert!(!text.contains("SECRET"), "{text}");
+        let error = &f["data"]["errors"][0];
+        assert_eq!(error["kind"], "schema_not_found", "{f}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{} is a symbolic link", link.display())),
+            "{message}"
+        );
+    }
+    let out = cmd("validate").arg("--lint").arg(&reg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("SECRET"), "{stdout}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("{}: is a symbolic link; a registry serves only regular files inside it and never follows links", reg.join("com.acme/order/jsonschema/1-0-1").display()),
+            format!("{}: is a symbolic link; a registry serves only regular files inside it and never follows links", reg.join("com.evil").display()),
+        ]
+    );
+}

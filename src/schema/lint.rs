@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use apache_avro::schema::Schema as Avro;
 use serde_json::Value;
 
-use super::registry::Resolver;
+use super::registry::{Fetched, Resolver, Source};
 use super::{check_self, Compiled};
 use crate::event::{IgluUri, SchemaVer};
 
@@ -59,7 +59,7 @@ pub fn lint(root: &Path) -> Result<Report> {
             }
         };
         report.schemas += 1;
-        let parsed = check_one(&path, &key, resolver.clone(), &mut report.problems);
+        let parsed = check_one(root, &path, &key, resolver.clone(), &mut report.problems);
         families
             .entry((key.vendor.clone(), key.name.clone(), key.format.clone()))
             .or_default()
@@ -110,6 +110,7 @@ enum Parsed {
 }
 
 fn check_one(
+    root: &Path,
     path: &Path,
     key: &IgluUri,
     resolver: Arc<Resolver>,
@@ -121,9 +122,13 @@ fn check_one(
             message: m,
         })
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
+    let text = match Source::dir(root).fetch(key) {
+        Fetched::Found(t) => t,
+        Fetched::Missing => {
+            problem("cannot be read: it is gone".into());
+            return None;
+        }
+        Fetched::Error(e) => {
             problem(format!("cannot be read: {e}"));
             return None;
         }
@@ -165,8 +170,26 @@ fn walk(root: &Path, problems: &mut Vec<Problem>) -> Result<Vec<(PathBuf, [Strin
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     }
+    // What is at `p`, links not followed: the registry serves none.
+    fn kind(p: &Path) -> Option<std::fs::FileType> {
+        std::fs::symlink_metadata(p).ok().map(|m| m.file_type())
+    }
+    let is_dir = |p: &Path| kind(p).is_some_and(|k| k.is_dir());
+    let refuse_link = |p: &Path, problems: &mut Vec<Problem>| -> bool {
+        let link = kind(p).is_some_and(|k| k.is_symlink());
+        if link {
+            problems.push(Problem {
+                path: p.to_path_buf(),
+                message: "is a symbolic link; a registry serves only regular files inside it and never follows links".into(),
+            });
+        }
+        link
+    };
     for vendor in entries(root)? {
-        if !vendor.is_dir() {
+        if refuse_link(&vendor, problems) {
+            continue;
+        }
+        if !is_dir(&vendor) {
             if !name(&vendor).starts_with('.') {
                 problems.push(Problem {
                     path: vendor,
@@ -176,17 +199,26 @@ fn walk(root: &Path, problems: &mut Vec<Problem>) -> Result<Vec<(PathBuf, [Strin
             continue;
         }
         for schema in entries(&vendor)? {
-            for format in if schema.is_dir() {
+            if refuse_link(&schema, problems) {
+                continue;
+            }
+            for format in if is_dir(&schema) {
                 entries(&schema)?
             } else {
                 vec![schema.clone()]
             } {
-                for version in if format.is_dir() {
+                if refuse_link(&format, problems) {
+                    continue;
+                }
+                for version in if is_dir(&format) {
                     entries(&format)?
                 } else {
                     vec![format.clone()]
                 } {
-                    if version.is_file()
+                    if refuse_link(&version, problems) {
+                        continue;
+                    }
+                    if kind(&version).is_some_and(|k| k.is_file())
                         && version.parent() == Some(format.as_path())
                         && format.parent() == Some(schema.as_path())
                     {

@@ -133,7 +133,7 @@ impl Source {
     /// alone), so the path built from them stays inside the registry.
     pub fn fetch(&self, uri: &IgluUri) -> Fetched {
         match self {
-            Source::Dir(root) => read_capped(&root.join(relative_path(uri))),
+            Source::Dir(root) => read_capped(root, uri),
             Source::Http {
                 base,
                 api_key,
@@ -181,17 +181,30 @@ pub fn relative_path(uri: &IgluUri) -> PathBuf {
     p
 }
 
-fn read_capped(path: &Path) -> Fetched {
+/// Reads `uri`'s file from the registry at `root`: only a regular file
+/// inside it, reached through no symbolic link (the URI's parts are plain
+/// names, so no `..` either). A link or any other kind of file is refused
+/// by name; its target is never opened, so nothing outside the registry
+/// reaches a message.
+fn read_capped(root: &Path, uri: &IgluUri) -> Fetched {
     use std::io::Read;
-    let file = match std::fs::File::open(path) {
+    let path = root.join(relative_path(uri));
+    let version = uri.version.to_string();
+    let parts = [
+        uri.vendor.as_str(),
+        uri.name.as_str(),
+        uri.format.as_str(),
+        version.as_str(),
+    ];
+    let file = match crate::store::file::open_beneath(root, &parts, refused) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Fetched::Missing,
+        Err(e) if e.get_ref().is_some_and(|r| r.is::<Refused>()) => {
+            return Fetched::Error(e.to_string())
+        }
         Err(e) => return Fetched::Error(format!("{}: {e}", path.display())),
     };
     match file.metadata() {
-        Ok(m) if m.is_dir() => {
-            return Fetched::Error(format!("{}: is a directory", path.display()))
-        }
         Ok(m) if m.len() > MAX_SCHEMA_BYTES => {
             return Fetched::Error(format!(
                 "{}: {} bytes, over the {} byte limit for a schema",
@@ -212,6 +225,25 @@ fn read_capped(path: &Path) -> Fetched {
         Ok(_) => Fetched::Found(text),
         Err(e) => Fetched::Error(format!("{}: {e}", path.display())),
     }
+}
+
+/// A registry path that is not a regular file or a real directory.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refused(path: &Path, what: &str) -> std::io::Error {
+    std::io::Error::other(Refused(format!(
+        "{} is {what}; a registry serves only regular files inside it and never follows links (put the schema file itself there)",
+        path.display()
+    )))
 }
 
 /// A source with its place in the resolution order.

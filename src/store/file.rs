@@ -89,6 +89,64 @@ pub fn regular_len(path: &Path) -> io::Result<Option<u64>> {
     }
 }
 
+/// Opens the regular file at `root/PARTS…` for reading without following
+/// a symbolic link anywhere below `root` (`root` itself may be one: the
+/// user named it). Each directory is opened relative to the one before
+/// with O_NOFOLLOW, so a link planted or swapped in on the way cannot
+/// redirect the open outside `root`. A part that is not a plain name, a
+/// link, or anything but a directory on the way or a regular file at the
+/// end gives `refuse(path, what)`, so the caller phrases the damage in its
+/// own terms; a missing part stays [`io::ErrorKind::NotFound`].
+pub fn open_beneath(
+    root: &Path,
+    parts: &[&str],
+    refuse: impl Fn(&Path, &str) -> io::Error,
+) -> io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut dir = File::open(root)?;
+    let mut path = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let last = i + 1 == parts.len();
+        let name = match std::ffi::CString::new(*part) {
+            Ok(name) if !matches!(*part, "" | "." | "..") && !part.contains('/') => name,
+            _ => return Err(refuse(&path, "not a plain file name")),
+        };
+        let kind = if last {
+            libc::O_NONBLOCK
+        } else {
+            libc::O_DIRECTORY
+        };
+        let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | kind;
+        // SAFETY: an open directory descriptor and a NUL-terminated name.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::ELOOP) => refuse(&path, "a symbolic link"),
+                Some(libc::ENOTDIR) => match fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_file() => refuse(&path, "a file where a directory belongs"),
+                    Ok(meta) => refuse(&path, describe(meta.file_type())),
+                    Err(_) => e,
+                },
+                _ => e,
+            });
+        }
+        // SAFETY: `fd` is a descriptor just opened, owned by nothing else.
+        let file = unsafe { File::from_raw_fd(fd) };
+        if last {
+            let kind = file.metadata()?.file_type();
+            if !kind.is_file() {
+                return Err(refuse(&path, describe(kind)));
+            }
+            clear_nonblock(&file)?;
+            return Ok(file);
+        }
+        dir = file;
+    }
+    Err(refuse(&path, "not a file name"))
+}
+
 fn clear_nonblock(file: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
