@@ -311,8 +311,7 @@ fn avro_schemas_check_the_json_encoding() {
     let reg = registry();
     let r = reg.path().to_str().unwrap();
     let good = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"TCP","rtt":{"double":0.25}}}"#;
-    let good_null =
-        r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"ICMP"}}"#;
+    let good_null = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"ICMP","rtt":null}}"#;
     let bad =
         r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"kind":"UDP","rtt":0.25,"extra":1}}"#;
     let input = format!("{good}\n{good_null}\n{bad}\n");
@@ -326,7 +325,7 @@ fn avro_schemas_check_the_json_encoding() {
     assert_eq!(
         pinned(failures[0].clone())["data"]["errors"],
         json!([
-            {"kind": "invalid", "message": "field \"host\" of record org.other.Ping is missing and has no default", "schema": s, "instance_path": "", "keyword": "required"},
+            {"kind": "invalid", "message": "field \"host\" of record org.other.Ping is missing", "schema": s, "instance_path": "", "keyword": "required"},
             {"kind": "invalid", "message": "\"UDP\" is not a symbol of enum org.other.Kind (ICMP, TCP)", "schema": s, "instance_path": "/kind", "keyword": "symbols"},
             {"kind": "invalid", "message": "a union value is null or an object with one member naming its branch, one of [null, double], as in {\"double\": …}", "schema": s, "instance_path": "/rtt", "keyword": "union"},
             {"kind": "invalid", "message": "\"extra\" is not a field of record org.other.Ping", "schema": s, "instance_path": "", "keyword": "fields"}
@@ -1015,4 +1014,74 @@ fn symbolic_links_out_of_the_registry_are_refused() {
             format!("{}: is a symbolic link; a registry serves only regular files inside it and never follows links", reg.join("com.evil").display()),
         ]
     );
+}
+
+/// Avro's JSON encoding as the specification and Java's JsonDecoder read
+/// it: every field is present (a default is for schema resolution), a whole
+/// number written as `1.0` or `1e3` is an int or long, and floats and
+/// doubles take "NaN", "Infinity" and "-Infinity" (and Java's "INF",
+/// "-INF") as strings.
+#[test]
+fn avro_json_encoding_follows_the_java_decoder() {
+    let reg = tempfile::tempdir().unwrap();
+    write(
+        reg.path(),
+        "org.num/m/avro/1-0-0",
+        r#"{"type":"record","name":"M","fields":[
+            {"name":"n","type":"int"},
+            {"name":"l","type":"long"},
+            {"name":"f","type":"float"},
+            {"name":"d","type":"double"},
+            {"name":"note","type":["null","string"],"default":null}]}"#,
+    );
+    let event = |data: &str| format!(r#"{{"schema":"iglu:org.num/m/avro/1-0-0","data":{data}}}"#);
+    let good = [
+        r#"{"n":1,"l":2,"f":0.5,"d":-1.25e300,"note":null}"#,
+        r#"{"n":1.0,"l":1e3,"f":"NaN","d":"-Infinity","note":{"string":"x"}}"#,
+        r#"{"n":-2147483648,"l":9223372036854775807,"f":"Infinity","d":"INF","note":null}"#,
+    ];
+    let bad = [
+        (r#"{"n":1.5,"l":2,"f":0,"d":0,"note":null}"#, "/n type"),
+        (
+            r#"{"n":2147483648.0,"l":2,"f":0,"d":0,"note":null}"#,
+            "/n type",
+        ),
+        (r#"{"n":1,"l":9.3e18,"f":0,"d":0,"note":null}"#, "/l type"),
+        (
+            r#"{"n":1,"l":2,"f":"nan","d":"1.5","note":null}"#,
+            "/f type,/d type",
+        ),
+        (r#"{"n":1,"l":2,"f":0,"d":0}"#, " required"),
+    ];
+    let input: String = good
+        .iter()
+        .chain(bad.iter().map(|(d, _)| d))
+        .map(|d| event(d) + "\n")
+        .collect();
+    let (out, failures, code) = validate(
+        &["--registry", reg.path().to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 1);
+    let expected: String = good.iter().map(|d| event(d) + "\n").collect();
+    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    assert_eq!(failures.len(), bad.len(), "{failures:?}");
+    for (f, (_, want)) in failures.iter().zip(bad) {
+        let errors = f["data"]["errors"].as_array().unwrap();
+        let got: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["instance_path"].as_str().unwrap(),
+                    e["keyword"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(got.join(","), want, "{f}");
+    }
+    let missing = failures[4]["data"]["errors"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert_eq!(missing, "field \"note\" of record M is missing; Avro's JSON encoding has every field (its default is for schema resolution, not for data)");
 }

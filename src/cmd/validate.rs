@@ -23,6 +23,12 @@ use crate::schema::{lint, Checker};
 /// each way the data is invalid (instance path, keyword, message) — and the
 /// exit code is 1.
 ///
+/// Avro data is read as Java's JsonDecoder reads Avro's JSON encoding: every
+/// record field present (a default is for schema resolution, not for data),
+/// unions as null or {"BRANCH": value}, an int or long also as a whole number
+/// written 1.0 or 1e3 (never rounded), a float or double also as "NaN",
+/// "Infinity", "-Infinity", "INF" or "-INF".
+///
 /// With no --registry or --resolver, schemas come from ./schemas when it is a
 /// directory, then from the io.unilog schemas built in. Each schema is
 /// fetched and compiled once per worker thread (see --threads).

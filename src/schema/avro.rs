@@ -84,10 +84,17 @@ impl AvroValidator {
             return;
         }
         let describe = |n: &Node<'_>| -> String { super::json::cap(&n.to_json().to_string()) };
+        // An integer in range; or, as Java's JsonDecoder reads it, a number
+        // written with a fraction or an exponent whose value is whole (`1.0`,
+        // `1e3`). Unlike Java, a value outside the range is refused, never
+        // rounded into it.
         let int_in = |n: &Node<'_>, lo: i64, hi: i64| -> bool {
-            n.as_number()
-                .and_then(|x| x.as_i64())
-                .is_some_and(|x| (lo..=hi).contains(&x))
+            n.as_number().is_some_and(|x| match x.as_i64() {
+                Some(i) => (lo..=hi).contains(&i),
+                None => x
+                    .as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f >= lo as f64 && f < hi as f64 + 1.0),
+            })
         };
         match schema {
             Schema::Null => {
@@ -132,8 +139,18 @@ impl AvroValidator {
                 }
             }
             Schema::Float | Schema::Double => {
-                if node.as_number().is_none() {
-                    fail("type", format!("{} is not a number", describe(&node)));
+                // Java's JsonDecoder also reads IEEE 754's special values as
+                // the strings Jackson writes for them.
+                let special = node.str().is_some_and(|s| NON_FINITE.contains(&s));
+                if node.as_number().is_none() && !special {
+                    fail(
+                        "type",
+                        format!(
+                            "{} is not a number (or one of the strings {})",
+                            describe(&node),
+                            NON_FINITE.join(", ")
+                        ),
+                    );
                 }
             }
             Schema::String => {
@@ -240,17 +257,26 @@ impl AvroValidator {
                         let len = path.len();
                         path.push('/');
                         push_pointer(path, &field.name);
+                        // Avro's JSON encoding writes every field: a default
+                        // fills a field only when a reader resolves data
+                        // written with an older schema, never in decoding
+                        // (Java's JsonDecoder: "Expected field name not found").
                         match node.member(&field.name) {
                             Some(v) => self.check(&field.schema, v, path, out, depth + 1),
-                            None if field.default.is_some() => {}
                             None => out.push(ValidationFailure {
                                 instance_path: path[..len].to_string(),
                                 schema_path: String::new(),
                                 keyword: "required".into(),
-                                message: format!(
-                                    "field {:?} of record {} is missing and has no default",
-                                    field.name, r.name
-                                ),
+                                message: match &field.default {
+                                    Some(_) => format!(
+                                        "field {:?} of record {} is missing; Avro's JSON encoding has every field (its default is for schema resolution, not for data)",
+                                        field.name, r.name
+                                    ),
+                                    None => format!(
+                                        "field {:?} of record {} is missing",
+                                        field.name, r.name
+                                    ),
+                                },
                             }),
                         }
                         path.truncate(len);
@@ -339,44 +365,47 @@ impl AvroValidator {
             }),
         }
     }
-
 }
 
 /// The name a union branch goes by in the JSON encoding: the type name,
 /// or a named type's full name; logical types go by their underlying type.
 pub fn branch_name(schema: &Schema) -> String {
-        match schema {
-            Schema::Null => "null".into(),
-            Schema::Boolean => "boolean".into(),
-            Schema::Int | Schema::Date | Schema::TimeMillis => "int".into(),
-            Schema::Long
-            | Schema::TimeMicros
-            | Schema::TimestampMillis
-            | Schema::TimestampMicros
-            | Schema::TimestampNanos
-            | Schema::LocalTimestampMillis
-            | Schema::LocalTimestampMicros
-            | Schema::LocalTimestampNanos => "long".into(),
-            Schema::Float => "float".into(),
-            Schema::Double => "double".into(),
-            Schema::Bytes | Schema::BigDecimal => "bytes".into(),
-            Schema::String => "string".into(),
-            Schema::Uuid(apache_avro::schema::UuidSchema::String) => "string".into(),
-            Schema::Uuid(apache_avro::schema::UuidSchema::Bytes) => "bytes".into(),
-            Schema::Uuid(apache_avro::schema::UuidSchema::Fixed(f)) => f.name.fullname(None),
-            Schema::Array(_) => "array".into(),
-            Schema::Map(_) => "map".into(),
-            Schema::Union(_) => "union".into(),
-            Schema::Record(r) => r.name.fullname(None),
-            Schema::Enum(e) => e.name.fullname(None),
-            Schema::Fixed(f) | Schema::Duration(f) => f.name.fullname(None),
-            Schema::Decimal(d) => match &d.inner {
-                apache_avro::schema::InnerDecimalSchema::Fixed(f) => f.name.fullname(None),
-                _ => "bytes".into(),
-            },
-            Schema::Ref { name } => name.fullname(None),
-        }
+    match schema {
+        Schema::Null => "null".into(),
+        Schema::Boolean => "boolean".into(),
+        Schema::Int | Schema::Date | Schema::TimeMillis => "int".into(),
+        Schema::Long
+        | Schema::TimeMicros
+        | Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::TimestampNanos
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => "long".into(),
+        Schema::Float => "float".into(),
+        Schema::Double => "double".into(),
+        Schema::Bytes | Schema::BigDecimal => "bytes".into(),
+        Schema::String => "string".into(),
+        Schema::Uuid(apache_avro::schema::UuidSchema::String) => "string".into(),
+        Schema::Uuid(apache_avro::schema::UuidSchema::Bytes) => "bytes".into(),
+        Schema::Uuid(apache_avro::schema::UuidSchema::Fixed(f)) => f.name.fullname(None),
+        Schema::Array(_) => "array".into(),
+        Schema::Map(_) => "map".into(),
+        Schema::Union(_) => "union".into(),
+        Schema::Record(r) => r.name.fullname(None),
+        Schema::Enum(e) => e.name.fullname(None),
+        Schema::Fixed(f) | Schema::Duration(f) => f.name.fullname(None),
+        Schema::Decimal(d) => match &d.inner {
+            apache_avro::schema::InnerDecimalSchema::Fixed(f) => f.name.fullname(None),
+            _ => "bytes".into(),
+        },
+        Schema::Ref { name } => name.fullname(None),
+    }
 }
+
+/// The strings that stand for a float or double's non-finite values, as
+/// Java's JsonDecoder reads them (Jackson writes the first three).
+const NON_FINITE: &[&str] = &["NaN", "Infinity", "-Infinity", "INF", "-INF"];
 
 fn logical(schema: &Schema) -> &'static str {
     match schema {
@@ -450,12 +479,15 @@ mod tests {
 
     #[test]
     fn accepts_the_json_encoding() {
-        let ok = r#"{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11"},"time":1700000000000,"status":"OK",
+        let ok = r#"{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","tags":{}},"time":1700000000000,"status":"OK",
             "load":[0.5,1],"note":{"string":"fine"},"checksum":"\u0000\u00ff\u0001a","previous":{"com.plum.Status":"DOWN"}}"#;
         assert_eq!(errors(ok), Vec::<String>::new());
         let ok_null = r#"{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","tags":{"a":"b"}},"time":1,"status":"DOWN",
-            "load":[],"note":null,"checksum":"abcd"}"#;
+            "load":[1.0,"NaN","-Infinity"],"note":null,"checksum":"abcd","previous":null}"#;
         assert_eq!(errors(ok_null), Vec::<String>::new());
+        let whole = r#"{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","tags":{}},"time":1.7e12,"status":"OK",
+            "load":[],"note":null,"checksum":"abcd","previous":null}"#;
+        assert_eq!(errors(whole), Vec::<String>::new());
     }
 
     #[test]
@@ -481,8 +513,17 @@ mod tests {
                 .iter()
                 .filter(|e| e.ends_with("required"))
                 .count(),
-            4
+            6
         );
+        let time = |t: &str| {
+            errors(&format!(
+                r#"{{"machine":{{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","tags":{{}}}},"time":{t},"status":"OK","load":[],"note":null,"checksum":"abcd","previous":null}}"#
+            ))
+        };
+        assert_eq!(time("1.5"), ["/time type"]);
+        assert_eq!(time("9.3e18"), ["/time type"]);
+        assert_eq!(time("\"NaN\""), ["/time type"]);
+        assert_eq!(time("9223372036854775807"), Vec::<String>::new());
         assert_eq!(errors("[1]"), [" type"]);
     }
 
