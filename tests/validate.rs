@@ -1085,3 +1085,72 @@ fn avro_json_encoding_follows_the_java_decoder() {
         .unwrap();
     assert_eq!(missing, "field \"note\" of record M is missing; Avro's JSON encoding has every field (its default is for schema resolution, not for data)");
 }
+
+/// `--lint` on cases reduced from Iglu Central (see
+/// tests/fixtures/lint-iglu/README.md): what the old version accepted
+/// decides. A type added to an enum of that type's values, a maxLength an
+/// enum or anchored pattern already kept to, anyOf/oneOf branches that only
+/// gained an optional property in closed objects, and properties added
+/// where the old version allowed none are no problems; a removed enum value
+/// and a new bound are, printed with numbers as written; a oneOf branch
+/// that may overlap is "cannot tell", which fails the run only with
+/// --strict; an http://iglucentral.com/schemas/… $ref resolves through the
+/// registry.
+#[test]
+fn lint_judges_by_what_the_old_version_accepted() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/lint-iglu/schemas"
+    );
+    let out = cmd("validate").args(["--lint", fixtures]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let p = |rel: &str| format!("{fixtures}/com.example/{rel}/jsonschema/1-0-1");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("{}: 1-0-1 is an ADDITION to 1-0-0 but \".timeout\" adds maximum 9223372036854775807; an ADDITION must accept every datum 1-0-0 accepts (make it 1-1-0 or 2-0-0)", p("big_number")),
+            format!("{}: 1-0-1 is an ADDITION to 1-0-0 but \".method\" no longer accepts the value \"post\"; an ADDITION must accept every datum 1-0-0 accepts (make it 1-1-0 or 2-0-0)", p("enum_removed")),
+            format!("{}: cannot tell: 1-0-1 is an ADDITION to 1-0-0 and \".auth\" widens or adds branches that may now overlap in oneOf; lint cannot tell whether every datum 1-0-0 accepts is still accepted (check it; if not, make it 1-1-0 or 2-0-0)", p("oneof_overlap")),
+        ],
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("16 schemas, 2 problems, 1 cannot tell"));
+    // "cannot tell" alone passes, and fails with --strict.
+    let reg = tempfile::tempdir().unwrap();
+    for v in ["1-0-0", "1-0-1"] {
+        let rel = format!("com.example/oneof_overlap/jsonschema/{v}");
+        write(
+            reg.path(),
+            &rel,
+            &std::fs::read_to_string(format!("{fixtures}/{rel}")).unwrap(),
+        );
+    }
+    cmd("validate")
+        .arg("--lint")
+        .arg(reg.path())
+        .assert()
+        .code(0);
+    cmd("validate")
+        .args(["--strict", "--lint"])
+        .arg(reg.path())
+        .assert()
+        .code(1);
+    // The Iglu Central $ref is served by the registry.
+    let events = concat!(
+        r#"{"schema":"iglu:com.example/uses_central_ref/jsonschema/1-0-0","data":{"item":{"id":"toolong"}}}"#,
+        "\n",
+        r#"{"schema":"iglu:com.example/uses_central_ref/jsonschema/1-0-0","data":{"item":{"id":"ok"}}}"#,
+        "\n"
+    );
+    let (out, failures, code) = validate(&["--registry", fixtures], events.as_bytes());
+    assert_eq!(code, 1);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        events.lines().nth(1).unwrap().to_string() + "\n"
+    );
+    assert_eq!(
+        failures[0]["data"]["errors"][0]["keyword"], "maxLength",
+        "{failures:?}"
+    );
+}

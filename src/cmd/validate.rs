@@ -53,8 +53,9 @@ A resolver configuration is Iglu's:
 Repositories whose vendor prefix matches the event's vendor come first,
 then lower priority; embedded paths are relative to the configuration file.
 
-Exit status: 0 all valid (or a clean registry with --lint), 1 some events
-failed (or lint found problems), 2 usage, I/O or configuration error."
+Exit status: 0 all valid (or a clean registry with --lint: \"cannot tell\"
+findings alone do not fail it unless --strict), 1 some events failed (or lint
+found problems), 2 usage, I/O or configuration error."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -77,9 +78,19 @@ pub struct Args {
     /// Check a registry instead of events: every schema compiles, its self
     /// block matches its path, versions follow one another, and each
     /// ADDITION adds no required property and removes or narrows nothing.
+    /// Narrowing is judged by what the version before accepted (a type
+    /// added to an enum of that type's values narrows nothing); a change
+    /// lint cannot judge either way (a widened oneOf branch that may now
+    /// overlap another, a narrowed anyOf branch, a $ref'd piece) is printed
+    /// as PATH: cannot tell: … and fails the run only with --strict.
     /// DIR defaults to the first --registry, else ./schemas.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "", conflicts_with = "resolver")]
     pub lint: Option<PathBuf>,
+
+    /// With --lint, fail (exit 1) on "cannot tell" findings too: changes in
+    /// an ADDITION that lint can neither prove safe nor prove breaking.
+    #[arg(long, requires = "lint")]
+    pub strict: bool,
 
     /// Lines longer than this are failures, not events.
     #[arg(long, value_name = "SIZE", value_parser = cli::size_arg, default_value = "1MiB")]
@@ -151,23 +162,28 @@ fn run_lint(dir: &std::path::Path, args: &Args) -> Result<Outcome> {
     for p in &report.problems {
         out.write_line(format!("{}: {}", p.path.display(), p.message).as_bytes())?;
     }
+    for p in &report.cannot_tell {
+        out.write_line(format!("{}: cannot tell: {}", p.path.display(), p.message).as_bytes())?;
+    }
     out.flush()?;
-    if report.problems.is_empty() {
-        if args.verbose || cli::stderr_is_terminal() {
-            cli::warn(format_args!(
-                "{}: {} schemas, no problems",
-                dir.display(),
-                report.schemas
-            ));
-        }
-        Ok(Outcome::Ok)
-    } else {
+    let failing = !report.problems.is_empty() || (args.strict && !report.cannot_tell.is_empty());
+    if failing || !report.cannot_tell.is_empty() || args.verbose || cli::stderr_is_terminal() {
         cli::warn(format_args!(
-            "{}: {} schemas, {} problems",
+            "{}: {} schemas, {} problems, {} cannot tell{}",
             dir.display(),
             report.schemas,
-            report.problems.len()
+            report.problems.len(),
+            report.cannot_tell.len(),
+            if !report.cannot_tell.is_empty() && !args.strict {
+                " (those fail the run only with --strict)"
+            } else {
+                ""
+            }
         ));
-        Ok(Outcome::SomeFailed)
     }
+    Ok(if failing {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Ok
+    })
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use jsonschema::{Draft, PatternOptions, Retrieve, Uri};
+use jsonschema::{Draft, PatternOptions, Retrieve, Uri, ValidationOptions};
 use serde_json::Value;
 
 use super::registry::Resolver;
@@ -40,6 +40,10 @@ impl Retrieve for RegistryRetriever {
     ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let text = uri.as_str();
         let text = text.split('#').next().unwrap_or(text);
+        // Iglu Central's address for a schema names its Iglu URI: served
+        // by the registry when the registry holds it, never fetched.
+        let from_central = iglu_central_uri(text);
+        let text = from_central.as_deref().unwrap_or(text);
         if !text.starts_with("iglu:") {
             return Err(format!(
                 "reference {text} is outside the registry; only iglu: references are resolved"
@@ -65,6 +69,15 @@ impl Retrieve for RegistryRetriever {
             .into()),
         }
     }
+}
+
+/// `iglu:VENDOR/NAME/FORMAT/VERSION` for Iglu Central's
+/// `http(s)://iglucentral.com/schemas/VENDOR/NAME/FORMAT/VERSION`.
+fn iglu_central_uri(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://iglucentral.com/schemas/")
+        .or_else(|| url.strip_prefix("https://iglucentral.com/schemas/"))?;
+    Some(format!("iglu:{rest}"))
 }
 
 /// Rewrites an Iglu self-describing schema into the plain draft 4 schema it
@@ -102,20 +115,7 @@ impl JsonValidator {
         }
         let mut plain = schema.clone();
         normalize_iglu(&mut plain);
-        let options = jsonschema::options_for::<Tape>()
-            .should_validate_formats(true)
-            // Draft 4, 6 and 7 do not know "uuid"; Iglu schemas (draft 4)
-            // use it, so it is asserted in every draft.
-            .with_format("uuid", |s: &str| super::is_uuid(s))
-            // Draft 4 and 6 do not know "idn-hostname" either (the crate
-            // asserts "idn-email" in every draft already): Iglu schemas get
-            // the crate's own UTS-46 check, as a draft 7 schema would.
-            .with_format("idn-hostname", is_idn_hostname)
-            .with_pattern_options(
-                PatternOptions::regex()
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_DFA_LIMIT),
-            )
+        let options = asserting(jsonschema::options_for::<Tape>())
             .with_retriever(RegistryRetriever { resolver })
             .with_base_uri(key.to_string());
         let validator = options
@@ -149,6 +149,66 @@ impl JsonValidator {
                 }
             })
             .collect()
+    }
+}
+
+/// What every compile here shares: formats asserted, patterns matched in
+/// linear time within bounded memory.
+fn asserting<'i, F: jsonschema::json::Json>(
+    options: ValidationOptions<'i, Arc<dyn Retrieve>, F>,
+) -> ValidationOptions<'i, Arc<dyn Retrieve>, F> {
+    options
+        .should_validate_formats(true)
+        // Draft 4, 6 and 7 do not know "uuid"; Iglu schemas (draft 4)
+        // use it, so it is asserted in every draft.
+        .with_format("uuid", |s: &str| super::is_uuid(s))
+        // Draft 4 and 6 do not know "idn-hostname" either (the crate
+        // asserts "idn-email" in every draft already): Iglu schemas get
+        // the crate's own UTS-46 check, as a draft 7 schema would.
+        .with_format("idn-hostname", is_idn_hostname)
+        .with_pattern_options(
+            PatternOptions::regex()
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_DFA_LIMIT),
+        )
+}
+
+/// A validator for a piece of a schema on its own, under `draft`, with the
+/// same formats and pattern rules as [`JsonValidator`]; `None` when it
+/// does not compile or has a `$ref` (which only the whole schema can resolve).
+pub(crate) fn fragment_validator(schema: &Value, draft: Draft) -> Option<jsonschema::Validator> {
+    fn has_ref(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.contains_key("$ref") || m.values().any(has_ref),
+            Value::Array(a) => a.iter().any(has_ref),
+            _ => false,
+        }
+    }
+    if has_ref(schema) {
+        return None;
+    }
+    asserting(jsonschema::options())
+        .with_draft(draft)
+        .build(schema)
+        .ok()
+}
+
+/// The draft a registry schema is written in, as [`JsonValidator`] reads
+/// it: Iglu's meta-schema is draft 4, no `$schema` is the newest draft.
+pub(crate) fn draft_of(schema: &Value) -> Draft {
+    let declared = schema.get("$schema").and_then(Value::as_str).unwrap_or("");
+    if declared.trim_end_matches('#') == IGLU_META.trim_end_matches('#')
+        || declared.contains("draft-04")
+    {
+        Draft::Draft4
+    } else if declared.contains("draft-06") {
+        Draft::Draft6
+    } else if declared.contains("draft-07") {
+        Draft::Draft7
+    } else if declared.contains("2019-09") {
+        Draft::Draft201909
+    } else {
+        Draft::Draft202012
     }
 }
 
