@@ -119,6 +119,22 @@ fn pinned(mut failure: Value) -> Value {
     failure
 }
 
+/// Each error of a failure event as `INSTANCE_PATH KEYWORD`.
+fn error_paths(failure: &Value) -> Vec<String> {
+    failure["data"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["instance_path"].as_str().unwrap(),
+                e["keyword"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 fn failure(line: u64, errors: Value, original: Value) -> Value {
     json!({"schema": "iglu:io.unilog/failure/jsonschema/1-0-0", "data": {
         "processor": {"name": "validate", "version": env!("CARGO_PKG_VERSION")},
@@ -346,20 +362,7 @@ fn plum_health_checks_in_both_formats() {
         String::from_utf8(out).unwrap(),
         format!("{json_ok}\n{avro_ok}\n")
     );
-    let paths = |f: &Value| -> Vec<String> {
-        f["data"]["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["instance_path"].as_str().unwrap(),
-                    e["keyword"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
+    let paths = error_paths;
     assert_eq!(
         paths(&failures[0]),
         [
@@ -1067,18 +1070,7 @@ fn avro_json_encoding_follows_the_java_decoder() {
     assert_eq!(String::from_utf8(out).unwrap(), expected);
     assert_eq!(failures.len(), bad.len(), "{failures:?}");
     for (f, (_, want)) in failures.iter().zip(bad) {
-        let errors = f["data"]["errors"].as_array().unwrap();
-        let got: Vec<String> = errors
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["instance_path"].as_str().unwrap(),
-                    e["keyword"].as_str().unwrap()
-                )
-            })
-            .collect();
-        assert_eq!(got.join(","), want, "{f}");
+        assert_eq!(error_paths(f).join(","), want, "{f}");
     }
     let missing = failures[4]["data"]["errors"][0]["message"]
         .as_str()

@@ -589,12 +589,13 @@ fn pattern_max_length(pattern: &str) -> Option<u64> {
     props.maximum_len().map(|m| m as u64)
 }
 
-/// Compares `kw`'s branches, old against new. Pairs are compared in order
-/// when their number is kept; what breaks inside a branch of `allOf`
-/// breaks the whole. For `anyOf` and `oneOf` a narrowed branch may still be
-/// covered by another, so it is "cannot tell"; for `oneOf` widened
-/// branches also count only when the new branches exclude one another (so
-/// no old datum can match two). Returns the change lint cannot judge, if any.
+/// Compares `kw`'s branches, old against new. `allOf` pairs are compared
+/// in order, and what breaks in one breaks the whole. For `anyOf` and
+/// `oneOf` every old branch must be covered by a new one that accepts all
+/// it did; a narrowed branch may still be covered by another, so it is
+/// "cannot tell". `oneOf` also rejects data two branches accept, so widened
+/// or added branches are safe only when the new branches exclude one
+/// another. Returns the change lint cannot judge, if any.
 fn branches(
     kw: &str,
     o: &serde_json::Map<String, Value>,
@@ -909,7 +910,7 @@ mod tests {
         assert_eq!(got.breaks, Vec::<String>::new());
         assert_eq!(
             got.unsure,
-            ["the data widens branches that may now overlap in oneOf"]
+            ["the data widens or adds branches that may now overlap in oneOf"]
         );
         // A narrowed branch of anyOf may be covered by another: cannot tell.
         let got = found(
