@@ -314,7 +314,7 @@ impl AvroValidator {
         depth: usize,
     ) {
         use jsonschema::json::{Node as _, Object as _};
-        let names: Vec<String> = u.variants().iter().map(|s| branch_name(s)).collect();
+        let names: Vec<String> = u.variants().iter().map(branch_name).collect();
         if node.is_null() {
             if !u.variants().iter().any(|s| matches!(s, Schema::Null)) {
                 out.push(ValidationFailure {
