@@ -354,7 +354,7 @@ fn plum_health_checks_in_both_formats() {
     let json_ok = r#"{"schema":"iglu:com.plum/health_check/jsonschema/1-0-1","data":{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","factory":"Lyon","ipAddress":"10.1.2.3"},"status":"DEGRADED","temperatureC":71.5,"checkedAt":"2026-11-27T09:00:00Z","uptimeSeconds":86400}}"#;
     let avro_ok = r#"{"schema":"iglu:com.plum/health_check/avro/1-0-0","data":{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","factory":"Lyon","ipAddress":{"string":"10.1.2.3"}},"status":"DEGRADED","temperatureC":{"double":71.5},"checkedAt":1795770000000,"readings":{"fan_rpm":1200},"alarms":["hot"]}}"#;
     let json_bad = r#"{"schema":"iglu:com.plum/health_check/jsonschema/1-0-0","data":{"machine":{"id":"m1","factory":""},"status":"FINE","checkedAt":"2026-11-27T09:00:00Z","uptimeSeconds":1}}"#;
-    let avro_bad = r#"{"schema":"iglu:com.plum/health_check/avro/1-0-0","data":{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","factory":"Lyon"},"status":"OK","checkedAt":"2026-11-27T09:00:00Z"}}"#;
+    let avro_bad = r#"{"schema":"iglu:com.plum/health_check/avro/1-0-0","data":{"machine":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","factory":"Lyon","ipAddress":null},"status":"OK","temperatureC":null,"checkedAt":"2026-11-27T09:00:00Z","readings":{},"alarms":[]}}"#;
     let input = format!("{json_ok}\n{avro_ok}\n{json_bad}\n{avro_bad}\n");
     let (out, failures, code) = validate(&["--registry", EXAMPLES], input.as_bytes());
     assert_eq!(code, 1);
@@ -561,7 +561,7 @@ fn http_registry_from_a_real_server() {
     );
     let good = r#"{"schema":"iglu:com.acme/order/jsonschema/1-0-1","data":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11","total":3}}"#;
     let bad = r#"{"schema":"iglu:com.acme/order/jsonschema/1-0-1","data":{"id":"5b0b4f0e-8d0a-4a8e-9d6e-2f7f1e7b8c11"}}"#;
-    let avro = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"TCP"}}"#;
+    let avro = r#"{"schema":"iglu:org.other/ping/avro/1-0-0","data":{"host":"db1","kind":"TCP","rtt":null}}"#;
     let missing = r#"{"schema":"iglu:com.acme/gone/jsonschema/1-0-0","data":{}}"#;
     let mut input = String::new();
     for _ in 0..50 {
