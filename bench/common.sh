@@ -9,7 +9,7 @@ WORK=${BENCH_DIR:-$PWD/target/bench}
 COUNT=${COUNT:-1000000}
 mkdir -p "$WORK"
 EVENTS=$WORK/events-$COUNT.ndjson
-[ -s "$EVENTS" ] || "$BIN/examples/nile-events" --count "$COUNT" --seed 42 > "$EVENTS"
+[ -s "$EVENTS" ] || "$BIN/nile-events" --count "$COUNT" --seed 42 > "$EVENTS"
 BYTES=$(stat -c %s "$EVENTS")
 printf '%-38s %12s %10s %10s %10s\n' "command ($COUNT events, $((BYTES / 1048576)) MiB)" "events/s" "MB/s" "seconds" "peak MiB"
 

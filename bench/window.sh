@@ -27,7 +27,7 @@ rm -f "$WORK/bench.state" "$WORK/bench.state.lock"
 # Memory with many keys open at once: 10k shoppers in one day window, and
 # a composite key (shopper, timestamp) that is nearly unique per event.
 K10=$WORK/events-10k-keys.ndjson
-[ -s "$K10" ] || "$BIN/examples/nile-events" --count "$COUNT" --seed 42 --shoppers 10000 > "$K10"
+[ -s "$K10" ] || "$BIN/nile-events" --count "$COUNT" --seed 42 --shoppers 10000 > "$K10"
 measure "window 10k keys open (1d)"          "$W" --tumbling 1d --key .data.shopper.id "${TIME[@]}" "$K10"
 measure "window ~1M keys open (1d)"          "$W" --tumbling 1d --key .data.shopper.id --key .data.timestamp "${TIME[@]}" "$EVENTS"
 n=$("$W" --tumbling 1d --key .data.shopper.id --key .data.timestamp "${TIME[@]}" "$EVENTS" | wc -l)

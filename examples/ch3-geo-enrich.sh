@@ -32,7 +32,7 @@ if [ -z "$db" ]; then
 fi
 
 echo "== $events shopper events, the book's own event, and two that cannot be located"
-"$UNILOG_BIN/examples/nile-events" --count "$events" --seed 3 > "$out/input.ndjson"
+"$UNILOG_BIN/nile-events" --count "$events" --seed 3 > "$out/input.ndjson"
 cat >> "$out/input.ndjson" <<'JSON'
 {"schema":"iglu:com.nile/shopper_viewed_product/jsonschema/1-0-0","data":{"shopper":{"id":"123","name":"Jane","ipAddress":"70.46.123.145"},"product":{"sku":"aapl-001","name":"iPad"},"timestamp":"2018-10-15T12:01:35Z"}}
 {"schema":"iglu:com.nile/shopper_viewed_product/jsonschema/1-0-0","data":{"shopper":{"id":"456","name":"Mo","ipAddress":"not.an.ip.address"},"product":{"sku":"aapl-001","name":"iPad"},"timestamp":"2018-10-15T12:01:36Z"}}

@@ -28,7 +28,7 @@ echo "== $events Nile events into a 4-partition log"
 if [ -n "${EVENTS_FILE:-}" ]; then
   cat "$EVENTS_FILE"
 else
-  "$UNILOG_BIN/examples/nile-events" --count "$events" --seed 6
+  "$UNILOG_BIN/nile-events" --count "$events" --seed 6
 fi | log-append "$out/nile.log" --partitions 4 --key .data.shopper.id
 
 echo "== archive: log-tail --with-position | archive (exactly-once file names)"

@@ -25,7 +25,7 @@ rm -rf "$out" && mkdir -p "$out"
 events=${EVENTS:-200000}
 
 echo "== generating $events Nile events"
-"$bin/examples/nile-events" --count "$events" --seed 7 > "$out/events.ndjson"
+nile-events --count "$events" --seed 7 > "$out/events.ndjson"
 
 echo "== log-append: into $out/raw.log, 4 partitions, keyed by shopper"
 log-append "$out/raw.log" --partitions 4 --key .data.shopper.id -v < "$out/events.ndjson"

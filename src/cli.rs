@@ -77,6 +77,27 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The command line of tool `A` as its binary sees it: `A`'s clap
+/// definition named `tool`, plus `--completions SHELL`, which every tool
+/// takes. The man pages and completions are generated from this too.
+pub fn command<A: CommandFactory>(tool: &'static str) -> clap::Command {
+    A::command().name(tool).arg(
+        clap::Arg::new(COMPLETIONS)
+            .long(COMPLETIONS)
+            .value_name("SHELL")
+            .value_parser(clap::value_parser!(clap_complete::Shell))
+            .exclusive(true)
+            .help("Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit")
+            .long_help(
+                "Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit. \
+                 scripts/install.sh installs them; by hand: \
+                 `log-tail --completions bash > ~/.local/share/bash-completion/completions/log-tail`.",
+            ),
+    )
+}
+
+const COMPLETIONS: &str = "completions";
+
 /// Parses the arguments of `A`, runs `run` and turns its result into the
 /// process exit code, printing a fatal error as `tool: error: cause: cause`.
 pub fn main<A>(tool: &'static str, run: fn(A) -> anyhow::Result<Outcome>) -> ExitCode
@@ -84,10 +105,19 @@ where
     A: CommandFactory + FromArgMatches,
 {
     let _ = TOOL.set(tool);
-    let matches = A::command().name(tool).get_matches();
+    let mut cmd = command::<A>(tool);
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(matches) => matches,
+        Err(e) => return argument_error(&mut cmd, e),
+    };
+    if let Some(&shell) = matches.get_one::<clap_complete::Shell>(COMPLETIONS) {
+        let mut out = std::io::stdout().lock();
+        clap_complete::generate(shell, &mut cmd, tool, &mut out);
+        return ExitCode::from(EXIT_OK);
+    }
     let args = match A::from_arg_matches(&matches) {
         Ok(args) => args,
-        Err(e) => e.exit(),
+        Err(e) => return argument_error(&mut cmd, e),
     };
     match run(args) {
         Ok(Outcome::Ok) => ExitCode::from(EXIT_OK),
@@ -105,10 +135,87 @@ where
     }
 }
 
+/// Prints what clap found wrong with the arguments as `tool: error: ...`,
+/// like every other message; `--help` and `--version` go to stdout, the
+/// help with its examples verbatim (see [`render_help`]).
+fn argument_error(cmd: &mut clap::Command, e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as Kind;
+    let color = std::io::stdout().is_terminal();
+    let text = match e.kind() {
+        Kind::DisplayHelp => {
+            let long = std::env::args_os().any(|a| a == "--help");
+            render_help(cmd, long, color)
+        }
+        Kind::DisplayVersion => cmd.render_version(),
+        _ => {
+            let rendered = e.render();
+            let text = if std::io::stderr().is_terminal() {
+                rendered.ansi().to_string()
+            } else {
+                rendered.to_string()
+            };
+            eprint!("{}: {}", tool_name(), text);
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    // A closed stdout (`--help | head`) is not an error.
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+    ExitCode::from(EXIT_OK)
+}
+
+/// The tool's help with the text after the options (its examples) exactly
+/// as written: clap would wrap it to the terminal's width, which breaks an
+/// example mid-command, so that part is printed as it is in the source.
+pub fn render_help(cmd: &clap::Command, long: bool, color: bool) -> String {
+    let after = cmd
+        .get_after_long_help()
+        .filter(|_| long)
+        .or_else(|| cmd.get_after_help())
+        .map(|s| s.to_string());
+    let mut bare = cmd
+        .clone()
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let help = if long {
+        bare.render_long_help()
+    } else {
+        bare.render_help()
+    };
+    let mut text = if color {
+        help.ansi().to_string()
+    } else {
+        help.to_string()
+    };
+    let trimmed = text.trim_end().len();
+    text.truncate(trimmed);
+    text.push('\n');
+    if let Some(after) = after {
+        text.push('\n');
+        text.push_str(after.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
 /// True when stderr is a terminal, where summaries and progress are shown by
 /// default (never into a pipe's data).
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// True when this process should draw progress: stderr is a terminal, the
+/// output is not (progress would mix with events shown there), and the
+/// input is not a pipe. In `a | b | c > out` every stage's stderr is the
+/// same terminal; only the head of the pipeline, which reads files or the
+/// log, reports, so the stages' lines do not overwrite one another.
+pub fn progress_wanted() -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let stdin_is_pipe = std::fs::metadata("/dev/stdin")
+        .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+        .unwrap_or(false);
+    stderr_is_terminal() && !std::io::stdout().is_terminal() && !stdin_is_pipe
 }
 
 /// Counts a filter keeps for its closing summary on stderr.
@@ -296,7 +403,7 @@ impl Progress {
     pub fn new(what: &'static str) -> Self {
         let now = std::time::Instant::now();
         Progress {
-            enabled: stderr_is_terminal(),
+            enabled: progress_wanted(),
             started: now,
             last: now,
             ticks: 0,

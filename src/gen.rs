@@ -89,6 +89,18 @@ struct Shopper {
 
 /// Writes `options.count` events, one JSON object per line.
 pub fn generate(options: &GenOptions, out: &mut impl Write) -> io::Result<()> {
+    generate_each(options, &mut |line: &[u8]| {
+        out.write_all(line)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Hands `options.count` events to `each`, one JSON object (without its
+/// newline) at a time.
+pub fn generate_each(
+    options: &GenOptions,
+    each: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let mut rng = Rng::new(options.seed);
     let mut now = options.start_ms;
     let mut active: Vec<Shopper> = Vec::new();
@@ -127,8 +139,7 @@ pub fn generate(options: &GenOptions, out: &mut impl Write) -> io::Result<()> {
                 active.swap_remove(i);
             }
         }
-        line.push(b'\n');
-        out.write_all(&line)?;
+        each(&line)?;
     }
     Ok(())
 }

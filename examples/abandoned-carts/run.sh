@@ -13,7 +13,7 @@ out=${1:-demo-out/abandoned-carts}
 mkdir -p "$out"
 if [ ! -d "$out/raw.log" ]; then
   # 300,000 events are about 100 minutes of the store: sessions end both ways.
-  target/release/examples/nile-events --count 300000 --shoppers 2000 --seed 4 \
+  target/release/nile-events --count 300000 --shoppers 2000 --seed 4 \
     | log-append "$out/raw.log" --key .data.shopper.id --partitions 4
 fi
 mapfile -t job < <(grep -v '^#' "$here/window.args" | grep -v '^$')

@@ -5,20 +5,22 @@ pub mod archive;
 pub mod enrich;
 pub mod log_append;
 pub mod log_tail;
+pub mod nile_events;
 pub mod validate;
 pub mod window;
 
 /// Every tool's command definition, named as its binary; the man pages in
 /// `man/` are generated from these (and a test keeps them in sync).
 pub fn commands() -> Vec<clap::Command> {
-    use clap::CommandFactory;
+    use crate::cli::command;
     vec![
-        alert::Args::command().name("alert"),
-        archive::Args::command().name("archive"),
-        enrich::Args::command().name("enrich"),
-        log_append::Args::command().name("log-append"),
-        log_tail::Args::command().name("log-tail"),
-        validate::Args::command().name("validate"),
-        window::Args::command().name("window"),
+        command::<alert::Args>("alert"),
+        command::<archive::Args>("archive"),
+        command::<enrich::Args>("enrich"),
+        command::<log_append::Args>("log-append"),
+        command::<log_tail::Args>("log-tail"),
+        command::<nile_events::Args>("nile-events"),
+        command::<validate::Args>("validate"),
+        command::<window::Args>("window"),
     ]
 }

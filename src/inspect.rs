@@ -1,0 +1,1 @@
+//! What a log holds, in one view (as `kcat -L` gives for Kafka).
