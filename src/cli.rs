@@ -111,9 +111,9 @@ where
         Err(e) => return argument_error(&mut cmd, e),
     };
     if let Some(&shell) = matches.get_one::<clap_complete::Shell>(COMPLETIONS) {
-        let mut out = std::io::stdout().lock();
-        clap_complete::generate(shell, &mut cmd, tool, &mut out);
-        return ExitCode::from(EXIT_OK);
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut cmd, tool, &mut script);
+        return write_stdout(&script);
     }
     let args = match A::from_arg_matches(&matches) {
         Ok(args) => args,
@@ -158,11 +158,21 @@ fn argument_error(cmd: &mut clap::Command, e: clap::Error) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    // A closed stdout (`--help | head`) is not an error.
+    write_stdout(text.as_bytes())
+}
+
+/// Writes `bytes` to stdout: exit 0, also when stdout was closed
+/// (`--help | head`), exit 2 on another write error.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
-    let _ = std::io::Write::flush(&mut out);
-    ExitCode::from(EXIT_OK)
+    match std::io::Write::write_all(&mut out, bytes).and_then(|()| std::io::Write::flush(&mut out))
+    {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+            eprintln!("{}: error: cannot write stdout: {e}", tool_name());
+            ExitCode::from(EXIT_ERROR)
+        }
+        _ => ExitCode::from(EXIT_OK),
+    }
 }
 
 /// The tool's help with the text after the options (its examples) exactly
@@ -386,6 +396,16 @@ mod size_tests {
     }
 }
 
+/// Set once a progress line is shown by this process (see
+/// [`Progress::of_lines`]).
+static PROGRESS_CLAIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks progress as shown by the tool itself (as archive's progress bar),
+/// so the input loop does not draw a second line.
+pub fn claim_progress() {
+    PROGRESS_CLAIMED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A one-line progress report on stderr for long batch work, shown only on a
 /// terminal (never in a pipe's data or a log file) and at most four times a
 /// second, so it costs nothing in the hot path.
@@ -401,9 +421,22 @@ impl Progress {
     /// Progress counted in `what` (such as "events"); silent unless stderr
     /// is a terminal.
     pub fn new(what: &'static str) -> Self {
+        PROGRESS_CLAIMED.store(true, std::sync::atomic::Ordering::Relaxed);
+        Self::make(what, progress_wanted())
+    }
+
+    /// The progress of reading input lines, which `io::for_each_line` shows
+    /// for every filter, unless the tool already shows its own (one line of
+    /// progress per process).
+    pub fn of_lines() -> Self {
+        let claimed = PROGRESS_CLAIMED.swap(true, std::sync::atomic::Ordering::Relaxed);
+        Self::make("lines", !claimed && progress_wanted())
+    }
+
+    fn make(what: &'static str, enabled: bool) -> Self {
         let now = std::time::Instant::now();
         Progress {
-            enabled: progress_wanted(),
+            enabled,
             started: now,
             last: now,
             ticks: 0,

@@ -445,6 +445,10 @@ impl Output {
 pub enum FailureSink {
     /// Each failure event is a line on stderr.
     Stderr,
+    /// No --bad and stderr is a terminal: a person reads messages there,
+    /// not JSON, so failure events are counted and described, not printed
+    /// (see [`Failures`]; `--bad -` prints them anyway).
+    Terminal,
     /// Failure events are appended to a file; the flag says whether it can
     /// be fsynced (a regular file), or only flushed (`/dev/null`, a pipe, a
     /// FIFO, a terminal).
@@ -531,7 +535,11 @@ impl FailureSink {
     /// log directory for a log; anything else a file, appended to.
     pub fn open(path: Option<&Path>, producer: &str) -> Result<Self> {
         let Some(path) = path else {
-            return Ok(FailureSink::Stderr);
+            return Ok(if cli::stderr_is_terminal() {
+                FailureSink::Terminal
+            } else {
+                FailureSink::Stderr
+            });
         };
         if path.as_os_str() == "-" {
             return Ok(FailureSink::Stderr);
@@ -568,6 +576,7 @@ impl FailureSink {
     /// Writes one failure event (a complete JSON line without `\n`).
     pub fn write(&mut self, event: &[u8]) -> Result<()> {
         match self {
+            FailureSink::Terminal => {}
             FailureSink::Stderr => {
                 let mut err = io::stderr().lock();
                 err.write_all(event)?;
@@ -587,7 +596,7 @@ impl FailureSink {
     /// logs), so that a failure is recorded before its input is acknowledged.
     pub fn flush(&mut self) -> Result<()> {
         match self {
-            FailureSink::Stderr => Ok(()),
+            FailureSink::Stderr | FailureSink::Terminal => Ok(()),
             FailureSink::File(w, path, syncable) => {
                 w.flush()
                     .and_then(|_| {
@@ -646,9 +655,11 @@ impl Failures {
             };
             cli::warn(format_args!("{input}:{line}: {first}{more}"));
             if self.count == SHOWN_FAILURES {
-                cli::warn(
-                    "further failures are not described here; every one is in the failure events",
-                );
+                cli::warn(if matches!(self.sink, FailureSink::Terminal) {
+                    "further failures are only counted here"
+                } else {
+                    "further failures are not described here; every one is in the failure events"
+                });
             }
         }
         let failure = Failure {
@@ -701,6 +712,20 @@ impl Failures {
     }
 }
 
+impl Drop for Failures {
+    /// On a terminal the failure events were described, not kept: say so
+    /// last, with how to keep them, so nothing is dropped silently.
+    fn drop(&mut self) {
+        if matches!(self.sink, FailureSink::Terminal) && self.count > 0 {
+            cli::warn(format_args!(
+                "{} failure event{} not kept (stderr is a terminal); add --bad FILE to keep them, or --bad - for JSON on stderr",
+                self.count,
+                if self.count == 1 { "" } else { "s" }
+            ));
+        }
+    }
+}
+
 /// One step of a filter's read loop (see [`for_each_line`]).
 pub enum FilterStep<'a> {
     /// A line that may be an event: where it came from, and its bytes.
@@ -738,6 +763,8 @@ pub fn for_each_line(
     mut step: impl FnMut(FilterStep<'_>) -> Result<()>,
 ) -> Result<u64> {
     let mut read = 0u64;
+    let mut bytes_read = 0u64;
+    let mut progress = cli::Progress::of_lines();
     for input in inputs {
         let mut reader =
             LineReader::with_max_line(IdleAware::new(input.reader, input.is_stdin), max_line);
@@ -753,6 +780,8 @@ pub fn for_each_line(
                 Err(e) => return Err(e).with_context(|| format!("cannot read {}", input.name)),
             };
             read += 1;
+            bytes_read += line_len(&line);
+            progress.update(read, bytes_read);
             match check_line(&line, max_line) {
                 Ok(bytes) if unterminated.get() && is_cut_positioned(bytes) => {
                     // A positioned line cut short is what a killed log-tail
@@ -777,6 +806,7 @@ pub fn for_each_line(
             }
         }
     }
+    progress.finish();
     Ok(read)
 }
 
@@ -785,6 +815,14 @@ fn is_cut_positioned(bytes: &[u8]) -> bool {
     let start = crate::json::skip_ws(bytes, 0);
     bytes[start..].starts_with(br#"{"unilog":"#)
         && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
+}
+
+/// A line's length in bytes, for progress.
+fn line_len(line: &Line<'_>) -> u64 {
+    match *line {
+        Line::Full(bytes) => bytes.len() as u64 + 1,
+        Line::Oversize { len, .. } => len + 1,
+    }
 }
 
 #[allow(clippy::result_large_err)] // the error path is the rare one

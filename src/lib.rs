@@ -14,6 +14,7 @@ pub mod gen;
 pub mod inspect;
 pub mod io;
 pub mod jq;
+pub mod location;
 pub mod json;
 pub mod man;
 pub mod parallel;

@@ -18,6 +18,27 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<i64> {
     Ok(ts.as_millisecond())
 }
 
+/// Parses a point in time as `--from @TIME` takes it: an RFC 3339 time,
+/// `now`, or a time relative to `now_ms` such as `-1h`, `-30m` or `-1d12h`
+/// (in the past; `+DUR` is in the future).
+pub fn parse_point_ms(text: &str, now_ms: i64) -> Result<i64> {
+    let relative = |sign: i64, rest: &str| -> Result<i64> {
+        let d = parse_duration_ms(rest).map_err(|e| {
+            anyhow!("{text:?} is not a relative time ({e}); write it like -1h, -30m or -7d")
+        })?;
+        now_ms
+            .checked_add(sign * d)
+            .ok_or_else(|| anyhow!("{text:?} is too far from now"))
+    };
+    match text {
+        "now" => Ok(now_ms),
+        _ if text.starts_with('-') => relative(-1, &text[1..]),
+        _ if text.starts_with('+') => relative(1, &text[1..]),
+        _ => parse_rfc3339_ms(text)
+            .map_err(|e| anyhow!("{e}, or as now, -1h, -30m (relative to now)")),
+    }
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 in UTC with millisecond
 /// precision, the form every event this project writes uses.
 pub fn format_rfc3339_ms(ms: i64) -> String {
@@ -89,5 +110,20 @@ mod tests {
         assert_eq!(parse_duration_ms("1d12h").unwrap(), 36 * 3_600_000);
         assert!(parse_duration_ms("soon").is_err());
         assert!(parse_duration_ms("").is_err());
+    }
+
+    #[test]
+    fn points_absolute_and_relative() {
+        let now = parse_rfc3339_ms("2026-11-27T10:00:00Z").unwrap();
+        assert_eq!(parse_point_ms("now", now).unwrap(), now);
+        assert_eq!(parse_point_ms("-1h", now).unwrap(), now - 3_600_000);
+        assert_eq!(parse_point_ms("-30m", now).unwrap(), now - 1_800_000);
+        assert_eq!(parse_point_ms("+1d", now).unwrap(), now + 86_400_000);
+        assert_eq!(
+            parse_point_ms("2026-11-27T09:00:00Z", now).unwrap(),
+            now - 3_600_000
+        );
+        assert!(parse_point_ms("-soon", now).is_err());
+        assert!(parse_point_ms("yesterday", now).is_err());
     }
 }

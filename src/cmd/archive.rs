@@ -352,7 +352,8 @@ fn write(dir: &std::path::Path, args: &Args) -> Result<Outcome> {
 /// A progress bar on stderr when it is a terminal (never in a pipe's
 /// data): bytes of the named files, or a count of events from stdin.
 fn progress_bar(total: Option<u64>) -> Option<indicatif::ProgressBar> {
-    if !cli::stderr_is_terminal() {
+    cli::claim_progress();
+    if !cli::progress_wanted() {
         return None;
     }
     let bar = match total {

@@ -174,6 +174,7 @@ enum ToWriter {
 /// One thread reads and validates lines; another writes and fsyncs, so
 /// parsing, copying into the page cache and fsync overlap.
 pub fn run(args: Args) -> Result<Outcome> {
+    crate::location::check_not_url(&args.log)?;
     let inputs = io::open_inputs(&args.input.files)?;
     let mut failures = Failures::open(&args.failures)?;
     let create = LogConfig {

@@ -41,10 +41,16 @@ Examples:
   log-tail raw.log --group enrich --follow | validate | enrich ...
   log-tail raw.log --group enrich --positions # end offsets, committed positions, lag
   log-tail raw.log --group enrich --reset-to beginning
+  log-tail raw.log --from @-1h                # appended in the last hour
+  log-tail raw.log --inspect                  # partitions, sizes, times, schemas, groups
+  log-tail raw.log --follow --wait            # wait for the log to be created
   log-tail raw.log --verify                   # check every record
   log-tail raw.log --with-position | window ... # pass partition and offset on
 
---from takes: beginning, end, an OFFSET, -N (the last N), or @TIME (RFC 3339).
+--from takes: beginning, end, an OFFSET, -N (the last N), or @TIME: the
+first event appended at or after TIME, by the log's append time (not a
+time inside the event), as RFC 3339 (@2026-11-27T09:00:00Z), @now, or
+relative to now (@-1h, @-30m, @-7d).
 With --group, --from applies to partitions the group has not committed yet.
 
 If a reader falls behind retention (the events it was about to read were
@@ -63,7 +69,8 @@ pub struct Args {
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
 
-    /// Where to start in each partition: beginning, end, OFFSET, -N or @TIME.
+    /// Where to start in each partition: beginning, end, OFFSET, -N or @TIME
+    /// (append time: RFC 3339, @now, @-1h, @-30m).
     #[arg(long, value_name = "WHERE", allow_hyphen_values = true)]
     pub from: Option<String>,
 
@@ -124,6 +131,25 @@ pub struct Args {
     #[arg(short = 'v', long)]
     pub verbose: bool,
 
+    /// Show what the log holds, then exit: partitions, offsets, sizes,
+    /// append-time range, events by schema, groups and their lag,
+    /// retention. Reads every record (and checks it).
+    #[arg(long, conflicts_with_all = ["follow", "count", "verify", "reset_to", "positions", "group"])]
+    pub inspect: bool,
+
+    /// With --inspect, also the range of event times at PATH (RFC 3339 or
+    /// epoch ms), such as .data.timestamp.
+    #[arg(long, value_name = "PATH", requires = "inspect")]
+    pub event_time: Option<crate::path::FieldPath>,
+
+    /// With --inspect or --positions: one JSON object, for scripts.
+    #[arg(long)]
+    pub json: bool,
+
+    /// With --follow: wait for a log that does not exist yet (as tail -F).
+    #[arg(long)]
+    pub wait: bool,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -143,7 +169,9 @@ pub fn parse_start(text: &str) -> Result<StartAt> {
     Ok(match text {
         "beginning" | "earliest" => StartAt::Beginning,
         "end" | "latest" => StartAt::End,
-        _ if text.starts_with('@') => StartAt::Time(time::parse_rfc3339_ms(&text[1..])?),
+        _ if text.starts_with('@') => {
+            StartAt::Time(time::parse_point_ms(&text[1..], time::now_ms())?)
+        }
         _ if text.starts_with('-') => StartAt::Last(
             text[1..]
                 .parse()
@@ -157,6 +185,10 @@ pub fn parse_start(text: &str) -> Result<StartAt> {
 
 /// Runs `log-tail`.
 pub fn run(args: Args) -> Result<Outcome> {
+    crate::location::check_readable(&args.log)?;
+    if args.wait && !crate::location::wait_for(&args.log)? {
+        return Ok(Outcome::Ok);
+    }
     let log = Log::open(&args.log)?;
     let partitions: Vec<u32> = if args.partitions.is_empty() {
         (0..log.partitions()).collect()
@@ -168,6 +200,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     if args.verify {
         return verify(&log, &partitions);
+    }
+    if args.inspect || (args.positions && args.json) {
+        let (g, at) = (args.group.as_deref(), args.event_time.as_ref());
+        let (positions, json) = (args.positions, args.json);
+        return crate::inspect::print(&log, &partitions, at, positions, json, g, &args.output);
     }
     if args.positions {
         return show_positions(&log, &partitions, args.group.as_deref(), &args.output);
