@@ -81,19 +81,39 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// definition named `tool`, plus `--completions SHELL`, which every tool
 /// takes. The man pages and completions are generated from this too.
 pub fn command<A: CommandFactory>(tool: &'static str) -> clap::Command {
-    A::command().name(tool).arg(
-        clap::Arg::new(COMPLETIONS)
-            .long(COMPLETIONS)
-            .value_name("SHELL")
-            .value_parser(clap::value_parser!(clap_complete::Shell))
-            .exclusive(true)
-            .help("Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit")
-            .long_help(
-                "Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit. \
-                 scripts/install.sh installs them; by hand: \
-                 `log-tail --completions bash > ~/.local/share/bash-completion/completions/log-tail`.",
-            ),
-    )
+    A::command().name(tool).arg(completions_arg())
+}
+
+fn completions_arg() -> clap::Arg {
+    clap::Arg::new(COMPLETIONS)
+        .long(COMPLETIONS)
+        .value_name("SHELL")
+        .value_parser(clap::value_parser!(clap_complete::Shell))
+        .exclusive(true)
+        .help("Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit")
+        .long_help(
+            "Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) and exit. \
+             scripts/install.sh installs them; by hand: \
+             `log-tail --completions bash > ~/.local/share/bash-completion/completions/log-tail`.",
+        )
+}
+
+/// `tool --completions SHELL`, looked for before the tool's own arguments
+/// are checked (a tool with a required argument would refuse it otherwise).
+fn completions_asked(tool: &'static str) -> Option<Result<clap_complete::Shell, clap::Error>> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let first = args.get(1)?.to_str()?;
+    if first != "--completions" && !first.starts_with("--completions=") {
+        return None;
+    }
+    let only = clap::Command::new(tool)
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .arg(completions_arg().required(true));
+    Some(only.try_get_matches_from(args).map(|m| {
+        *m.get_one::<clap_complete::Shell>(COMPLETIONS)
+            .expect("required")
+    }))
 }
 
 const COMPLETIONS: &str = "completions";
@@ -106,15 +126,19 @@ where
 {
     let _ = TOOL.set(tool);
     let mut cmd = command::<A>(tool);
+    match completions_asked(tool) {
+        Some(Ok(shell)) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, tool, &mut script);
+            return write_stdout(&script);
+        }
+        Some(Err(e)) => return argument_error(&mut cmd, e),
+        None => {}
+    }
     let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
         Ok(matches) => matches,
         Err(e) => return argument_error(&mut cmd, e),
     };
-    if let Some(&shell) = matches.get_one::<clap_complete::Shell>(COMPLETIONS) {
-        let mut script = Vec::new();
-        clap_complete::generate(shell, &mut cmd, tool, &mut script);
-        return write_stdout(&script);
-    }
     let args = match A::from_arg_matches(&matches) {
         Ok(args) => args,
         Err(e) => return argument_error(&mut cmd, e),
