@@ -45,6 +45,10 @@ fn groff_warnings(page: &Path, width: &str) -> Option<String> {
 
 #[test]
 fn man_pages_render_without_warnings_and_examples_verbatim() {
+    if std::env::var_os("UPDATE_MAN").is_some() {
+        // The other test is rewriting the pages; check them on the next run.
+        return;
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
     for command in unilog::cmd::commands() {
         let name = command.get_name().to_string();
