@@ -53,6 +53,9 @@ log-tail "$out/raw.log" --group orders --positions
 echo "== integrity"
 log-tail "$out/raw.log" --verify
 
+echo "== what the log holds (log-tail --inspect)"
+log-tail "$out/raw.log" --inspect
+
 echo
 echo "== done in $((SECONDS - started)) s; the results are in $out/:"
 du -sh "$out"/* | sed "s/^/   /"
@@ -60,9 +63,13 @@ cat <<EOF
 
 Try next, from this directory, with the tools on your PATH:
   export PATH="$bin:\$PATH"
+  log-tail $out/raw.log --inspect                         # what the log holds: partitions, schemas, groups
   log-tail $out/raw.log --from -2 --partition 0           # the last two events of partition 0
   log-tail $out/raw.log --group orders --positions        # where the group 'orders' is
   validate --registry examples/schemas $out/events.ndjson > good.ndjson
+  nile-events --count 10 --seed 1                         # more events
   man -l man/log-tail.1                                    # a man page per tool
-Then: the README's examples run on these files; scripts/test.sh runs the tests.
+Then: the README's "First steps" run on these files; scripts/install.sh
+--bin-dir $bin installs these tools, man pages and completions into
+~/.local; scripts/test.sh runs the tests.
 EOF

@@ -370,3 +370,40 @@ fn nile_events_is_a_tool_of_its_own() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
 }
+
+#[test]
+fn install_script_puts_binaries_man_pages_and_completions_in_a_prefix() {
+    let prefix = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin_dir = common::bin("log-tail").parent().unwrap().to_path_buf();
+    let out = Command::new(repo.join("scripts/install.sh"))
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--prefix")
+        .arg(prefix.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p = prefix.path();
+    for tool in TOOLS {
+        assert!(p.join("bin").join(tool).is_file(), "{tool}");
+        assert!(
+            p.join(format!("share/man/man1/{tool}.1")).is_file(),
+            "{tool}.1"
+        );
+        assert!(p
+            .join(format!("share/zsh/site-functions/_{tool}"))
+            .is_file());
+        assert!(p
+            .join(format!("share/fish/vendor_completions.d/{tool}.fish"))
+            .is_file());
+        let bash = p.join(format!("share/bash-completion/completions/{tool}"));
+        let loaded = Command::new("bash")
+            .arg("-c")
+            .arg(format!("source '{}' && complete -p {tool}", bash.display()))
+            .output()
+            .unwrap();
+        assert!(loaded.status.success(), "{tool}: {}", stderr(&loaded));
+    }
+    assert!(p.join("share/man/man5/unilog-log.5").is_file());
+}

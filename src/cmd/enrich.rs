@@ -57,7 +57,7 @@ Examples:
   enrich --lookup products.csv --on .data.product.sku --key sku --required
 
   # A jq transform, ids and the time, written under .data.enriched
-  enrich --jq '.data.price_cents = (.data.product.price * 100 | round)' \\
+  enrich --jq '.data.price_cents = ((.data.product.price // .data.item.product.price // .data.order.value) * 100 | round)' \\
          --event-id --enriched-at --into .data.enriched events.ndjson
 
   # Steps from a file; failures to a log
