@@ -52,7 +52,7 @@ pub struct Retention {
     pub bytes: Option<u64>,
 }
 
-/// Sums over the partitions shown.
+/// What some part of a log holds: the whole log (`total`) or a partition.
 #[derive(Debug, Default, Serialize)]
 pub struct Totals {
     /// Events held.
@@ -77,17 +77,9 @@ pub struct PartitionReport {
     pub start: u64,
     /// The next offset to be written.
     pub end: u64,
-    /// Events held (`end - start`).
-    pub events: u64,
-    /// Bytes of segment files.
-    pub bytes: u64,
-    /// Segment files.
-    pub segments: usize,
-    /// Append-time range of the events held.
-    pub append_time: Option<TimeRange>,
-    /// Event-time range, with `--event-time PATH`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_time: Option<TimeRange>,
+    /// What it holds (`events` is `end - start`).
+    #[serde(flatten)]
+    pub holds: Totals,
 }
 
 /// The earliest and latest of some times, in RFC 3339 and ms.
@@ -251,11 +243,13 @@ pub fn inspect(
             partition: p,
             start,
             end,
-            events: end - start,
-            bytes,
-            segments: bases.len(),
-            append_time: append.range(),
-            event_time: event_time_path.and_then(|_| event.range()),
+            holds: Totals {
+                events: end - start,
+                bytes,
+                segments: bases.len(),
+                append_time: append.range(),
+                event_time: event_time_path.and_then(|_| event.range()),
+            },
         });
     }
     progress.finish();
@@ -422,6 +416,7 @@ pub fn write_human(report: &Report, out: &mut dyn Write) -> std::io::Result<()> 
     ]];
     for p in &report.partition {
         let (first, last) = p
+            .holds
             .append_time
             .as_ref()
             .map_or(("-".to_string(), "-".to_string()), |r| {
@@ -431,9 +426,9 @@ pub fn write_human(report: &Report, out: &mut dyn Write) -> std::io::Result<()> 
             p.partition.to_string(),
             p.start.to_string(),
             p.end.to_string(),
-            p.events.to_string(),
-            human_bytes(p.bytes),
-            p.segments.to_string(),
+            p.holds.events.to_string(),
+            human_bytes(p.holds.bytes),
+            p.holds.segments.to_string(),
             first,
             last,
         ]);

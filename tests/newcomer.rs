@@ -176,7 +176,8 @@ fn from_takes_relative_append_times() {
     assert_eq!(count("@-1h"), 50);
     assert_eq!(count("@-30m"), 50);
     assert_eq!(count("@+1m"), 0);
-    assert_eq!(count("@now") <= 50, true);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(count("@now"), 0);
     let out = cmd("log-tail")
         .arg(&log)
         .args(["--from", "@-soon"])
