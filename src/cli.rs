@@ -438,6 +438,7 @@ pub struct Progress {
     started: std::time::Instant,
     last: std::time::Instant,
     ticks: u32,
+    batched: u64,
     what: &'static str,
 }
 
@@ -464,6 +465,7 @@ impl Progress {
             started: now,
             last: now,
             ticks: 0,
+            batched: 0,
             what,
         }
     }
@@ -496,11 +498,35 @@ impl Progress {
         );
     }
 
-    /// Clears the progress line.
+    /// Counts `n` more items done in a batch (no byte count); looks at the
+    /// clock on every call, so call it per batch, not per item.
+    pub fn add(&mut self, n: u64) {
+        if !self.enabled || n == 0 {
+            return;
+        }
+        self.batched += n;
+        let now = std::time::Instant::now();
+        if now.duration_since(self.last).as_millis() < 250 {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
+        eprint!(
+            "\r{}: {} {}, {:.0} {}/s   ",
+            tool_name(),
+            self.batched,
+            self.what,
+            self.batched as f64 / secs,
+            self.what
+        );
+    }
+
+    /// Clears the progress line; nothing more is drawn after it.
     pub fn finish(&mut self) {
         if self.enabled && self.last != self.started {
             eprint!("\r\x1b[K");
         }
+        self.enabled = false;
     }
 }
 

@@ -259,6 +259,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         }),
         remaining: args.count.unwrap_or(u64::MAX),
         buf: Vec::new(),
+        progress: cli::Progress::new("events"),
     };
     tail.run(&mut readers, group.as_mut(), args.follow)?;
     Ok(Outcome::Ok)
@@ -272,6 +273,8 @@ struct Tail<'o> {
     here: Option<Position>,
     remaining: u64,
     buf: Vec<u8>,
+    /// Shown on a terminal while catching up (see `cli::progress_wanted`).
+    progress: cli::Progress,
 }
 
 impl Tail<'_> {
@@ -331,6 +334,7 @@ impl Tail<'_> {
                 }
                 .into());
             }
+            self.progress.add(delivered);
             since_commit += delivered;
             unflushed |= delivered > 0;
             if since_commit >= COMMIT_EVERY || (all_at_end && unflushed) {
@@ -339,6 +343,7 @@ impl Tail<'_> {
                 unflushed = false;
             }
             if all_at_end {
+                self.progress.finish();
                 if !follow {
                     break;
                 }
