@@ -42,7 +42,11 @@ pub fn render(cmd: &clap::Command) -> Vec<u8> {
     write_section(&mut page, "EXIT STATUS", &sections.exit_status);
     write_section(&mut page, "NOTES", &sections.notes);
     write_section(&mut page, "EXAMPLES", &sections.examples);
-    if cmd.get_version().or_else(|| cmd.get_long_version()).is_some() {
+    if cmd
+        .get_version()
+        .or_else(|| cmd.get_long_version())
+        .is_some()
+    {
         man.render_version_section(&mut page).expect("in memory");
     }
     let name = cmd.get_name();
