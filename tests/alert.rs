@@ -825,6 +825,61 @@ fn usage_errors_and_bad_input() {
     assert!(server.received().is_empty());
 }
 
+/// Every line the tool cannot take is a failure event, in each fast path:
+/// the prefilter, which skips what no rule reads, must not skip a fault
+/// hidden there (issue 9 item 9), and the executor checks the same rule.
+#[test]
+fn unreadable_lines_are_failures_in_every_fast_path() {
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let lines_in: Vec<Vec<u8>> = vec![
+        br#"{"data":{"free_percent":50,"host":"ok"}}"#.to_vec(),
+        br#"{"data":{"free_percent":5,"host":"alert me"}}"#.to_vec(),
+        b"{\"data\":{\"free_percent\":50,\"host\":\"caf\xe9\"}}".to_vec(),
+        b"{\"data\":{\"free_percent\":50},\"k\xff\":1}".to_vec(),
+        br#"{"data":{"free_percent":50,"host":"\ud800"}}"#.to_vec(),
+        br#"{"data":{"free_percent":50,"n":1e400}}"#.to_vec(),
+        format!(r#"{{"data":{{"free_percent":50}},"x":{deep}}}"#).into_bytes(),
+    ];
+    let input: Vec<u8> = lines_in
+        .iter()
+        .flat_map(|l| [&l[..], b"\n"].concat())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    for extra in [&[][..], &["--no-prefilter"]] {
+        let bad = dir.path().join("bad.ndjson");
+        let _ = std::fs::remove_file(&bad);
+        let out = cmd("alert")
+            .args(["--when", ".data.free_percent < 10", "--summary", "low"])
+            .args(extra)
+            .arg("--bad")
+            .arg(&bad)
+            .write_stdin(input.clone())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", stderr_of(&out));
+        assert_eq!(json_lines(&out.stdout).len(), 1, "{extra:?}");
+        let failures = json_lines(&std::fs::read(&bad).unwrap_or_default());
+        let at: Vec<u64> = failures
+            .iter()
+            .map(|f| f["data"]["input"]["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(at, [3, 4, 5, 6, 7], "{extra:?}");
+        assert!(stderr_of(&out).contains("7 read, 1 alerts raised, 5 failed"));
+    }
+    // The executor: a command whose unread parts break the rule is never sent.
+    let server = Server::http(dir.path(), &[]);
+    let good = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
+    let good = good.trim_ascii_end();
+    let spoiled: Vec<u8> = [&good[..good.len() - 1], b",\"x\":\"\xff\"}\n"].concat();
+    let bad = dir.path().join("bad-commands.ndjson");
+    let out = send_http(&server, &spoiled, &["--bad", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(out.stdout.is_empty());
+    let failures = json_lines(&std::fs::read(&bad).unwrap());
+    assert_eq!(failures[0]["data"]["errors"][0]["kind"], "invalid_utf8");
+    assert!(server.received().is_empty());
+}
+
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,9 @@ use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Term};
 use jaq_core::ops::Cmp;
 use jaq_core::path::{Opt, Part};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+use crate::json::{self, MAX_DEPTH};
 
 /// Three-valued truth: jq would give a truthy value, a falsy value, or the
 /// prefilter cannot tell (including "jq would raise an error").
@@ -203,17 +205,25 @@ impl Prefilter {
     pub fn judge(&mut self, line: &[u8], out: &mut Vec<Tri>) -> bool {
         out.clear();
         self.found.iter_mut().for_each(|f| *f = None);
-        let mut de = serde_json::Deserializer::from_slice(line);
+        // serde_json skips the strings it ignores without checking their
+        // UTF-8, so the line is checked first (quick on ASCII): a line that
+        // is not text must reach the full parse, which fails it.
+        let Ok(text) = json::utf8(line) else {
+            out.resize(self.conds.len(), Tri::Unknown);
+            return false;
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
         let seed = NodeSeed {
             trie: &self.trie,
             node: 0,
+            depth: 0,
             found: &mut self.found,
         };
-        // A line the shared JSON rule refuses is left to the full parse,
-        // which fails it.
+        // The one pass also applies the rule every tool shares (see
+        // crate::json): a line it refuses is left to the full parse, which
+        // fails it, so no line is ever judged "false" and dropped unseen.
         let ok = seed.deserialize(&mut de).and_then(|_| de.end()).is_ok()
-            && matches!(self.found[0], Some(Leaf::Obj))
-            && crate::json::check_rules(line).is_ok();
+            && matches!(self.found[0], Some(Leaf::Obj));
         if !ok {
             out.resize(self.conds.len(), Tri::Unknown);
             return false;
@@ -383,6 +393,8 @@ fn eval(c: &Cond, trie: &Trie, found: &[Option<Leaf>]) -> Tri {
 struct NodeSeed<'a> {
     trie: &'a Trie,
     node: usize,
+    /// How many arrays and objects enclose this value.
+    depth: usize,
     found: &'a mut [Option<Leaf>],
 }
 
@@ -416,6 +428,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         f.write_str("any JSON value")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
         self.found[self.node] = Some(Leaf::Obj);
         let children = &self.trie.fields[self.node];
         while let Some(child) = map.next_key_seed(KeyLookup(children))? {
@@ -423,16 +436,16 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                 Some(node) => map.next_value_seed(NodeSeed {
                     trie: self.trie,
                     node,
+                    depth,
                     found: &mut *self.found,
                 })?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => map.next_value_seed(Checked { depth })?,
             }
         }
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
         self.found[self.node] = Some(Leaf::Arr);
         let children = &self.trie.indices[self.node];
         let mut i = 0usize;
@@ -443,10 +456,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                     .next_element_seed(NodeSeed {
                         trie: self.trie,
                         node,
+                        depth,
                         found: &mut *self.found,
                     })?
                     .is_some(),
-                None => seq.next_element::<IgnoredAny>()?.is_some(),
+                None => seq.next_element_seed(Checked { depth })?.is_some(),
             };
             if !more {
                 return Ok(());
@@ -485,6 +499,69 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.set(Leaf::Null)
+    }
+}
+
+/// One level deeper than `depth`, or an error past the shared limit.
+fn nest<E: de::Error>(depth: usize) -> Result<usize, E> {
+    if depth >= MAX_DEPTH {
+        return Err(E::custom("nested too deep"));
+    }
+    Ok(depth + 1)
+}
+
+/// Skips a value the rules do not look at, checking it against the shared
+/// JSON rule on the way: serde_json refuses lone surrogate escapes in the
+/// strings it reads (not in those it ignores) and numbers beyond a double's
+/// range, and [`nest`] counts the depth.
+struct Checked {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
+        while map.next_key_seed(Checked { depth })?.is_some() {
+            map.next_value_seed(Checked { depth })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
+        while seq.next_element_seed(Checked { depth })?.is_some() {}
+        Ok(())
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -597,6 +674,44 @@ mod tests {
         assert!(!pf.judge(b"{oops", &mut out));
         assert!(!pf.judge(b"[1]", &mut out));
         assert!(!Prefilter::new(["map(.)"]).is_useful());
+    }
+
+    /// A line the shared JSON rule refuses is never judged, wherever the
+    /// fault is: in a value the rules look at or in one they skip.
+    #[test]
+    fn refuses_what_the_json_rule_refuses() {
+        let mut pf = Prefilter::new([".data.free < 10"]);
+        let mut out = Vec::new();
+        let deep = format!(
+            r#"{{"data":{{"free":50}},"x":{}1{}}}"#,
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        let bad: [&[u8]; 6] = [
+            b"{\"data\":{\"free\":50,\"host\":\"a\xff\"}}",
+            b"{\"data\":{\"free\":50},\"x\xfe\":1}",
+            br#"{"data":{"free":50,"host":"\ud800"}}"#,
+            br#"{"data":{"free":50,"n":1e400}}"#,
+            br#"{"data":{"free":50},"n":[-1e999]}"#,
+            deep.as_bytes(),
+        ];
+        for line in bad {
+            assert!(
+                !pf.judge(line, &mut out),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+            assert_eq!(out, [Tri::Unknown]);
+            assert!(json::check_value(line).is_err());
+        }
+        // Just inside the rule: judged.
+        let ok = format!(
+            r#"{{"data":{{"free":50,"host":"\ud83d\ude00","n":1e308}},"x":{}1{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(pf.judge(ok.as_bytes(), &mut out));
+        assert_eq!(out, [Tri::False]);
     }
 
     #[test]

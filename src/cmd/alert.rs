@@ -17,6 +17,7 @@ use crate::alert::send::{self, Executed, Executor, RetryPolicy, SmtpOptions, Smt
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
 use crate::event::{Failure, FailureMessage, InputPosition, Original};
 use crate::io::{self, check_line, Failures, FilterStep, LineReader, Output};
+use crate::json;
 use crate::time;
 
 /// Turn events into alert commands by rule (--rule, --when), or execute alert
@@ -423,6 +424,18 @@ fn execute(args: Args) -> Result<Outcome> {
                     continue;
                 }
             };
+            // The rule every tool applies (UTF-8, depth, surrogates, number
+            // range) before anything of the line is sent anywhere.
+            if let Err(e) = json::scan_object(bytes, None) {
+                failures.route(
+                    &input.name,
+                    line_no,
+                    vec![io::json_failure(&e)],
+                    Original::Line(bytes),
+                )?;
+                failures.flush()?;
+                continue;
+            }
             let cmd = match ReceivedCommand::parse(bytes) {
                 Ok(cmd) => cmd,
                 Err(errors) => {
