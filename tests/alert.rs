@@ -224,6 +224,9 @@ fn smtp_receives_exactly_the_expected_emails() {
         assert_eq!(header(&headers, "To").len(), 1);
         assert!(header(&headers, "To")[0].contains(to));
         assert_eq!(header(&headers, "X-Unilog-Urgency"), vec!["high"]);
+        // A declared content type and encoding need the MIME version (RFC 2045).
+        assert_eq!(header(&headers, "MIME-Version"), vec!["1.0"]);
+        assert_eq!(header(&headers, "Content-Type").len(), 1);
         assert!(body.contains("needs attention"), "{body}");
     }
     // The Message-ID is the command id: the same command always makes the
@@ -528,6 +531,53 @@ fn http_failures_are_retried_then_reported() {
     assert_eq!(f["data"]["errors"][0]["kind"], "send_failed");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("retrying").count(), 2, "{stderr}");
+}
+
+/// A 429 or 503 with `Retry-After` (seconds or an HTTP date) waits as long
+/// as the receiver asks, never longer than --max-backoff.
+#[test]
+fn retry_after_is_honoured_within_max_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
+    let gap = |server: &Server| {
+        let got = server.wait_for(2);
+        assert_eq!(got.len(), 2, "{got:?}");
+        got[1]["t"].as_f64().unwrap() - got[0]["t"].as_f64().unwrap()
+    };
+    let cases: [(&str, &str, &str, f64, f64); 4] = [
+        ("429", "2", "30s", 1.9, 10.0),
+        ("503", "2", "30s", 1.9, 10.0),
+        // An HTTP date two to three seconds ahead (dates count whole seconds).
+        ("429", "date+3", "30s", 1.0, 10.0),
+        // Bounded: the server asks for an hour, --max-backoff says 300ms.
+        ("503", "3600", "300ms", 0.0, 3.0),
+    ];
+    for (status, after, max, at_least, below) in cases {
+        let server = Server::http(
+            dir.path(),
+            &[
+                "--fail-first",
+                "1",
+                "--fail-status",
+                status,
+                "--retry-after",
+                after,
+            ],
+        );
+        let out = send_http(&server, &commands, &["--max-backoff", max]);
+        assert_success(&out);
+        assert_eq!(json_lines(&out.stdout)[0]["data"]["attempts"], 2);
+        let g = gap(&server);
+        assert!(
+            g >= at_least && g < below,
+            "{status} Retry-After {after}, --max-backoff {max}: retried after {g:.2}s"
+        );
+        assert!(
+            stderr_of(&out).contains("Retry-After"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
 }
 
 #[test]

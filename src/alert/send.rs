@@ -31,6 +31,9 @@ pub enum SendError {
     /// Worth another try: a refused or dropped connection, a timeout, a
     /// "try later" answer (SMTP 4xx, HTTP 408/429/5xx, exit code 75).
     Transient(String),
+    /// Transient, and the receiver said when to try again (HTTP 429 or 503
+    /// with `Retry-After`): no sooner than this, at most `--max-backoff`.
+    TryAfter(String, Duration),
     /// Another try would fail the same way: a bad address, SMTP 5xx, HTTP
     /// 4xx, a program's other exit codes.
     Permanent(String),
@@ -44,7 +47,10 @@ impl SendError {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            SendError::Transient(m) | SendError::Permanent(m) | SendError::Setup(m) => m,
+            SendError::Transient(m)
+            | SendError::TryAfter(m, _)
+            | SendError::Permanent(m)
+            | SendError::Setup(m) => m,
         }
     }
 }
@@ -213,6 +219,9 @@ impl SmtpChannel {
             .raw_header(HeaderValue::new(id_header, cmd.command_id.clone()))
             .raw_header(HeaderValue::new(urgency_header, n.urgency.to_string()))
             .header(ContentType::TEXT_PLAIN)
+            // The mail declares a content type and an encoding: RFC 2045
+            // wants the version beside them.
+            .header(lettre::message::header::MIME_VERSION_1_0)
             .body(body)
             .map_err(|e| SendError::Permanent(format!("cannot build the email: {e}")))
     }
@@ -346,8 +355,25 @@ impl Channel for HttpChannel {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let text = format!("HTTP {status}");
+                let after = matches!(status, 429 | 503)
+                    .then(|| {
+                        resp.headers()
+                            .get("retry-after")?
+                            .to_str()
+                            .ok()
+                            .map(str::to_string)
+                    })
+                    .flatten()
+                    .and_then(|v| retry_after(&v, time::now_ms()));
                 match status {
                     200..=299 => Ok(text),
+                    _ if after.is_some() => {
+                        let after = after.expect("checked");
+                        Err(SendError::TryAfter(
+                            format!("{text}, Retry-After {}", smtp::seconds(after)),
+                            after,
+                        ))
+                    }
                     408 | 425 | 429 | 500..=599 => Err(SendError::Transient(text)),
                     _ => Err(SendError::Permanent(text)),
                 }
@@ -539,6 +565,24 @@ pub fn open_channel(
     }
 }
 
+/// The wait an HTTP `Retry-After` value asks for (RFC 9110 10.2.3): a
+/// number of seconds, or an HTTP date (a date past gives no wait). `None`
+/// when it is neither.
+pub fn retry_after(value: &str, now_ms: i64) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
+    }
+    // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is RFC 2822's form.
+    let at = jiff::fmt::rfc2822::parse(v)
+        .ok()?
+        .timestamp()
+        .as_millisecond();
+    Some(Duration::from_millis(
+        at.saturating_sub(now_ms).max(0) as u64
+    ))
+}
+
 /// How often and how patiently to retry transient failures.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -675,7 +719,10 @@ impl Executor {
                             permanent,
                         });
                     }
-                    let wait = self.policy.delay(attempt);
+                    let mut wait = self.policy.delay(attempt);
+                    if let SendError::TryAfter(_, after) = &e {
+                        wait = wait.max(*after).min(self.policy.max_backoff);
+                    }
                     on_retry(attempt, e.message(), wait);
                     std::thread::sleep(wait);
                 }
@@ -766,6 +813,23 @@ mod tests {
         assert_eq!(split_host_port("h").unwrap(), ("h".into(), None));
         assert!(split_host_port("user:pw@h:25").is_err());
         assert!(split_host_port("h:x").is_err());
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = 784_111_777_000; // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(retry_after("5", now), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:40 GMT", now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-1", now), None);
     }
 
     #[test]
