@@ -669,6 +669,24 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
         ids.iter().map(String::as_str).collect::<Vec<_>>(),
         "each command exactly once"
     );
+    // Reported once: later runs hold it quietly (exit 0), send nothing.
+    for _ in 0..2 {
+        let out = cmd("alert")
+            .args(["--send", &url, "--state", state.to_str().unwrap()])
+            .arg(&commands_file)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let outcomes = json_lines(&out.stdout);
+        assert_eq!(outcomes.len(), 5);
+        assert!(outcomes.iter().all(|o| o["data"]["status"] == "duplicate"));
+        assert!(
+            stderr_of(&out).contains("1 command(s) held"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    assert_eq!(server.received().len(), 6);
     // At least once, when asked: the interrupted command goes again, the
     // others stay done.
     let out = cmd("alert")
@@ -697,7 +715,7 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
     assert_eq!(received.len(), 7);
     assert_eq!(received[6]["idempotency_key"], ids[2].as_str());
     // Two executors on one state directory: the second refuses.
-    let _hold = unilog::alert::journal::Journal::open(&state).unwrap();
+    let _hold = unilog::alert::journal::Journal::open(&state, 1000, 0).unwrap();
     let out = cmd("alert")
         .args(["--send", &url, "--state", state.to_str().unwrap()])
         .arg(&commands_file)
@@ -705,6 +723,103 @@ fn an_executor_killed_and_restarted_sends_no_duplicate() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+}
+
+/// A person who checked an interrupted command marks it resolved; it is
+/// then neither sent nor reported again.
+#[test]
+fn an_interrupted_command_is_reported_once_and_resolved_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = disk_commands(
+        dir.path(),
+        &[
+            ("db-1", 1, "dba@example.com"),
+            ("db-2", 2, "dba@example.com"),
+        ],
+    );
+    let ids: Vec<String> = json_lines(&commands)
+        .iter()
+        .map(|v| v["data"]["command_id"].as_str().unwrap().to_string())
+        .collect();
+    let state = dir.path().join("state");
+    // What a run killed while sending the first command leaves.
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("journal"), format!("S {} 1\n", ids[0])).unwrap();
+    let server = Server::http(dir.path(), &[]);
+    let run = |extra: &[&str]| {
+        send_http(
+            &server,
+            &commands,
+            &[&["--state", state.to_str().unwrap()], extra].concat(),
+        )
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains(&format!("--resolve {}", ids[0])),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        json_lines(&out.stdout)[0]["data"]["errors"][0]["kind"],
+        "interrupted"
+    );
+    assert_success(&run(&[]));
+    // --resolve needs no input and names what is left.
+    let resolve = |id: &str| {
+        cmd("alert")
+            .args(["--state", state.to_str().unwrap(), "--resolve", id])
+            .output()
+            .unwrap()
+    };
+    let out = resolve(&ids[1]);
+    assert_eq!(out.status.code(), Some(2), "not interrupted: an error");
+    assert!(
+        stderr_of(&out).contains("not interrupted"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = resolve(&ids[0]);
+    assert_success(&out);
+    assert!(stderr_of(&out).contains("resolved"));
+    let out = run(&[]);
+    assert_success(&out);
+    assert!(json_lines(&out.stdout)
+        .iter()
+        .all(|o| o["data"]["status"] == "duplicate"));
+    assert!(!stderr_of(&out).contains("held"), "{}", stderr_of(&out));
+    // Only the second command ever went.
+    assert_eq!(server.received().len(), 1);
+}
+
+/// The journal forgets finished commands past --horizon and stays small.
+#[test]
+fn the_journal_is_bounded_by_its_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // Ten thousand commands finished a year ago, one interrupted then.
+    let mut old = String::new();
+    for i in 0..10_000u64 {
+        old.push_str(&format!("S {i:032x} 1000\nD {i:032x} 1000\n"));
+    }
+    old.push_str(&format!("S {:032x} 1000\n", 99_999));
+    std::fs::write(state.join("journal"), &old).unwrap();
+    let server = Server::http(dir.path(), &[]);
+    let commands = disk_commands(dir.path(), &[("db-1", 1, "dba@example.com")]);
+    let out = send_http(
+        &server,
+        &commands,
+        &["--state", state.to_str().unwrap(), "--horizon", "30d"],
+    );
+    assert_success(&out);
+    let journal = std::fs::read_to_string(state.join("journal")).unwrap();
+    // The interrupted one (kept until resolved) and the new command.
+    assert_eq!(journal.lines().count(), 3, "{journal}");
+    assert!(
+        journal.starts_with(&format!("S {:032x} 1000\n", 99_999)),
+        "{journal}"
+    );
 }
 
 #[test]
@@ -832,6 +947,78 @@ fn deciding_with_when_and_throttle() {
         json!({"name": "Ops", "email": "ops@example.com"})
     );
     assert_eq!(cmds[0]["data"]["rule"], "load");
+}
+
+/// A decider run from cron every minute throttles as one long run would:
+/// --throttle's memory lives in --state DIR, replaced atomically.
+#[test]
+fn throttles_survive_across_runs_in_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("decider");
+    let run = |events: &[Value], extra: &[&str]| {
+        let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+        let out = cmd("alert")
+            .args([
+                "--when",
+                ".data.free_percent < 10",
+                "--summary",
+                "low {{.data.host}}",
+            ])
+            .args(["--throttle", "30m", "--per", ".data.host", "--state"])
+            .arg(&state)
+            .args(extra)
+            .write_stdin(input)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        json_lines(&out.stdout)
+            .iter()
+            .map(|c| {
+                c["data"]["source"]["data"]["host"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let at = |host: &str, t: &str| {
+        let mut e = disk_event(host, 1, "o@example.com");
+        e["data"]["timestamp"] = format!("2026-11-27T{t}Z").into();
+        e
+    };
+    assert_eq!(run(&[at("a", "10:00:00")], &[]), ["a"]);
+    // The next run, a minute later: a is held back, b is new.
+    assert_eq!(run(&[at("a", "10:01:00"), at("b", "10:01:00")], &[]), ["b"]);
+    assert_eq!(run(&[at("a", "10:29:00")], &[]), Vec::<String>::new());
+    assert_eq!(run(&[at("a", "10:30:00"), at("b", "10:30:00")], &[]), ["a"]);
+    let files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lock")
+        .collect();
+    assert_eq!(files, ["throttles.json"], "no temporary left behind");
+    // By the time of processing too (events without a time).
+    let untimed = json!({"data": {"host": "c", "free_percent": 1}});
+    let flags = ["--processing-time"];
+    assert_eq!(run(std::slice::from_ref(&untimed), &flags), ["c"]);
+    assert_eq!(
+        run(std::slice::from_ref(&untimed), &flags),
+        Vec::<String>::new()
+    );
+    // Damaged state is an error that names the file, never a silent reset.
+    std::fs::write(state.join("throttles.json"), "{oops").unwrap();
+    let out = cmd("alert")
+        .args(["--when", "true", "--throttle", "1m", "--state"])
+        .arg(&state)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("throttles.json"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]

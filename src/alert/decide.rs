@@ -59,6 +59,11 @@ impl Decider {
         &self.rules
     }
 
+    /// The rules, to restore their throttles' state.
+    pub fn rules_mut(&mut self) -> &mut [Rule] {
+        &mut self.rules
+    }
+
     /// Turns the prefilter off, so that jq judges every event (for tests and
     /// benchmarks).
     pub fn without_prefilter(mut self) -> Self {

@@ -24,6 +24,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use jaq_json::Val;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::command::{self, Urgency};
 use super::expr::{EvalError, Jq, Template};
@@ -178,6 +179,11 @@ impl Rule {
         })
     }
 
+    /// The rule's throttle, if it has one.
+    pub fn throttle_mut(&mut self) -> Option<&mut Throttle> {
+        self.throttle.as_mut()
+    }
+
     /// Asks the rule's throttle (if any) whether an alert for `event` at
     /// `at_ms` may go out, and records it when so.
     pub fn admit(&mut self, event: &Val, at_ms: i64) -> Result<bool, EvalError> {
@@ -285,9 +291,94 @@ impl Throttle {
         self.last.len()
     }
 
+    /// What the throttle remembers, as JSON: its period and, per key (the
+    /// key's JSON text), the time of its last alert while within a period.
+    pub fn save(&self) -> Value {
+        let horizon = self.newest.saturating_sub(self.period_ms);
+        let keys: serde_json::Map<String, Value> = self
+            .last
+            .iter()
+            .filter(|(_, &t)| t > horizon)
+            .map(|(k, &t)| (String::from_utf8_lossy(k).into_owned(), t.into()))
+            .collect();
+        serde_json::json!({"period_ms": self.period_ms, "newest": self.newest, "keys": keys})
+    }
+
+    /// Takes back what [`Throttle::save`] gave (from an earlier run). A
+    /// saved state of another period is used too: the times are the facts.
+    pub fn restore(&mut self, saved: &Value) -> Result<()> {
+        let keys = saved["keys"]
+            .as_object()
+            .context("\"keys\" is not an object")?;
+        for (k, t) in keys {
+            let t = t.as_i64().with_context(|| format!("key {k}: not a time"))?;
+            let slot = self.last.entry(k.as_bytes().to_vec()).or_insert(t);
+            *slot = (*slot).max(t);
+        }
+        if let Some(n) = saved["newest"].as_i64() {
+            self.newest = self.newest.max(n);
+        }
+        self.sweep_at = (self.last.len() * 2).max(1024);
+        Ok(())
+    }
+
     /// True when no key is remembered.
     pub fn is_empty(&self) -> bool {
         self.last.is_empty()
+    }
+}
+
+/// The file in a decider's `--state DIR` that keeps its throttles.
+pub const THROTTLE_FILE: &str = "throttles.json";
+
+/// The throttles of `rules` kept in a state directory across runs, so that
+/// a decider run from cron every minute throttles as one long run would.
+/// The directory is locked while open; [`ThrottleState::save`] replaces the
+/// file atomically (write, fsync, rename, directory fsync).
+pub struct ThrottleState {
+    path: std::path::PathBuf,
+    _lock: std::fs::File,
+}
+
+impl ThrottleState {
+    /// Opens `dir` (creating it) and gives `rules` what an earlier run saved.
+    pub fn open(dir: &Path, rules: &mut [Rule]) -> Result<Self> {
+        let lock = super::journal::lock_dir(dir, "decider")?;
+        let path = dir.join(THROTTLE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let saved: Value = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("throttle state {} is damaged", path.display()))?;
+                for rule in rules.iter_mut() {
+                    let Some(t) = rule.throttle.as_mut() else {
+                        continue;
+                    };
+                    if let Some(s) = saved["rules"].get(&rule.id) {
+                        t.restore(s).with_context(|| {
+                            format!("throttle state {}: rule {:?}", path.display(), rule.id)
+                        })?;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+        Ok(ThrottleState { path, _lock: lock })
+    }
+
+    /// Saves the throttles of `rules`; call it after the commands they let
+    /// through are flushed, so a crash re-raises an alert (the executor's
+    /// journal drops the copy by its id) rather than loses one.
+    pub fn save(&self, rules: &[Rule]) -> Result<()> {
+        let mut by_rule = serde_json::Map::new();
+        for rule in rules {
+            if let Some(t) = &rule.throttle {
+                by_rule.insert(rule.id.clone(), t.save());
+            }
+        }
+        let body = serde_json::to_vec(&serde_json::json!({"version": 1, "rules": by_rule}))
+            .expect("values serialize");
+        crate::store::write_atomically(&self.path, &body)
     }
 }
 

@@ -21,6 +21,8 @@ use lettre::message::{Mailbox, Message};
 use lettre::Address;
 
 use super::command::{body_text, one_line, ReceivedCommand, MAX_DETAIL, MAX_SUMMARY};
+#[cfg(test)]
+use super::journal::DEFAULT_HORIZON_MS;
 use super::journal::{Journal, State};
 use super::tls;
 use crate::time;
@@ -627,8 +629,12 @@ pub enum Executed {
     /// Already sent (by this run or an earlier one): not sent again.
     Duplicate,
     /// An earlier run died while sending it: it may or may not have gone
-    /// out, and it is not sent again (at most once).
+    /// out, and it is not sent again (at most once). Reported once: the
+    /// caller calls [`Executor::reported`] once the report is out.
     Interrupted,
+    /// Interrupted and already reported by an earlier run; held until a
+    /// person resolves it (`--resolve`).
+    Held,
     /// Not sent.
     Failed {
         /// Tries made.
@@ -666,6 +672,12 @@ impl Executor {
         }
     }
 
+    /// Records that an interrupted command was reported, so that later
+    /// runs hold it without reporting it again.
+    pub fn reported(&mut self, id: &str) -> Result<()> {
+        self.journal.record(id, State::Reported, time::now_ms())
+    }
+
     /// The channel's kind and target.
     pub fn channel(&self) -> (&'static str, String) {
         (self.channel.kind(), self.channel.target())
@@ -685,7 +697,8 @@ impl Executor {
         let resent = match self.journal.state(id) {
             Some(State::Done) => return Ok(Executed::Duplicate),
             Some(State::Started) if !self.retry_interrupted => return Ok(Executed::Interrupted),
-            Some(State::Started) => true,
+            Some(State::Reported) if !self.retry_interrupted => return Ok(Executed::Held),
+            Some(State::Started | State::Reported) => true,
             Some(State::Failed) | None => false,
         };
         self.journal.record(id, State::Started, time::now_ms())?;
@@ -947,7 +960,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = cmd("a@b.c", "s", "");
         {
-            let mut j = Journal::open(dir.path()).unwrap();
+            let mut j = Journal::open(dir.path(), DEFAULT_HORIZON_MS, time::now_ms()).unwrap();
             j.record(&c.command_id, State::Started, 0).unwrap();
         }
         // Each run is a new process: a new executor over the same journal.
@@ -956,12 +969,18 @@ mod tests {
                 answers: vec![Ok("250".into())],
                 calls: 0,
             };
-            let journal = Journal::open(dir.path()).unwrap();
-            Executor::new(Box::new(ok), journal, policy(), resend)
-                .execute(&c, b"{}", |_, _, _| {})
-                .unwrap()
+            let journal = Journal::open(dir.path(), DEFAULT_HORIZON_MS, time::now_ms()).unwrap();
+            let mut ex = Executor::new(Box::new(ok), journal, policy(), resend);
+            let out = ex.execute(&c, b"{}", |_, _, _| {}).unwrap();
+            if out == Executed::Interrupted {
+                ex.reported(&c.command_id).unwrap();
+            }
+            out
         };
         assert_eq!(run(false), Executed::Interrupted);
+        // Reported once; later runs hold it quietly.
+        assert_eq!(run(false), Executed::Held);
+        assert_eq!(run(false), Executed::Held);
         assert!(matches!(run(true), Executed::Sent { resent: true, .. }));
         assert_eq!(run(true), Executed::Duplicate);
     }

@@ -12,7 +12,7 @@ use crate::alert::command::{ReceivedCommand, Urgency, OUTCOME_SCHEMA};
 use crate::alert::decide::Decider;
 use crate::alert::expr::Jq;
 use crate::alert::journal::Journal;
-use crate::alert::rule::{self, RecipientSpec, RuleSpec};
+use crate::alert::rule::{self, RecipientSpec, RuleSpec, ThrottleState};
 use crate::alert::send::{self, Executed, Executor, RetryPolicy, SmtpOptions, SmtpTls};
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, OutputArgs};
 use crate::event::{Failure, FailureMessage, InputPosition, Original};
@@ -70,7 +70,7 @@ pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Decide by the rules in this JSON file ({\"rules\":[{\"id\",\"when\",\"summary\",…}]}).
+    /// Decide by the rules in this JSON file: {"rules":[{"id":…,"when":…,"summary":…},…]}.
     #[arg(long, value_name = "FILE", help_heading = "Deciding")]
     pub rule: Option<PathBuf>,
 
@@ -139,7 +139,7 @@ pub struct Args {
     pub phone: Option<String>,
 
     /// At most one alert per rule (and per --per key) in each period of this
-    /// length; a rule's own "throttle" wins.
+    /// length; a rule's own "throttle" wins. With --state, kept across runs.
     #[arg(long, value_name = "DURATION", help_heading = "Deciding")]
     pub throttle: Option<String>,
 
@@ -176,19 +176,27 @@ pub struct Args {
     #[arg(long, value_name = "URL", conflicts_with_all = ["rule", "when"], help_heading = "Executing")]
     pub send: Option<String>,
 
-    /// Keep the journal of executed command ids in this directory.
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "send",
-        help_heading = "Executing"
-    )]
-    pub state: Option<PathBuf>,
-
     /// Send again a command an earlier run was sending when it died (at
-    /// least once) instead of reporting it (at most once).
+    /// least once) instead of reporting it once and holding it (at most once).
     #[arg(long, requires = "state", help_heading = "Executing")]
     pub retry_interrupted: bool,
+
+    /// Mark an interrupted command (by its command id) resolved, once you
+    /// have checked whether it arrived: it is never sent or reported again.
+    /// Repeatable; needs --state and reads no input.
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "state",
+        conflicts_with_all = ["rule", "when", "retry_interrupted"],
+        help_heading = "Executing"
+    )]
+    pub resolve: Vec<String>,
+
+    /// How long the journal remembers commands it finished; one read again
+    /// after this is sent again, so make it longer than any redelivery.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = cli::duration_arg, help_heading = "Executing")]
+    pub horizon: i64,
 
     /// Retries of a transient failure.
     #[arg(
@@ -242,6 +250,11 @@ pub struct Args {
     )]
     pub exec_arg: Vec<String>,
 
+    /// Keep state across runs in this directory: the decider's throttles
+    /// (throttles.json), or the executor's journal of command ids (journal).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 
@@ -259,7 +272,9 @@ pub struct Args {
 
 /// Runs `alert`.
 pub fn run(args: Args) -> Result<Outcome> {
-    if args.send.is_some() {
+    if !args.resolve.is_empty() {
+        resolve(&args)
+    } else if args.send.is_some() {
         execute(args)
     } else if args.rule.is_some() || args.when.is_some() {
         decide(args)
@@ -317,6 +332,29 @@ fn rule_specs(args: &Args) -> Result<Vec<RuleSpec>> {
     Ok(specs)
 }
 
+/// `--resolve ID…`: marks interrupted commands done in the journal.
+fn resolve(args: &Args) -> Result<Outcome> {
+    let dir = args.state.as_deref().expect("clap requires --state");
+    let mut journal = Journal::open(dir, args.horizon, time::now_ms())?;
+    for id in &args.resolve {
+        journal
+            .resolve(id, time::now_ms())
+            .with_context(|| format!("--resolve {id}"))?;
+        cli::warn(format_args!(
+            "command {id} resolved: it will not be sent or reported again"
+        ));
+    }
+    let left = journal.interrupted();
+    if !left.is_empty() {
+        cli::warn(format_args!(
+            "{} interrupted command(s) left unresolved: {}",
+            left.len(),
+            left.join(" ")
+        ));
+    }
+    Ok(Outcome::Ok)
+}
+
 fn decide(args: Args) -> Result<Outcome> {
     let rules = rule::compile_rules(rule_specs(&args)?)?;
     let time_path = if args.processing_time {
@@ -328,6 +366,10 @@ fn decide(args: Args) -> Result<Outcome> {
     if args.no_prefilter {
         decider = decider.without_prefilter();
     }
+    let throttles = match &args.state {
+        Some(dir) => Some(ThrottleState::open(dir, decider.rules_mut())?),
+        None => None,
+    };
     let inputs = io::open_inputs(&args.input.files)?;
     let mut out = args.output.open()?;
     let mut failures = Failures::open(&args.failures)?;
@@ -348,9 +390,13 @@ fn decide(args: Args) -> Result<Outcome> {
                 original,
             } => return failures.route(input, line_no, vec![message], original),
             FilterStep::Idle => {
-                // The producer paused: let the next tool see what we have.
+                // The producer paused: let the next tool see what we have,
+                // then keep the throttles that reflect it.
                 out.flush()?;
                 failures.flush()?;
+                if let Some(t) = &throttles {
+                    t.save(decider.rules())?;
+                }
                 return Ok(());
             }
         };
@@ -366,6 +412,9 @@ fn decide(args: Args) -> Result<Outcome> {
     })?;
     out.flush()?;
     failures.flush()?;
+    if let Some(t) = &throttles {
+        t.save(decider.rules())?;
+    }
     counts.failed = failures.count();
     if args.verbose || throttled > 0 && cli::stderr_is_terminal() {
         cli::warn(format_args!("{throttled} alerts held back by throttles"));
@@ -393,7 +442,7 @@ fn execute(args: Args) -> Result<Outcome> {
     };
     let channel = send::open_channel(url, &smtp, args.exec_arg.clone(), timeout)?;
     let journal = match &args.state {
-        Some(dir) => Journal::open(dir)?,
+        Some(dir) => Journal::open(dir, args.horizon, time::now_ms())?,
         None => Journal::in_memory(),
     };
     let policy = RetryPolicy {
@@ -409,6 +458,7 @@ fn execute(args: Args) -> Result<Outcome> {
     let max_line = usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX);
     let mut counts = Counts::default();
     let mut failed_commands = 0u64;
+    let mut held = 0u64;
     for input in inputs {
         let mut reader = LineReader::with_max_line(input.reader, max_line);
         while let Some((line_no, line)) = reader
@@ -464,6 +514,7 @@ fn execute(args: Args) -> Result<Outcome> {
                 m.insert("target".into(), target.clone().into());
                 m
             };
+            let mut reported = false;
             let line = match executed {
                 Executed::Sent {
                     attempts,
@@ -487,15 +538,20 @@ fn execute(args: Args) -> Result<Outcome> {
                     m.insert("at".into(), time::format_rfc3339_ms(time::now_ms()).into());
                     outcome_line(m)
                 }
+                Executed::Held => {
+                    held += 1;
+                    continue;
+                }
                 Executed::Interrupted => {
                     failed_commands += 1;
+                    reported = true;
                     cli::warn(format_args!(
-                        "{position}: command {} was being sent when an earlier run stopped; not sent again (see --retry-interrupted)",
-                        cmd.command_id
+                        "{position}: command {} was being sent when an earlier run stopped; not sent again: check whether it arrived, then --resolve {} (or --retry-interrupted to send it again)",
+                        cmd.command_id, cmd.command_id
                     ));
                     let message = FailureMessage::new(
                         "interrupted",
-                        "an earlier run stopped while sending this command: it may or may not have been delivered, and is not sent again (--retry-interrupted would)",
+                        "an earlier run stopped while sending this command: it may or may not have been delivered; it is reported this once and held (--resolve ID marks it done, --retry-interrupted sends it again)",
                     );
                     failure_line(
                         &input.name,
@@ -534,12 +590,21 @@ fn execute(args: Args) -> Result<Outcome> {
             out.write_line(&line)?;
             // Each outcome goes out as it happens: an executor follows a log.
             out.flush()?;
+            if reported {
+                // Only once the report is out: a crash before reports again.
+                executor.reported(&cmd.command_id)?;
+            }
         }
     }
     out.flush()?;
     failures.flush()?;
+    if held > 0 {
+        cli::warn(format_args!(
+            "{held} command(s) held: interrupted in an earlier run and reported then (--resolve ID once checked, or --retry-interrupted)"
+        ));
+    }
     counts.failed = failures.count() + failed_commands;
-    counts.written = counts.read - counts.failed;
+    counts.written = counts.read - counts.failed - held;
     counts.report(args.verbose, "done");
     Ok(counts.outcome())
 }
