@@ -1117,6 +1117,53 @@ fn unreadable_lines_are_failures_in_every_fast_path() {
     assert!(server.received().is_empty());
 }
 
+/// `alert --help` gives deciding and executing their own sections, and its
+/// examples copy-paste: no escaped quotes, no command wrapped mid-line.
+#[test]
+fn help_sections_and_examples_copy_paste() {
+    let out = cmd("alert").arg("--help").env("COLUMNS", "80").output().unwrap();
+    assert_success(&out);
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(!help.contains("\\\""), "escaped quotes in --help:\n{help}");
+    assert!(help.contains(r#"{"rules":[{"id":…,"when":…,"summary":…},…]}"#));
+    // Each example line is in the help whole, and shorter than 80 columns.
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd/alert.rs"),
+    )
+    .unwrap();
+    let examples = src.split("Examples:\n").nth(1).unwrap();
+    let examples = &examples[..examples.find("\n\n").unwrap()];
+    let mut n = 0;
+    for line in examples.lines() {
+        let line = line.replace("\\\\", "\\");
+        assert!(line.len() < 80, "{line}");
+        assert!(help.lines().any(|h| h == line), "{line:?} not verbatim in:\n{help}");
+        n += 1;
+    }
+    assert!(n >= 10);
+    // Sections: an option of one job never appears in the other's.
+    let section = |name: &str| {
+        let start = help.find(&format!("\n{name}:\n")).unwrap_or_else(|| panic!("{name}"));
+        let rest = &help[start + name.len() + 3..];
+        let end = rest
+            .match_indices("\n\n")
+            .map(|(i, _)| i)
+            .find(|&i| rest[i + 2..].starts_with(|c: char| !c.is_whitespace()))
+            .unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    let deciding = section("Deciding");
+    let executing = section("Executing");
+    for flag in ["--rule", "--when", "--throttle", "--per", "--time-path"] {
+        assert!(deciding.contains(&format!("{flag} ")), "{flag} in Deciding");
+        assert!(!executing.contains(&format!("{flag} ")), "{flag} not in Executing");
+    }
+    for flag in ["--send", "--from", "--smtp-tls", "--ca", "--retries", "--resolve", "--horizon"] {
+        assert!(executing.contains(&format!("{flag} ")), "{flag} in Executing");
+        assert!(!deciding.contains(&format!("{flag} ")), "{flag} not in Deciding");
+    }
+}
+
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();

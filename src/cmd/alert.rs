@@ -20,6 +20,32 @@ use crate::io::{self, check_line, Failures, FilterStep, LineReader, Output};
 use crate::json;
 use crate::time;
 
+/// The help's examples, each line short enough for an 80-column terminal so
+/// that clap never wraps one in the middle of a command (a test checks).
+const EXAMPLES: &str = "\
+Examples:
+  alert --rule rules.json health.ndjson > commands.ndjson
+  log-tail health.log --follow \\
+    | alert --when '.data.disk.free_percent < 10' \\
+        --summary 'Disk low on {{.data.host}}' \\
+        --recipient 'Ops <ops@example.com>' \\
+        --throttle 30m --per .data.host --state /var/lib/unilog/decider \\
+    | log-append commands.log
+  log-tail commands.log --group mailer --follow \\
+    | alert --send smtp://mail.example.com:587 --from alerts@example.com \\
+        --state /var/lib/unilog/mailer
+  alert --send https://hooks.example.com/alerts --state state/ commands.ndjson
+  alert --send exec:/usr/local/bin/page-oncall \\
+      --exec-arg --team --exec-arg ops < commands.ndjson
+  alert --state state/ --resolve 3f2a9c0e5b7d41e8a6c2f0b9d8e7a6c5
+
+Credentials never go on the command line: SMTP reads UNILOG_SMTP_USERNAME
+and UNILOG_SMTP_PASSWORD (or --smtp-credentials FILE), HTTP reads the
+Authorization header from UNILOG_HTTP_AUTHORIZATION.
+
+Exit status: 0 all good, 1 some inputs or commands failed (failure events
+written), 2 usage, I/O or journal error.";
+
 /// Turn events into alert commands by rule (--rule, --when), or execute alert
 /// commands (--send) exactly once.
 ///
@@ -48,23 +74,7 @@ use crate::time;
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "\
-Examples:
-  alert --rule rules.json health.ndjson > commands.ndjson
-  log-tail health.log --follow | alert --when '.data.disk.free_percent < 10' \\
-      --summary 'Disk low on {{.data.host}}' --recipient 'Ops <ops@example.com>' \\
-      --throttle 30m --per .data.host | log-append commands.log
-  log-tail commands.log --group mailer --follow \\
-      | alert --send smtp://mail.example.com:587 --from alerts@example.com --state /var/lib/unilog/mailer
-  alert --send https://hooks.example.com/alerts --state state/ commands.ndjson
-  alert --send exec:/usr/local/bin/page-oncall --exec-arg --team --exec-arg ops < commands.ndjson
-
-Credentials never go on the command line: SMTP reads UNILOG_SMTP_USERNAME and
-UNILOG_SMTP_PASSWORD (or --smtp-credentials FILE), HTTP reads the Authorization
-header from UNILOG_HTTP_AUTHORIZATION.
-
-Exit status: 0 all good, 1 some inputs or commands failed (failure events
-written), 2 usage, I/O or journal error."
+    after_help = EXAMPLES
 )]
 pub struct Args {
     #[command(flatten)]
