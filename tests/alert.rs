@@ -1121,29 +1121,37 @@ fn unreadable_lines_are_failures_in_every_fast_path() {
 /// examples copy-paste: no escaped quotes, no command wrapped mid-line.
 #[test]
 fn help_sections_and_examples_copy_paste() {
-    let out = cmd("alert").arg("--help").env("COLUMNS", "80").output().unwrap();
+    let out = cmd("alert")
+        .arg("--help")
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
     assert_success(&out);
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(!help.contains("\\\""), "escaped quotes in --help:\n{help}");
     assert!(help.contains(r#"{"rules":[{"id":…,"when":…,"summary":…},…]}"#));
     // Each example line is in the help whole, and shorter than 80 columns.
-    let src = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd/alert.rs"),
-    )
-    .unwrap();
+    let src =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd/alert.rs"))
+            .unwrap();
     let examples = src.split("Examples:\n").nth(1).unwrap();
     let examples = &examples[..examples.find("\n\n").unwrap()];
     let mut n = 0;
     for line in examples.lines() {
         let line = line.replace("\\\\", "\\");
         assert!(line.len() < 80, "{line}");
-        assert!(help.lines().any(|h| h == line), "{line:?} not verbatim in:\n{help}");
+        assert!(
+            help.lines().any(|h| h == line),
+            "{line:?} not verbatim in:\n{help}"
+        );
         n += 1;
     }
     assert!(n >= 10);
     // Sections: an option of one job never appears in the other's.
     let section = |name: &str| {
-        let start = help.find(&format!("\n{name}:\n")).unwrap_or_else(|| panic!("{name}"));
+        let start = help
+            .find(&format!("\n{name}:\n"))
+            .unwrap_or_else(|| panic!("{name}"));
         let rest = &help[start + name.len() + 3..];
         let end = rest
             .match_indices("\n\n")
@@ -1156,11 +1164,28 @@ fn help_sections_and_examples_copy_paste() {
     let executing = section("Executing");
     for flag in ["--rule", "--when", "--throttle", "--per", "--time-path"] {
         assert!(deciding.contains(&format!("{flag} ")), "{flag} in Deciding");
-        assert!(!executing.contains(&format!("{flag} ")), "{flag} not in Executing");
+        assert!(
+            !executing.contains(&format!("{flag} ")),
+            "{flag} not in Executing"
+        );
     }
-    for flag in ["--send", "--from", "--smtp-tls", "--ca", "--retries", "--resolve", "--horizon"] {
-        assert!(executing.contains(&format!("{flag} ")), "{flag} in Executing");
-        assert!(!deciding.contains(&format!("{flag} ")), "{flag} not in Deciding");
+    for flag in [
+        "--send",
+        "--from",
+        "--smtp-tls",
+        "--ca",
+        "--retries",
+        "--resolve",
+        "--horizon",
+    ] {
+        assert!(
+            executing.contains(&format!("{flag} ")),
+            "{flag} in Executing"
+        );
+        assert!(
+            !deciding.contains(&format!("{flag} ")),
+            "{flag} not in Deciding"
+        );
     }
 }
 
@@ -1605,6 +1630,68 @@ fn smtp_over_tls_with_a_private_ca() {
         &["--ca", &ca],
     );
     assert_setup_error(&out, &["offers AUTH XOAUTH2 only", "PLAIN or LOGIN"]);
+}
+
+/// HTTPS webhooks trust a private CA through --ca, and refuse what does
+/// not verify at once (exit 2, nothing journalled).
+#[test]
+fn https_webhook_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let ca = pki.join("ca.pem").display().to_string();
+    let commands = disk_commands(
+        dir.path(),
+        &[
+            ("db-1", 1, "dba@example.com"),
+            ("db-2", 2, "dba@example.com"),
+        ],
+    );
+    let good = cert_args(&pki, "good");
+    let server = Server::http(dir.path(), &["--tls", &good[0], &good[1]]);
+    let url = format!("https://localhost:{}/hooks", server.port);
+    let send = |url: &str, extra: &[&str]| {
+        // A state of its own each time: a journal that has the commands
+        // done would not connect at all.
+        static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        cmd("alert")
+            .args(["--send", url, "--backoff", "1s", "--state"])
+            .arg(dir.path().join(format!("state-{n}")))
+            .args(extra)
+            .write_stdin(commands.clone())
+            .output()
+            .unwrap()
+    };
+    // Without --ca the public roots do not know the private CA.
+    assert_setup_error(&send(&url, &[]), &["issuer", "--ca FILE"]);
+    assert!(server.received().is_empty());
+    let out = send(&url, &["--ca", &ca]);
+    assert_success(&out);
+    assert_eq!(server.received().len(), 2);
+    assert!(json_lines(&out.stdout)
+        .iter()
+        .all(|o| o["data"]["status"] == "sent"));
+    // Each certificate failure, over HTTPS too.
+    for (stem, words) in [
+        ("expired", &["has expired"][..]),
+        ("wrongname", &["not valid for the name", "localhost"][..]),
+        ("rogue", &["issuer"][..]),
+    ] {
+        let cert = cert_args(&pki, stem);
+        let server = Server::http(dir.path(), &["--tls", &cert[0], &cert[1]]);
+        let url = format!("https://localhost:{}/hooks", server.port);
+        let started = Instant::now();
+        assert_setup_error(&send(&url, &["--ca", &ca]), words);
+        assert!(started.elapsed() < Duration::from_secs(5), "retried");
+        assert!(server.received().is_empty());
+    }
+    // --ca means nothing for plain http://: refused, not ignored.
+    let out = cmd("alert")
+        .args(["--send", "http://127.0.0.1:9/", "--ca", &ca])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
