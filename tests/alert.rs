@@ -1429,6 +1429,17 @@ fn pki(dir: &Path) -> PathBuf {
     pki
 }
 
+/// The test PKI, its CA file's path, and two commands to send.
+fn tls_setup(dir: &Path) -> (PathBuf, String, Vec<u8>) {
+    let pki = pki(dir);
+    let ca = pki.join("ca.pem").display().to_string();
+    let two = [
+        ("db-1", 1, "dba@example.com"),
+        ("db-2", 2, "dba@example.com"),
+    ];
+    (pki, ca, disk_commands(dir, &two))
+}
+
 fn cert_args(pki: &Path, stem: &str) -> [String; 2] {
     [
         pki.join(format!("{stem}.pem")).display().to_string(),
@@ -1540,15 +1551,7 @@ fn opportunistic_tls_never_sends_credentials_in_clear_text_off_loopback() {
 #[test]
 fn smtp_over_tls_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
-    let ca = pki.join("ca.pem").display().to_string();
-    let commands = disk_commands(
-        dir.path(),
-        &[
-            ("db-1", 1, "dba@example.com"),
-            ("db-2", 2, "dba@example.com"),
-        ],
-    );
+    let (pki, ca, commands) = tls_setup(dir.path());
     let good = cert_args(&pki, "good");
     // STARTTLS, required; the login goes over TLS only.
     let server = Server::smtp(
@@ -1637,15 +1640,7 @@ fn smtp_over_tls_with_a_private_ca() {
 #[test]
 fn https_webhook_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
-    let ca = pki.join("ca.pem").display().to_string();
-    let commands = disk_commands(
-        dir.path(),
-        &[
-            ("db-1", 1, "dba@example.com"),
-            ("db-2", 2, "dba@example.com"),
-        ],
-    );
+    let (pki, ca, commands) = tls_setup(dir.path());
     let good = cert_args(&pki, "good");
     let server = Server::http(dir.path(), &["--tls", &good[0], &good[1]]);
     let url = format!("https://localhost:{}/hooks", server.port);
@@ -1697,15 +1692,7 @@ fn https_webhook_with_a_private_ca() {
 #[test]
 fn bad_certificates_stop_the_executor_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
-    let ca = pki.join("ca.pem").display().to_string();
-    let commands = disk_commands(
-        dir.path(),
-        &[
-            ("db-1", 1, "dba@example.com"),
-            ("db-2", 2, "dba@example.com"),
-        ],
-    );
+    let (pki, ca, commands) = tls_setup(dir.path());
     let cases: [(&str, &[&str], &[&str]); 4] = [
         ("expired", &["--ca", &ca], &["has expired"]),
         (
