@@ -810,10 +810,13 @@ pub fn for_each_line(
     Ok(read)
 }
 
-/// True for the start of a positioned event that is not whole JSON.
+/// True for the start of a positioned event that is not whole JSON: a
+/// line that begins with the position member, or is cut inside it.
 fn is_cut_positioned(bytes: &[u8]) -> bool {
-    let start = crate::json::skip_ws(bytes, 0);
-    bytes[start..].starts_with(br#"{"unilog":"#)
+    const PREFIX: &[u8] = br#"{"unilog":"#;
+    let line = &bytes[crate::json::skip_ws(bytes, 0)..];
+    !line.is_empty()
+        && (line.starts_with(PREFIX) || PREFIX.starts_with(line))
         && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
 }
 
@@ -859,6 +862,22 @@ pub fn json_failure(error: &ScanError) -> FailureMessage {
         ScanError::NotJson(_) | ScanError::Refused(_) => {
             FailureMessage::new(kind::NOT_JSON, error.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::is_cut_positioned;
+
+    #[test]
+    fn a_positioned_line_cut_anywhere_is_recognised() {
+        let whole = br#"{"unilog":{"log":"L","partition":0,"offset":1},"a":1}"#;
+        for cut in 1..whole.len() {
+            assert!(is_cut_positioned(&whole[..cut]), "cut at {cut}");
+        }
+        assert!(!is_cut_positioned(whole));
+        assert!(!is_cut_positioned(br#"{"a":"#), "not a position: a failure as ever");
+        assert!(!is_cut_positioned(b""));
     }
 }
 
