@@ -481,21 +481,7 @@ impl Progress {
         if !self.ticks.is_multiple_of(4096) {
             return;
         }
-        let now = std::time::Instant::now();
-        if now.duration_since(self.last).as_millis() < 250 {
-            return;
-        }
-        self.last = now;
-        let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
-        eprint!(
-            "\r{}: {} {}, {:.0} MB, {:.0} {}/s   ",
-            tool_name(),
-            done,
-            self.what,
-            bytes as f64 / 1e6,
-            done as f64 / secs,
-            self.what
-        );
+        self.draw(done, Some(bytes));
     }
 
     /// Counts `n` more items done in a batch (no byte count); looks at the
@@ -505,18 +491,26 @@ impl Progress {
             return;
         }
         self.batched += n;
+        self.draw(self.batched, None);
+    }
+
+    /// Draws the line, at most every 250 ms.
+    fn draw(&mut self, done: u64, bytes: Option<u64>) {
         let now = std::time::Instant::now();
         if now.duration_since(self.last).as_millis() < 250 {
             return;
         }
         self.last = now;
         let secs = now.duration_since(self.started).as_secs_f64().max(1e-3);
+        let size = bytes
+            .map(|b| format!(", {:.0} MB", b as f64 / 1e6))
+            .unwrap_or_default();
         eprint!(
-            "\r{}: {} {}, {:.0} {}/s   ",
+            "\r{}: {} {}{size}, {:.0} {}/s   ",
             tool_name(),
-            self.batched,
+            done,
             self.what,
-            self.batched as f64 / secs,
+            done as f64 / secs,
             self.what
         );
     }

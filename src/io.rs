@@ -813,10 +813,9 @@ pub fn for_each_line(
 /// True for the start of a positioned event that is not whole JSON: a
 /// line that begins with the position member, or is cut inside it.
 fn is_cut_positioned(bytes: &[u8]) -> bool {
-    const PREFIX: &[u8] = br#"{"unilog":"#;
     let line = &bytes[crate::json::skip_ws(bytes, 0)..];
     !line.is_empty()
-        && (line.starts_with(PREFIX) || PREFIX.starts_with(line))
+        && (line.starts_with(position::PREFIX) || position::PREFIX.starts_with(line))
         && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err()
 }
 
@@ -876,7 +875,10 @@ mod cut_tests {
             assert!(is_cut_positioned(&whole[..cut]), "cut at {cut}");
         }
         assert!(!is_cut_positioned(whole));
-        assert!(!is_cut_positioned(br#"{"a":"#), "not a position: a failure as ever");
+        assert!(
+            !is_cut_positioned(br#"{"a":"#),
+            "not a position: a failure as ever"
+        );
         assert!(!is_cut_positioned(b""));
     }
 }

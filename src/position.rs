@@ -377,7 +377,8 @@ pub fn write_before(out: &mut Vec<u8>, position: &Position, by: Option<&str>, re
     out.extend_from_slice(rest);
 }
 
-const PREFIX: &[u8] = b"{\"unilog\":";
+/// How a positioned event line begins.
+pub const PREFIX: &[u8] = b"{\"unilog\":";
 
 /// Splits an event line that begins with the position member: `Ok(None)`
 /// when it has none, `Ok(Some((position, rest)))` where `rest` is the event

@@ -132,7 +132,7 @@ fn destination_marks(dest: &Path) -> Result<Vec<(String, Held)>> {
     if dest.is_file() {
         let bytes =
             std::fs::read(dest).with_context(|| format!("cannot read {}", dest.display()))?;
-        if bytes.starts_with(br#"{"format":"unilog-window-state""#) {
+        if crate::window::state::is_state(&bytes) {
             let checkpoint = crate::window::state::decode(dest, &bytes)?;
             return Ok(vec![("window".into(), checkpoint.held)]);
         }

@@ -147,6 +147,13 @@ fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// True when `bytes` begin as a window state file does (its header's
+/// format), whole or not: for telling a state from other files.
+pub fn is_state(bytes: &[u8]) -> bool {
+    let header = format!("{{\"format\":\"{FORMAT}\"");
+    bytes.starts_with(header.as_bytes())
+}
+
 /// Reads a checkpoint file's bytes, refusing anything that is not one whole.
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let damaged = |why: String| {
