@@ -189,21 +189,32 @@ enum Want<'a> {
 fn scan_root(line: &[u8], want: Want<'_>, path: &[Segment]) -> Result<Range<usize>, ScanError> {
     let text = utf8(line).map_err(ScanError::NotUtf8)?;
     let mut not_object = None;
+    // Member ranges come from RawValue, which skips without checking.
+    let checked_apart = matches!(want, Want::Members(_));
     let mut de = serde_json::Deserializer::from_str(text);
+    // serde_json stops recursive visitors at 127 levels; the rule allows
+    // MAX_DEPTH, and the visitors count and stop there themselves (`nest`).
+    de.disable_recursion_limit();
     let root = Root {
         line,
         want,
         path,
         not_object: &mut not_object,
     };
-    let result = de::Deserializer::deserialize_any(&mut de, root)
-        .and_then(|()| de.end())
-        .map_err(|e| match not_object {
-            Some(kind) => ScanError::NotObject(kind),
-            None => ScanError::NotJson(e.to_string()),
-        });
-    result?;
-    check_rules(line)?;
+    let result = de::Deserializer::deserialize_any(&mut de, root).and_then(|()| de.end());
+    match (result, not_object) {
+        (Ok(()), _) => {}
+        (Err(_), Some(kind)) => return Err(ScanError::NotObject(kind)),
+        // The checking pass says only that something is wrong; the plain
+        // parse and the rule say what, and where.
+        (Err(e), None) => {
+            check_value(line)?;
+            return Err(ScanError::NotJson(e.to_string()));
+        }
+    }
+    if checked_apart {
+        check_rules(line)?;
+    }
     let start = skip_ws(line, 0);
     let mut end = line.len();
     while end > start && is_ws(line[end - 1]) {
@@ -234,7 +245,11 @@ pub fn check_value(text: &[u8]) -> Result<(), ScanError> {
 /// Applies the rule's depth, surrogate and number checks to text that is
 /// already known to be valid JSON, in one pass over its bytes.
 pub fn check_rules(b: &[u8]) -> Result<(), ScanError> {
-    let mut depth = 0usize;
+    check_rules_within(b, 0)
+}
+
+/// [`check_rules`] for a value whose container is `depth` levels deep.
+fn check_rules_within(b: &[u8], mut depth: usize) -> Result<(), ScanError> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -325,10 +340,12 @@ fn check_number(b: &[u8], i: usize) -> Result<usize, ScanError> {
     // ASCII digits and signs only.
     let text = std::str::from_utf8(&b[i..j]).unwrap_or("");
     match text.parse::<f64>() {
-        Ok(f) if f.is_infinite() => Err(ScanError::Refused(format!(
+        Ok(f) if f.is_infinite() => {
+            Err(ScanError::Refused(format!(
             "the number at byte {i} ({}) is beyond the range of a double (±1.7976931348623157e308)",
             if text.len() > 24 { format!("{}…", &text[..24]) } else { text.to_string() }
-        ))),
+        )))
+        }
         _ => Ok(j),
     }
 }
@@ -357,7 +374,7 @@ impl<'de> Visitor<'de> for Root<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let base = self.line.as_ptr() as usize;
         match self.want {
-            Want::Nothing => IgnoredAny.visit_map(map).map(|_| ()),
+            Want::Nothing => Checked { depth: 0 }.visit_map(map),
             Want::Members(members) => {
                 while let Some(key) = map.next_key_seed(KeySeed { base })? {
                     let value = map.next_value_seed(RangeSeed { base })?;
@@ -369,6 +386,7 @@ impl<'de> Visitor<'de> for Root<'_, '_> {
                 line: self.line,
                 segments: self.path,
                 found,
+                depth: 0,
             }
             .visit_map(map),
         }
@@ -418,6 +436,8 @@ struct PathVisitor<'a, 'p> {
     line: &'p [u8],
     segments: &'p [Segment],
     found: &'a mut Option<Range<usize>>,
+    /// How deep the value's container is, for the depth rule.
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for PathVisitor<'_, '_> {
@@ -425,7 +445,11 @@ impl<'de> DeserializeSeed<'de> for PathVisitor<'_, '_> {
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         if self.segments.is_empty() {
             let base = self.line.as_ptr() as usize;
-            *self.found = Some(RangeSeed { base }.deserialize(d)?);
+            let found = RangeSeed { base }.deserialize(d)?;
+            // RawValue skips without checking: check the (small) value here.
+            check_rules_within(&self.line[found.clone()], self.depth)
+                .map_err(|e| de::Error::custom(e))?;
+            *self.found = Some(found);
             return Ok(());
         }
         d.deserialize_any(self)
@@ -439,8 +463,9 @@ impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let Some((Segment::Field(name), rest)) = self.segments.split_first() else {
-            return IgnoredAny.visit_map(map).map(|_| ());
+            return Checked { depth: self.depth }.visit_map(map);
         };
+        let depth = nest::<A::Error>(self.depth)?;
         let base = self.line.as_ptr() as usize;
         while let Some(key) = map.next_key_seed(KeySeed { base })? {
             if key.is(self.line, name) {
@@ -448,17 +473,19 @@ impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
                     line: self.line,
                     segments: rest,
                     found: &mut *self.found,
+                    depth,
                 })?;
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Checked { depth })?;
             }
         }
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let Some((&Segment::Index(wanted), rest)) = self.segments.split_first() else {
-            return IgnoredAny.visit_seq(seq).map(|_| ());
+            return Checked { depth: self.depth }.visit_seq(seq);
         };
+        let depth = nest::<A::Error>(self.depth)?;
         let mut index = 0usize;
         loop {
             let more = if index == wanted {
@@ -466,16 +493,81 @@ impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
                     line: self.line,
                     segments: rest,
                     found: &mut *self.found,
+                    depth,
                 };
                 seq.next_element_seed(seed)?.is_some()
             } else {
-                seq.next_element::<IgnoredAny>()?.is_some()
+                seq.next_element_seed(Checked { depth })?.is_some()
             };
             if !more {
                 return Ok(());
             }
             index += 1;
         }
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// One level deeper than `depth`, or an error past the shared limit.
+pub fn nest<E: de::Error>(depth: usize) -> Result<usize, E> {
+    if depth >= MAX_DEPTH {
+        return Err(E::custom("nested too deep"));
+    }
+    Ok(depth + 1)
+}
+
+/// Skips a value, checking it against the shared
+/// JSON rule on the way: serde_json refuses lone surrogate escapes in the
+/// strings it reads (not in those it ignores) and numbers beyond a double's
+/// range, and [`nest`] counts the depth.
+pub struct Checked {
+    /// How deep the value's container is (0 for a whole line).
+    pub depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
+        while map.next_key_seed(Checked { depth })?.is_some() {
+            map.next_value_seed(Checked { depth })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
+        while seq.next_element_seed(Checked { depth })?.is_some() {}
+        Ok(())
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
+        Ok(())
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
         Ok(())
@@ -719,6 +811,14 @@ pub fn scalar(b: &[u8], v: Option<Range<usize>>) -> Scalar<'_> {
 /// Appends `s` as a JSON string.
 #[inline]
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Ids and names rarely need escaping: copy those straight.
+    if s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
@@ -814,9 +914,15 @@ mod tests {
         let nest = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
         assert!(scan_object(nest(MAX_DEPTH).as_bytes(), None).is_ok());
         let too_deep = nest(MAX_DEPTH + 1);
-        assert!(matches!(scan_object(too_deep.as_bytes(), None), Err(ScanError::Refused(_))));
+        assert!(matches!(
+            scan_object(too_deep.as_bytes(), None),
+            Err(ScanError::Refused(_))
+        ));
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(matches!(check_value(deep.as_bytes()), Err(ScanError::Refused(_))));
+        assert!(matches!(
+            check_value(deep.as_bytes()),
+            Err(ScanError::Refused(_))
+        ));
         let mut top = TopLevel::default();
         for bad in [
             r#"{"s":"\ud800"}"#,
@@ -825,11 +931,20 @@ mod tests {
             r#"{"n":1e400}"#,
             r#"{"n":-1.8e308}"#,
         ] {
-            assert!(matches!(top.scan(bad.as_bytes()), Err(ScanError::Refused(_))), "{bad}");
-            assert!(matches!(check_value(bad.as_bytes()), Err(ScanError::Refused(_))), "{bad}");
+            assert!(
+                matches!(top.scan(bad.as_bytes()), Err(ScanError::Refused(_))),
+                "{bad}"
+            );
+            assert!(
+                matches!(check_value(bad.as_bytes()), Err(ScanError::Refused(_))),
+                "{bad}"
+            );
         }
         let long = format!("{{\"n\":{}}}", "9".repeat(400));
-        assert!(matches!(check_value(long.as_bytes()), Err(ScanError::Refused(_))));
+        assert!(matches!(
+            check_value(long.as_bytes()),
+            Err(ScanError::Refused(_))
+        ));
         for good in [
             r#"{"s":"\ud83d\ude00","t":"\\ud800"}"#,
             r#"{"n":-0,"m":1e-400,"k":1.7976931348623157e308,"b":123456789012345678901234567890}"#,

@@ -318,12 +318,38 @@ pub struct Located {
     /// Where the event's other members begin in the line (just past the
     /// member's `,`), or its closing `}` when it has none.
     pub rest: usize,
+    /// For a member as [`write_member`] writes it: the end of its
+    /// `{"log":…,"offset":O` (and `"sub"`), which a destination copies as
+    /// it is instead of writing it anew.
+    head_end: Option<usize>,
 }
 
 impl Located {
     /// The line's members after the position member, ending with its `}`.
     pub fn rest<'a>(&self, line: &'a [u8]) -> &'a [u8] {
         &line[self.rest..]
+    }
+
+    /// Appends `line` (the line this member was found in) to `out` as a log
+    /// stores it: the member first, without the source's append time (the
+    /// record has its own) and with the producer `by` that appended it.
+    pub fn write_stored(&self, out: &mut Vec<u8>, line: &[u8], by: &str) {
+        let Some(head_end) = self.head_end else {
+            let source = Position {
+                time_ms: None,
+                ..self.position.clone()
+            };
+            return write_before(out, &source, Some(by), self.rest(line));
+        };
+        let start = crate::json::skip_ws(line, 0);
+        out.extend_from_slice(&line[start..head_end]);
+        out.extend_from_slice(b",\"by\":");
+        crate::json::push_str(out, by);
+        out.push(b'}');
+        if line[self.rest - 1] == b',' {
+            out.push(b',');
+        }
+        out.extend_from_slice(self.rest(line));
     }
 }
 
@@ -332,12 +358,20 @@ impl Located {
 /// is there but is not a position. Only a member written first counts.
 pub fn locate(line: &[u8]) -> Result<Option<Located>, String> {
     let start = crate::json::skip_ws(line, 0);
-    let Some(after) = line.get(start..).filter(|l| l.starts_with(PREFIX)) else {
+    if !line[start..].starts_with(PREFIX) {
         return Ok(None);
-    };
+    }
     let value_at = start + PREFIX.len();
-    let mut stream =
-        serde_json::Deserializer::from_slice(&after[PREFIX.len()..]).into_iter::<Member>();
+    if let Some(found) = locate_canonical(line, value_at) {
+        return Ok(Some(found));
+    }
+    locate_parsed(line, value_at).map(Some)
+}
+
+/// [`locate`] for any member: a full parse of its value at `value_at`.
+fn locate_parsed(line: &[u8], value_at: usize) -> Result<Located, String> {
+    let after = &line[value_at..];
+    let mut stream = serde_json::Deserializer::from_slice(after).into_iter::<Member>();
     let member = match stream.next() {
         Some(Ok(member)) => member,
         Some(Err(e)) => {
@@ -358,11 +392,112 @@ pub fn locate(line: &[u8]) -> Result<Option<Located>, String> {
         }
     }
     let by = member.by.clone();
-    Ok(Some(Located {
+    Ok(Located {
         position: member.into_position(),
         by,
         rest: i,
-    }))
+        head_end: None,
+    })
+}
+
+/// The member exactly as [`write_member_by`] writes it (keys in order, no
+/// whitespace, strings without escapes), read byte by byte: the per-event
+/// path of every destination. Anything else, including every malformed
+/// member, is left to the full parse in [`locate`], which also gives the
+/// error.
+fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
+    let mut cur = Cursor {
+        b: line,
+        i: value_at,
+    };
+    cur.literal(b"{\"log\":")?;
+    let log = cur.plain_string()?;
+    cur.literal(b",\"partition\":")?;
+    let partition = u32::try_from(cur.integer()?).ok()?;
+    cur.literal(b",\"offset\":")?;
+    let offset = cur.integer()?;
+    let sub = match cur.optional(b",\"sub\":") {
+        true => u32::try_from(cur.integer()?).ok()?,
+        false => 0,
+    };
+    let head_end = cur.i;
+    let time_ms = match cur.optional(b",\"time\":") {
+        true => Some(i64::try_from(cur.integer()?).ok()?),
+        false => None,
+    };
+    let by = match cur.optional(b",\"by\":") {
+        true => Some(cur.plain_string()?.to_string()),
+        false => None,
+    };
+    cur.literal(b"}")?;
+    let rest = match line.get(cur.i)? {
+        b',' => cur.i + 1,
+        b'}' => cur.i,
+        _ => return None,
+    };
+    Some(Located {
+        position: Position {
+            log: log.to_string(),
+            partition,
+            offset,
+            sub,
+            time_ms,
+        },
+        by,
+        rest,
+        head_end: Some(head_end),
+    })
+}
+
+/// Reads the canonical member's pieces; every method gives `None` (or
+/// `false`) on anything it does not expect.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn literal(&mut self, text: &[u8]) -> Option<()> {
+        self.optional(text).then_some(())
+    }
+
+    fn optional(&mut self, text: &[u8]) -> bool {
+        let found = self.b.get(self.i..).is_some_and(|r| r.starts_with(text));
+        if found {
+            self.i += text.len();
+        }
+        found
+    }
+
+    /// A string with no escapes and no control characters, as UTF-8.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let rest = self.b.get(self.i..)?.strip_prefix(b"\"")?;
+        let len = memchr::memchr(b'"', rest)?;
+        let body = &rest[..len];
+        if body.iter().any(|&c| c == b'\\' || c < 0x20) {
+            return None;
+        }
+        self.i += len + 2;
+        std::str::from_utf8(body).ok()
+    }
+
+    /// A non-negative integer without leading zeros, sign or fraction.
+    fn integer(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut value = 0u64;
+        while let Some(&c) = self.b.get(self.i).filter(|c| c.is_ascii_digit()) {
+            value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        match self.b.get(self.i) {
+            Some(b'.' | b'e' | b'E') => None,
+            _ => Some(value),
+        }
+    }
 }
 
 /// Appends an event with `position` (and the producer `by`, for a stored
@@ -513,6 +648,70 @@ mod tests {
         assert!(err.contains("not a position"), "{err}");
         assert!(split(br#"{"unilog":{"log":"L","partition":1,"offset":1} "a":1}"#).is_err());
         assert!(split(br#"{"unilog":{"log":"L","partition":1,"offset":1,"x":2},"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn the_byte_reader_agrees_with_the_full_parse() {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for (sub, time, by) in [
+            (0, None, None),
+            (3, Some(1_796_309_089_246), None),
+            (0, Some(0), Some("log-append")),
+            (70000, None, Some("p")),
+        ] {
+            let position = Position {
+                sub,
+                time_ms: time,
+                ..pos(18_446_744_073_709_551_615, 0)
+            };
+            for rest in [&b"\"data\":1}"[..], b"}"] {
+                let mut line = Vec::new();
+                write_before(&mut line, &position, by, rest);
+                lines.push(line);
+            }
+        }
+        // Not canonical: each must go to the full parse, with the same answer.
+        for odd in [
+            r#"{"unilog":{"log":"L","offset":1,"partition":0},"a":1}"#,
+            r#"{"unilog":{"log":"L\u0041","partition":0,"offset":1}}"#,
+            r#"{"unilog":{"log":"L","partition":0,"offset":1,"time":-5}}"#,
+            r#"{"unilog":{"log":"L","partition":0,"offset":1.0}}"#,
+            r#"{"unilog":{"log":"L","partition":0,"offset":01}}"#,
+            r#"{"unilog":{"log":"L","partition":4294967296,"offset":1}}"#,
+            r#"{"unilog":{"log":"L","partition":0,"offset":1,"extra":1}}"#,
+            r#"{"unilog":{"log":"L","partition":0,"offset":1} ,"a":1}"#,
+            r#"{"unilog":{"log":"L","partition":0,"offset":1}x"#,
+        ] {
+            lines.push(odd.as_bytes().to_vec());
+        }
+        let mut canonical = 0;
+        for line in &lines {
+            let at = PREFIX.len();
+            let slow = locate_parsed(line, at);
+            match locate_canonical(line, at) {
+                Some(fast) => {
+                    canonical += 1;
+                    let slow = slow.unwrap();
+                    let what = String::from_utf8_lossy(line);
+                    assert_eq!(
+                        (&fast.position, &fast.by, fast.rest),
+                        (&slow.position, &slow.by, slow.rest),
+                        "{what}"
+                    );
+                    let (mut copied, mut written) = (Vec::new(), Vec::new());
+                    fast.write_stored(&mut copied, line, "log-append");
+                    slow.write_stored(&mut written, line, "log-append");
+                    assert_eq!(copied, written, "{what}");
+                }
+                None => assert_eq!(
+                    locate(line).map(Option::unwrap),
+                    slow,
+                    "{}",
+                    String::from_utf8_lossy(line)
+                ),
+            }
+        }
+        assert_eq!(canonical, 8, "every written member is read byte by byte");
     }
 
     #[test]

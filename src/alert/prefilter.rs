@@ -18,7 +18,7 @@ use jaq_core::ops::Cmp;
 use jaq_core::path::{Opt, Part};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use crate::json::{self, MAX_DEPTH};
+use crate::json::{self, nest, Checked};
 
 /// Three-valued truth: jq would give a truthy value, a falsy value, or the
 /// prefilter cannot tell (including "jq would raise an error").
@@ -502,69 +502,6 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 }
 
-/// One level deeper than `depth`, or an error past the shared limit.
-fn nest<E: de::Error>(depth: usize) -> Result<usize, E> {
-    if depth >= MAX_DEPTH {
-        return Err(E::custom("nested too deep"));
-    }
-    Ok(depth + 1)
-}
-
-/// Skips a value the rules do not look at, checking it against the shared
-/// JSON rule on the way: serde_json refuses lone surrogate escapes in the
-/// strings it reads (not in those it ignores) and numbers beyond a double's
-/// range, and [`nest`] counts the depth.
-struct Checked {
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Checked {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Checked {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let depth = nest::<A::Error>(self.depth)?;
-        while map.next_key_seed(Checked { depth })?.is_some() {
-            map.next_value_seed(Checked { depth })?;
-        }
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let depth = nest::<A::Error>(self.depth)?;
-        while seq.next_element_seed(Checked { depth })?.is_some() {}
-        Ok(())
-    }
-    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
 /// Finds an object key among a node's field children without allocating.
 struct KeyLookup<'a>(&'a [(String, usize)]);
 
@@ -684,8 +621,8 @@ mod tests {
         let mut out = Vec::new();
         let deep = format!(
             r#"{{"data":{{"free":50}},"x":{}1{}}}"#,
-            "[".repeat(MAX_DEPTH),
-            "]".repeat(MAX_DEPTH)
+            "[".repeat(json::MAX_DEPTH),
+            "]".repeat(json::MAX_DEPTH)
         );
         let bad: [&[u8]; 6] = [
             b"{\"data\":{\"free\":50,\"host\":\"a\xff\"}}",

@@ -147,13 +147,10 @@ impl Chunk {
         by: &str,
         partition: Option<u32>,
     ) {
-        let mut source = found.position;
-        let time = source.time_ms.take();
-        position::write_before(&mut self.bytes, &source, Some(by), &line[found.rest..]);
-        source.time_ms = time;
+        found.write_stored(&mut self.bytes, line, by);
         self.ends.push(self.bytes.len());
         self.partitions.push(partition);
-        self.sources.push(Some(source));
+        self.sources.push(Some(found.position));
     }
     fn clear(&mut self) {
         self.bytes.clear();
