@@ -4,7 +4,7 @@
 //! `kafka:`. A plain file, or a directory that is no log, is said to be so
 //! plainly, before any tool tries to read `FILE/log.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -13,6 +13,37 @@ use crate::store::Log;
 
 /// The URL schemes this build reads and writes logs at.
 pub const SUPPORTED_SCHEMES: &[&str] = &[];
+
+/// A log, as a LOG argument names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A file log: its directory.
+    Dir(PathBuf),
+}
+
+impl Location {
+    /// Reads a LOG argument: a directory, or a URL of a scheme this build
+    /// supports.
+    pub fn parse(arg: &Path) -> Result<Location> {
+        check_not_url(arg)?;
+        Ok(Location::Dir(arg.to_path_buf()))
+    }
+
+    /// The file log's directory; `None` for other backends.
+    pub fn as_dir(&self) -> Option<&Path> {
+        match self {
+            Location::Dir(dir) => Some(dir),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
 
 /// Refuses a LOG argument that looks like a URL of a scheme this build does
 /// not support (`kafka://…`, `s3://…`).

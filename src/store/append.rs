@@ -127,6 +127,11 @@ impl Appender {
         Ok(())
     }
 
+    /// Bytes buffered and not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// True when enough is buffered that it should be written now.
     pub fn should_commit(&self) -> bool {
         self.pending_bytes >= self.batch_bytes
