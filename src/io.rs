@@ -499,7 +499,7 @@ impl LogSink {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let written = self.appender.flush()?;
+        let written = self.appender.flush()?.positions;
         if self.producer.is_none() && self.processed.is_empty() {
             return Ok(());
         }

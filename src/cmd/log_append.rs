@@ -189,7 +189,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         },
         batch_bytes: CHUNK_BYTES,
     };
-    let appender = store::open_producer(&location, &options)?;
+    let mut appender = store::open_producer(&location, &options)?;
+    if args.offsets {
+        appender.want_positions();
+    }
     let partitions = appender.partitions();
     if let Some(p) = args.partition {
         appender.check_partition(p)?;
@@ -443,12 +446,13 @@ fn flush_and_ack(
     dedup: &mut Dedup,
     last: bool,
 ) -> Result<u64> {
-    let unacked = appender.flush()?;
-    dedup.wrote(&unacked);
+    let flushed = appender.flush()?;
+    dedup.wrote(&flushed.positions);
     dedup.save(last)?;
-    let flushed = unacked.len() as u64;
-    print_positions(acks, &unacked)?;
-    Ok(flushed)
+    if acks.wanted {
+        print_positions(acks, &flushed.positions)?;
+    }
+    Ok(flushed.events)
 }
 
 /// Prints `--offsets` positions, once they are durable.

@@ -50,13 +50,26 @@ pub trait LogProducer: Send {
     /// large, so each flush covers a large batch).
     fn unflushed_bytes(&self) -> u64;
 
-    /// Makes every event appended so far durable and returns their
-    /// positions, in the order they were appended.
-    fn flush(&mut self) -> Result<Vec<Position>>;
+    /// Asks for each event's position from [`LogProducer::flush`] (which
+    /// otherwise may only count them); opening marks asks for them too.
+    fn want_positions(&mut self);
+
+    /// Makes every event appended so far durable and says how many there
+    /// were and, when wanted, their positions in the order appended.
+    fn flush(&mut self) -> Result<Flushed>;
 
     /// Producer `name`'s held source positions in this log, for appending
     /// positioned events exactly once (see [`super::producer`]).
     fn marks(&mut self, name: &str) -> Result<Box<dyn ProducerMarks>>;
+}
+
+/// What one [`LogProducer::flush`] made durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// How many events.
+    pub events: u64,
+    /// Their positions, in the order appended (when wanted).
+    pub positions: Vec<Position>,
 }
 
 /// One producer's held source positions in one log: what it has appended

@@ -8,7 +8,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::append::{AppendOptions, Appender};
-use super::backend::{LogConsumer, LogProducer, Polled, Position, ProducerMarks, Route, StartAt};
+use super::backend::{
+    Flushed, LogConsumer, LogProducer, Polled, Position, ProducerMarks, Route, StartAt,
+};
 use super::group::{self, Group};
 use super::producer::Producer;
 use super::read::{end_offset, PartitionReader};
@@ -23,9 +25,10 @@ const TURN: u64 = 4096;
 pub struct FileProducer {
     appender: Appender,
     location: String,
-    /// Positions of events written (visible) but not yet synced.
+    /// Positions of events written (visible) but not yet synced, when
+    /// wanted; otherwise only their count.
     written: Vec<Position>,
-    /// Whether positions are kept for the caller (a flush returns them).
+    written_count: u64,
     keep_positions: bool,
 }
 
@@ -36,7 +39,8 @@ impl FileProducer {
             appender: Appender::open(dir, options)?,
             location: dir.display().to_string(),
             written: Vec::new(),
-            keep_positions: true,
+            written_count: 0,
+            keep_positions: false,
         })
     }
 
@@ -69,6 +73,7 @@ impl LogProducer for FileProducer {
         // fsync works on much at once.
         if self.appender.should_commit() {
             let positions = self.appender.write()?;
+            self.written_count += positions.len() as u64;
             if self.keep_positions {
                 self.written.extend(positions);
             }
@@ -80,17 +85,26 @@ impl LogProducer for FileProducer {
         self.appender.unsynced_bytes() + self.appender.pending_bytes() as u64
     }
 
-    fn flush(&mut self) -> Result<Vec<Position>> {
-        let positions = self.appender.write()?;
+    fn want_positions(&mut self) {
+        self.keep_positions = true;
+    }
+
+    fn flush(&mut self) -> Result<Flushed> {
+        let mut positions = self.appender.write()?;
         self.appender.sync()?;
-        if self.written.is_empty() {
-            return Ok(positions);
+        let events = std::mem::take(&mut self.written_count) + positions.len() as u64;
+        if !self.keep_positions {
+            positions.clear();
+        } else if !self.written.is_empty() {
+            self.written.append(&mut positions);
+            positions = std::mem::take(&mut self.written);
         }
-        self.written.extend(positions);
-        Ok(std::mem::take(&mut self.written))
+        Ok(Flushed { events, positions })
     }
 
     fn marks(&mut self, name: &str) -> Result<Box<dyn ProducerMarks>> {
+        // The marks follow where this producer's records go.
+        self.keep_positions = true;
         Ok(Box::new(Producer::open(self.appender.log(), name)?))
     }
 }

@@ -40,7 +40,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use append::{AppendOptions, Appender};
-pub use backend::{LogConsumer, LogProducer, Polled, Position, ProducerMarks, Route};
+pub use backend::{Flushed, LogConsumer, LogProducer, Polled, Position, ProducerMarks, Route};
 pub use read::{PartitionReader, StartAt};
 
 use crate::location::Location;
