@@ -103,6 +103,12 @@ pub struct Args {
     #[arg(long)]
     pub no_sync: bool,
 
+    /// On Kafka: give up on the broker (connecting, creating the topic,
+    /// acknowledging events) after this long [default: 10s, or
+    /// UNILOG_KAFKA_TIMEOUT].
+    #[arg(long, value_name = "DURATION", value_parser = cli::duration_arg)]
+    pub timeout: Option<i64>,
+
     /// Print a summary on stderr (always on a terminal).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -188,6 +194,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             retention_bytes: args.retention_bytes,
         },
         batch_bytes: CHUNK_BYTES,
+        timeout: args
+            .timeout
+            .map(|ms| std::time::Duration::from_millis(ms.max(1) as u64)),
     };
     let mut appender = store::open_producer(&location, &options)?;
     if args.offsets {

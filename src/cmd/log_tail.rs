@@ -147,6 +147,11 @@ pub struct Args {
     #[arg(long)]
     pub wait: bool,
 
+    /// On Kafka: give up on the broker (connecting, offsets, commits) after
+    /// this long [default: 10s, or UNILOG_KAFKA_TIMEOUT].
+    #[arg(long, value_name = "DURATION", value_parser = cli::duration_arg)]
+    pub timeout: Option<i64>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -183,11 +188,17 @@ pub fn parse_start(text: &str) -> Result<StartAt> {
 /// Runs `log-tail`.
 pub fn run(args: Args) -> Result<Outcome> {
     let location = Location::parse(&args.log)?;
-    if let Some(dir) = location.as_dir() {
-        crate::location::check_readable(dir)?;
-        if args.wait && !crate::location::wait_for(dir)? {
-            return Ok(Outcome::Ok);
+    match location.as_dir() {
+        Some(dir) => {
+            crate::location::check_readable(dir)?;
+            if args.wait && !crate::location::wait_for(dir)? {
+                return Ok(Outcome::Ok);
+            }
         }
+        None if args.wait => {
+            bail!("--wait waits for a file log to be made; {location} is a Kafka topic (create it with log-append --partitions N)")
+        }
+        None => {}
     }
     if args.verify || args.inspect || (args.positions && args.json) {
         let what = if args.verify {
@@ -211,7 +222,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         let (positions, json) = (args.positions, args.json);
         return crate::inspect::print(&log, &partitions, at, positions, json, g, &args.output);
     }
-    let mut consumer = store::open_consumer(&location)?;
+    let timeout = args
+        .timeout
+        .map(|ms| Duration::from_millis(ms.max(1) as u64));
+    let mut consumer = store::open_consumer(&location, timeout)?;
     let consumer = &mut *consumer;
     let partitions = pick_partitions(consumer.partitions(), &args.partitions, |p| {
         consumer.check_partition(p)

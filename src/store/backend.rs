@@ -159,3 +159,33 @@ pub trait LogConsumer {
     /// before them have left this process.
     fn commit(&mut self, positions: &[(u32, u64)]) -> Result<()>;
 }
+
+/// Every producer's held positions in a log, read from its records (the
+/// `unilog` member with `"by":NAME`), per name; only `only`'s when given.
+/// Reads the whole log: for a backend that keeps no marks beside its
+/// records.
+pub fn scan_held(
+    consumer: &mut dyn LogConsumer,
+    only: Option<&str>,
+) -> Result<BTreeMap<String, Held>> {
+    let starts: Vec<(u32, StartAt)> = (0..consumer.partitions())
+        .map(|p| (p, StartAt::Beginning))
+        .collect();
+    consumer.assign(&starts, false)?;
+    let mut held = BTreeMap::<String, Held>::new();
+    loop {
+        let polled = consumer.poll(1 << 16, &mut |_, rec| {
+            if let Ok(Some(found)) = crate::position::locate(rec.event) {
+                if let Some(by) = found.by {
+                    if only.is_none_or(|o| o == by) {
+                        held.entry(by).or_default().record(&found.position);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if polled.at_end && polled.missed.is_none() {
+            return Ok(held);
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub mod append;
 pub mod backend;
 pub mod file;
 pub mod group;
+pub mod kafka;
 pub mod local;
 pub mod partitioner;
 pub mod producer;
@@ -58,6 +59,8 @@ pub struct ProducerOptions {
     /// The file log writes (without syncing) every this many bytes; 0 for
     /// its default.
     pub batch_bytes: usize,
+    /// Bounds a Kafka client's operations (see [`kafka::KafkaOptions`]).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Settings only the file log has: segment rolling and retention.
@@ -90,6 +93,26 @@ pub fn open_producer(
 ) -> Result<Box<dyn LogProducer>> {
     match location {
         Location::Dir(dir) => open_file_producer(dir, options),
+        Location::Kafka(url) => {
+            if !options.file.is_empty() {
+                bail!(
+                    "{}: segment and retention settings are the file log's; set a topic's (segment.bytes, retention.ms, retention.bytes) with the Kafka cluster's tools",
+                    url.text
+                );
+            }
+            if options.no_sync {
+                bail!(
+                    "{}: --no-sync is for the file log; an event counts as appended on Kafka once the broker acknowledges it (acks=all)",
+                    url.text
+                );
+            }
+            let kafka_options = kafka::KafkaOptions::new(options.timeout)?;
+            Ok(Box::new(kafka::open_producer(
+                url,
+                &kafka_options,
+                options.partitions,
+            )?))
+        }
     }
 }
 
@@ -144,18 +167,52 @@ fn open_file_producer(dir: &Path, options: &ProducerOptions) -> Result<Box<dyn L
     Ok(Box::new(producer))
 }
 
-/// Opens the existing log at `location` for reading.
-pub fn open_consumer(location: &Location) -> Result<Box<dyn LogConsumer>> {
+/// Opens the existing log at `location` for reading; `timeout` bounds a
+/// Kafka client's operations.
+pub fn open_consumer(
+    location: &Location,
+    timeout: Option<std::time::Duration>,
+) -> Result<Box<dyn LogConsumer>> {
     match location {
         Location::Dir(dir) => Ok(Box::new(local::FileConsumer::open(dir)?)),
+        Location::Kafka(url) => {
+            let options = kafka::KafkaOptions::new(timeout)?;
+            Ok(Box::new(kafka::KafkaConsumer::open(url, &options)?))
+        }
     }
 }
 
-/// True when `location` names a log that exists (a failure sink appends
-/// to a log only when it is one).
+/// True when `location` names a log to append to: a file log that exists,
+/// or any Kafka address (opening it says whether the topic exists). A
+/// failure sink appends to a log only when it is one.
 pub fn exists(location: &Location) -> bool {
     match location {
         Location::Dir(dir) => Log::exists(dir),
+        Location::Kafka(_) => true,
+    }
+}
+
+/// Every producer's held positions in the log at `location`, by name, for
+/// `log-tail --resume-from`; `None` when it is no log. A file log keeps
+/// them beside its records; a Kafka topic's are read from its records.
+pub fn destination_held(
+    location: &Location,
+) -> Result<Option<Vec<(String, crate::position::Held)>>> {
+    match location {
+        Location::Dir(dir) if Log::exists(dir) => Ok(Some(producer::all_held(&Log::open(dir)?)?)),
+        Location::Dir(_) => Ok(None),
+        Location::Kafka(url) => {
+            let options = kafka::KafkaOptions::new(None)?;
+            // A topic not made yet holds nothing (a first run).
+            let Some(mut consumer) = kafka::KafkaConsumer::open_if_exists(url, &options)? else {
+                return Ok(Some(Vec::new()));
+            };
+            Ok(Some(
+                backend::scan_held(&mut consumer, None)?
+                    .into_iter()
+                    .collect(),
+            ))
+        }
     }
 }
 
