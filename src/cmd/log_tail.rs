@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use crate::cli::{self, Outcome, OutputArgs};
+use crate::inspect::{GroupPosition, GroupReport};
 use crate::io::{self, Output};
 use crate::location::Location;
 use crate::position::{self, Position};
@@ -200,7 +201,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         None => {}
     }
-    if args.verify || args.inspect || (args.positions && args.json) {
+    if args.verify || args.inspect || (args.positions && args.json && location.as_dir().is_some()) {
         let what = if args.verify {
             "--verify"
         } else if args.inspect {
@@ -231,7 +232,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         consumer.check_partition(p)
     })?;
     if args.positions {
-        return show_positions(consumer, &partitions, args.group.as_deref(), &args.output);
+        let group = args.group.as_deref();
+        return show_positions(consumer, &partitions, group, args.json, &args.output);
     }
     let from = args.from.as_deref().map(parse_start).transpose()?;
     let with_position = args.with_position || !args.resume_from.is_empty();
@@ -452,44 +454,85 @@ fn check_group_position(
     Ok(())
 }
 
+/// `--positions`: each partition's bounds and, with a group, its position
+/// and lag, as a table or (`json`) as the file log's `--positions --json`.
 fn show_positions(
     consumer: &mut dyn LogConsumer,
     partitions: &[u32],
     group: Option<&str>,
+    json: bool,
     output: &OutputArgs,
 ) -> Result<Outcome> {
     let committed = group.map(|g| consumer.committed(g)).transpose()?;
-    let mut out = output.open()?;
-    let header = match group {
-        Some(g) => format!("partition\tstart\tend\tgroup:{g}\tlag"),
-        None => "partition\tstart\tend\tevents".to_string(),
-    };
-    out.write_line(header.as_bytes())?;
+    let mut bounds = Vec::with_capacity(partitions.len());
+    let mut rows = Vec::with_capacity(partitions.len());
     let mut total_lag = 0;
     let mut past_end = Vec::new();
     for &p in partitions {
         let (start, end) = consumer.bounds(p)?;
-        let line = match &committed {
-            Some(c) => {
-                let position = c.get(&p).copied();
-                let shown = position
-                    .map(|o| o.to_string())
-                    .unwrap_or_else(|| "-".into());
-                if position.is_some_and(|o| o > end) {
-                    past_end.push((p, position.expect("checked"), end));
-                    format!("{p}\t{start}\t{end}\t{shown}\tpast-end")
-                } else {
-                    let lag = end - position.unwrap_or(start).clamp(start, end);
-                    total_lag += lag;
+        bounds.push((p, start, end));
+        if let Some(c) = &committed {
+            let position = c.get(&p).copied();
+            let lag = match position {
+                Some(o) if o > end => {
+                    past_end.push((p, o, end));
+                    None
+                }
+                other => Some(end - other.unwrap_or(start).clamp(start, end)),
+            };
+            total_lag += lag.unwrap_or(0);
+            rows.push(GroupPosition {
+                partition: p,
+                position,
+                end,
+                lag,
+            });
+        }
+    }
+    let mut out = output.open()?;
+    if json {
+        let list: Vec<_> = bounds
+            .iter()
+            .map(|&(p, start, end)| {
+                serde_json::json!({"partition": p, "start": start, "end": end, "events": end - start})
+            })
+            .collect();
+        let mut value = serde_json::json!({"log": consumer.location(), "partitions": list});
+        if let Some(g) = group {
+            value["group"] = serde_json::to_value(GroupReport {
+                group: g.to_string(),
+                committed_at: None,
+                lag: total_lag,
+                partitions: rows,
+            })?;
+        }
+        out.write_line(serde_json::to_string(&value)?.as_bytes())?;
+    } else {
+        let header = match group {
+            Some(g) => format!("partition\tstart\tend\tgroup:{g}\tlag"),
+            None => "partition\tstart\tend\tevents".to_string(),
+        };
+        out.write_line(header.as_bytes())?;
+        for (i, &(p, start, end)) in bounds.iter().enumerate() {
+            let line = match rows.get(i) {
+                Some(row) => {
+                    let shown = row
+                        .position
+                        .map(|o| o.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    let lag = row
+                        .lag
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "past-end".into());
                     format!("{p}\t{start}\t{end}\t{shown}\t{lag}")
                 }
-            }
-            None => format!("{p}\t{start}\t{end}\t{}", end - start),
-        };
-        out.write_line(line.as_bytes())?;
-    }
-    if committed.is_some() && partitions.len() > 1 {
-        out.write_line(format!("total\t\t\t\t{total_lag}").as_bytes())?;
+                None => format!("{p}\t{start}\t{end}\t{}", end - start),
+            };
+            out.write_line(line.as_bytes())?;
+        }
+        if committed.is_some() && partitions.len() > 1 {
+            out.write_line(format!("total\t\t\t\t{total_lag}").as_bytes())?;
+        }
     }
     out.flush()?;
     if let (Some(g), false) = (group, past_end.is_empty()) {

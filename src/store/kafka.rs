@@ -693,8 +693,10 @@ pub struct KafkaConsumer {
     next: BTreeMap<u32, u64>,
     /// Without following: per partition, the end when reading started.
     stop: BTreeMap<u32, u64>,
-    /// Partitions assigned to the client (those not already at their stop).
+    /// Partitions assigned and not yet at their stop.
     live: usize,
+    /// Partitions that reached their stop.
+    done: std::collections::BTreeSet<u32>,
     /// A gap found at the start, reported by the first poll.
     missed: Vec<(u32, Missed)>,
     group: Option<String>,
@@ -723,6 +725,7 @@ impl KafkaConsumer {
             next: BTreeMap::new(),
             stop: BTreeMap::new(),
             live: 0,
+            done: Default::default(),
             missed: Vec::new(),
             group: None,
         }))
@@ -845,6 +848,7 @@ impl LogConsumer for KafkaConsumer {
         self.follow = follow;
         let mut tpl = TopicPartitionList::new();
         self.live = 0;
+        self.done.clear();
         for &(p, start) in starts {
             let (low, high) = self.bounds(p)?;
             let at = match start {
@@ -927,6 +931,11 @@ impl LogConsumer for KafkaConsumer {
                     let offset = m.offset().max(0) as u64;
                     let stop = self.stop.get(&p).copied();
                     if stop.is_some_and(|s| offset >= s) {
+                        // Past the end it had at the start (offsets need not
+                        // be dense: a transaction's marker takes one).
+                        if self.done.insert(p) {
+                            self.live -= 1;
+                        }
                         continue;
                     }
                     let rec = Record {
@@ -937,7 +946,7 @@ impl LogConsumer for KafkaConsumer {
                     deliver(p, rec)?;
                     self.next.insert(p, offset + 1);
                     polled.records += 1;
-                    if stop.is_some_and(|s| offset + 1 >= s) {
+                    if stop.is_some_and(|s| offset + 1 >= s) && self.done.insert(p) {
                         self.live -= 1;
                     }
                 }
