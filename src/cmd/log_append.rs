@@ -24,7 +24,8 @@ use crate::store::{
 /// Each input line must be one JSON object; it is appended as it is, byte for
 /// byte. A line that is not (empty, not JSON, not an object, not UTF-8, too
 /// large) is not appended: it becomes a failure event (see --bad) and the exit
-/// code is 1. An event counts as appended only once it is fsynced: when
+/// code is 1. An event counts as appended only once it is fsynced (on Kafka:
+/// acknowledged by the broker, acks=all, idempotent producer): when
 /// log-append exits 0, or when --offsets prints its position. When the reader
 /// of --offsets goes away, log-append goes on appending all its input and
 /// says on stderr how many positions it could not print.
@@ -48,11 +49,13 @@ Examples:
   tail -F app.log | log-append app.events --offsets       # print each event's position
   log-append raw.log --retention 7d --retention-bytes 10GiB </dev/null  # change retention
   log-tail raw.log --resume-from out.log | enrich ... | log-append out.log  # exactly once
+  log-append kafka://127.0.0.1:9092/raw --partitions 4 --key .data.shopper.id
 
 Exit status: 0 all appended, 1 some lines were failures, 2 usage, I/O or log error."
 )]
 pub struct Args {
-    /// The log directory (created when missing).
+    /// The log directory (created when missing), or a Kafka topic,
+    /// kafka://HOST:PORT[,HOST:PORT...]/TOPIC (created with --partitions).
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
 

@@ -44,6 +44,7 @@ Examples:
   log-tail raw.log --follow --wait            # wait for the log to be created
   log-tail raw.log --verify                   # check every record
   log-tail raw.log --with-position | window ... # pass partition and offset on
+  log-tail kafka://127.0.0.1:9092/raw --group enrich --follow  # the same on Kafka
 
 --from takes: beginning, end, an OFFSET, -N (the last N), or @TIME: the
 first event appended at or after TIME, by the log's append time (not a
@@ -63,7 +64,8 @@ Exit status: 0 ok, 2 usage, I/O error or a damaged log, 3 events were
 deleted by retention before they were read (--missed stop)."
 )]
 pub struct Args {
-    /// The log directory.
+    /// The log directory, or a Kafka topic,
+    /// kafka://HOST:PORT[,HOST:PORT...]/TOPIC.
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
 

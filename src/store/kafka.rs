@@ -310,6 +310,18 @@ fn describe(
     }
 }
 
+/// Checks that `p` is one of the topic's `partitions`.
+fn check_partition(url: &KafkaUrl, partitions: u32, p: u32) -> Result<()> {
+    if p >= partitions {
+        bail!(
+            "{} has partitions 0 to {}; there is no partition {p}",
+            url.text,
+            partitions - 1
+        );
+    }
+    Ok(())
+}
+
 fn show(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
@@ -496,14 +508,7 @@ impl LogProducer for KafkaProducer {
     }
 
     fn check_partition(&self, p: u32) -> Result<()> {
-        if p >= self.partitions {
-            bail!(
-                "{} has partitions 0 to {}; there is no partition {p}",
-                self.url.text,
-                self.partitions - 1
-            );
-        }
-        Ok(())
+        check_partition(&self.url, self.partitions, p)
     }
 
     fn append(&mut self, route: Route<'_>, event: &[u8]) -> Result<()> {
@@ -785,14 +790,7 @@ impl LogConsumer for KafkaConsumer {
     }
 
     fn check_partition(&self, p: u32) -> Result<()> {
-        if p >= self.partitions {
-            bail!(
-                "{} has partitions 0 to {}; there is no partition {p}",
-                self.url.text,
-                self.partitions - 1
-            );
-        }
-        Ok(())
+        check_partition(&self.url, self.partitions, p)
     }
 
     fn id(&mut self) -> Result<String> {
