@@ -461,21 +461,18 @@ pub enum FailureSink {
 /// A failure log and this producer's marks in it (see
 /// [`store::producer`]), opened at the first positioned failure or input.
 pub struct LogSink {
-    appender: store::Appender,
+    appender: Box<dyn store::LogProducer>,
     name: String,
-    producer: Option<store::producer::Producer>,
+    producer: Option<Box<dyn store::ProducerMarks>>,
     /// Inputs whose failures, if any, have been written since the last
     /// flush: the producer's marks rise to them once that is durable.
     processed: Held,
 }
 
 impl LogSink {
-    fn producer(&mut self) -> Result<&mut store::producer::Producer> {
+    fn producer(&mut self) -> Result<&mut Box<dyn store::ProducerMarks>> {
         if self.producer.is_none() {
-            self.producer = Some(store::producer::Producer::open(
-                self.appender.log(),
-                &self.name,
-            )?);
+            self.producer = Some(self.appender.marks(&self.name)?);
         }
         Ok(self.producer.as_mut().expect("opened above"))
     }
@@ -495,22 +492,14 @@ impl LogSink {
                     Some(&self.name),
                     found.rest(event),
                 );
-                self.appender.append(&stored, None)?;
+                self.appender.append(store::Route::Any, &stored)
             }
-            _ => self.appender.append(event, None)?,
+            _ => self.appender.append(store::Route::Any, event),
         }
-        // Bounded memory for a long run of failures between flushes.
-        if self.appender.should_commit() {
-            let written = self.appender.write()?;
-            if let Some(p) = &mut self.producer {
-                p.wrote(&written);
-            }
-        }
-        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        let written = self.appender.commit()?;
+        let written = self.appender.flush()?.positions;
         if self.producer.is_none() && self.processed.is_empty() {
             return Ok(());
         }
@@ -544,9 +533,10 @@ impl FailureSink {
         if path.as_os_str() == "-" {
             return Ok(FailureSink::Stderr);
         }
-        if store::Log::exists(path) {
-            let appender = store::Appender::open(path, &store::AppendOptions::default())
-                .with_context(|| format!("cannot open failure log {}", path.display()))?;
+        let location = crate::location::Location::parse(path)?;
+        if store::exists(&location) {
+            let appender = store::open_producer(&location, &store::ProducerOptions::default())
+                .with_context(|| format!("cannot open failure log {location}"))?;
             return Ok(FailureSink::Log(Box::new(LogSink {
                 appender,
                 name: producer.to_string(),

@@ -1,18 +1,58 @@
-//! What a LOG argument names. Today a log is a directory; a `SCHEME://`
-//! argument names a backend this build may not have (`kafka://HOST/TOPIC`),
-//! and it is refused rather than taken for a local directory called
-//! `kafka:`. A plain file, or a directory that is no log, is said to be so
+//! What a LOG argument names: a file log's directory, or a Kafka topic
+//! (`kafka://HOST:PORT[,HOST:PORT...]/TOPIC`). A `SCHEME://` argument of a
+//! backend this build does not have (`s3://...`) is refused rather than
+//! taken for a local directory called `s3:`. A plain file, or a directory that is no log, is said to be so
 //! plainly, before any tool tries to read `FILE/log.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use crate::store::kafka::KafkaUrl;
 use crate::store::Log;
 
 /// The URL schemes this build reads and writes logs at.
-pub const SUPPORTED_SCHEMES: &[&str] = &[];
+pub const SUPPORTED_SCHEMES: &[&str] = &["kafka"];
+
+/// A log, as a LOG argument names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A file log: its directory.
+    Dir(PathBuf),
+    /// A Kafka topic.
+    Kafka(KafkaUrl),
+}
+
+impl Location {
+    /// Reads a LOG argument: a directory, or a URL of a scheme this build
+    /// supports.
+    pub fn parse(arg: &Path) -> Result<Location> {
+        check_not_url(arg)?;
+        let text = arg.to_string_lossy();
+        if text.starts_with("kafka://") {
+            return Ok(Location::Kafka(KafkaUrl::parse(&text)?));
+        }
+        Ok(Location::Dir(arg.to_path_buf()))
+    }
+
+    /// The file log's directory; `None` for other backends.
+    pub fn as_dir(&self) -> Option<&Path> {
+        match self {
+            Location::Dir(dir) => Some(dir),
+            Location::Kafka(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(dir) => write!(f, "{}", dir.display()),
+            Location::Kafka(url) => f.write_str(&url.text),
+        }
+    }
+}
 
 /// Refuses a LOG argument that looks like a URL of a scheme this build does
 /// not support (`kafka://…`, `s3://…`).
@@ -77,11 +117,24 @@ mod tests {
 
     #[test]
     fn urls_of_unknown_schemes_are_refused() {
-        let err = check_not_url(Path::new("kafka://localhost:9092/raw")).unwrap_err();
-        assert!(err.to_string().contains("no kafka:// backend"), "{err}");
+        let err = check_not_url(Path::new("s3://bucket/raw")).unwrap_err();
+        assert!(err.to_string().contains("no s3:// backend"), "{err}");
+        assert!(check_not_url(Path::new("kafka://localhost:9092/raw")).is_ok());
         assert!(check_not_url(Path::new("raw.log")).is_ok());
         assert!(check_not_url(Path::new("./kafka:/x")).is_ok());
         assert!(check_not_url(Path::new("dir/a://b")).is_ok());
+    }
+
+    #[test]
+    fn kafka_addresses_are_topics() {
+        let at = Location::parse(Path::new("kafka://127.0.0.1:9092/raw")).unwrap();
+        assert!(matches!(&at, Location::Kafka(u) if u.topic == "raw"));
+        assert_eq!(at.to_string(), "kafka://127.0.0.1:9092/raw");
+        assert!(Location::parse(Path::new("kafka://127.0.0.1/raw")).is_err());
+        assert!(matches!(
+            Location::parse(Path::new("raw.log")).unwrap(),
+            Location::Dir(_)
+        ));
     }
 
     #[test]

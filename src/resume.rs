@@ -17,7 +17,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli;
 use crate::position::{Held, Source};
-use crate::store::{producer, Log};
 
 /// What one destination needs of each source partition.
 struct Needs {
@@ -119,12 +118,15 @@ impl Resume {
 /// The marks of one destination, by who keeps them: a log's producers, or
 /// the archive or window state itself. Empty when it does not exist yet.
 fn destination_marks(dest: &Path) -> Result<Vec<(String, Held)>> {
+    let location = crate::location::Location::parse(dest)?;
+    if let crate::location::Location::Kafka(_) = location {
+        return Ok(crate::store::destination_held(&location)?.unwrap_or_default());
+    }
     if std::fs::symlink_metadata(dest).is_err() {
         return Ok(Vec::new());
     }
-    if Log::exists(dest) {
-        let log = Log::open(dest)?;
-        return producer::all_held(&log);
+    if let Some(held) = crate::store::destination_held(&location)? {
+        return Ok(held);
     }
     if crate::archive::is_archive(dest) {
         return Ok(vec![("archive".into(), crate::archive::held(dest)?)]);

@@ -11,19 +11,21 @@ use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, Progress};
 use crate::event::{FailureMessage, Original};
 use crate::io::{self, json_failure, Failures, FilterStep, Output};
 use crate::json::scan_object;
+use crate::location::Location;
 use crate::path::FieldPath;
 use crate::position::{self, Position as SourcePosition};
-use crate::store::append::Position;
 use crate::store::partitioner::partition_for_key;
-use crate::store::producer::Producer;
-use crate::store::{AppendOptions, Appender, LogConfig};
+use crate::store::{
+    self, FileSettings, LogProducer, Position, ProducerMarks, ProducerOptions, Route,
+};
 
 /// Append newline-delimited JSON events to a log, durably.
 ///
 /// Each input line must be one JSON object; it is appended as it is, byte for
 /// byte. A line that is not (empty, not JSON, not an object, not UTF-8, too
 /// large) is not appended: it becomes a failure event (see --bad) and the exit
-/// code is 1. An event counts as appended only once it is fsynced: when
+/// code is 1. An event counts as appended only once it is fsynced (on Kafka:
+/// acknowledged by the broker, acks=all, idempotent producer): when
 /// log-append exits 0, or when --offsets prints its position. When the reader
 /// of --offsets goes away, log-append goes on appending all its input and
 /// says on stderr how many positions it could not print.
@@ -47,11 +49,13 @@ Examples:
   tail -F app.log | log-append app.events --offsets       # print each event's position
   log-append raw.log --retention 7d --retention-bytes 10GiB </dev/null  # change retention
   log-tail raw.log --resume-from out.log | enrich ... | log-append out.log  # exactly once
+  log-append kafka://127.0.0.1:9092/raw --partitions 4 --key .data.shopper.id
 
 Exit status: 0 all appended, 1 some lines were failures, 2 usage, I/O or log error."
 )]
 pub struct Args {
-    /// The log directory (created when missing).
+    /// The log directory (created when missing), or a Kafka topic,
+    /// kafka://HOST:PORT[,HOST:PORT...]/TOPIC (created with --partitions).
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
 
@@ -101,6 +105,12 @@ pub struct Args {
     /// were reported appended).
     #[arg(long)]
     pub no_sync: bool,
+
+    /// On Kafka: give up on the broker (connecting, creating the topic,
+    /// acknowledging events) after this long [default: 10s, or
+    /// UNILOG_KAFKA_TIMEOUT].
+    #[arg(long, value_name = "DURATION", value_parser = cli::duration_arg)]
+    pub timeout: Option<i64>,
 
     /// Print a summary on stderr (always on a terminal).
     #[arg(short = 'v', long)]
@@ -171,40 +181,30 @@ enum ToWriter {
 /// One thread reads and validates lines; another writes and fsyncs, so
 /// parsing, copying into the page cache and fsync overlap.
 pub fn run(args: Args) -> Result<Outcome> {
-    crate::location::check_not_url(&args.log)?;
+    let location = Location::parse(&args.log)?;
     let inputs = io::open_inputs(&args.input.files)?;
     let mut failures = Failures::open(&args.failures)?;
-    let create = LogConfig {
-        partitions: args.partitions.unwrap_or(1),
-        segment_bytes: args
-            .segment_bytes
-            .unwrap_or(LogConfig::default().segment_bytes),
-        segment_ms: args.segment_age.unwrap_or(LogConfig::default().segment_ms),
-        retention_ms: args.retention,
-        retention_bytes: args.retention_bytes,
-        ..LogConfig::default()
+    let options = ProducerOptions {
+        partitions: args.partitions,
+        no_sync: args.no_sync,
+        file: FileSettings {
+            segment_bytes: args.segment_bytes,
+            segment_ms: args.segment_age,
+            retention_ms: args.retention,
+            retention_bytes: args.retention_bytes,
+        },
+        batch_bytes: CHUNK_BYTES,
+        timeout: args
+            .timeout
+            .map(|ms| std::time::Duration::from_millis(ms.max(1) as u64)),
     };
-    let options = AppendOptions {
-        create,
-        sync: !args.no_sync,
-        ..AppendOptions::default()
-    };
-    let mut appender = Appender::open(&args.log, &options)
-        .with_context(|| format!("cannot open log {}", args.log.display()))?;
-    if let Some(n) = args.partitions {
-        let has = appender.log().partitions();
-        if n != has {
-            anyhow::bail!(
-                "{} already exists with {has} partition{}; the count is fixed when a log is created, so --partitions {n} cannot apply (leave it out, or give --partitions {has})",
-                args.log.display(),
-                if has == 1 { "" } else { "s" }
-            );
-        }
+    let mut appender = store::open_producer(&location, &options)?;
+    if args.offsets {
+        appender.want_positions();
     }
-    update_settings(&mut appender, &args)?;
-    let partitions = appender.log().partitions();
+    let partitions = appender.partitions();
     if let Some(p) = args.partition {
-        appender.log().check_partition(p)?;
+        appender.check_partition(p)?;
     }
     let acks = Acks {
         out: if args.offsets {
@@ -367,15 +367,15 @@ struct Acks {
 /// them.
 struct Dedup {
     name: String,
-    producer: Option<Producer>,
+    producer: Option<Box<dyn ProducerMarks>>,
     duplicates: u64,
 }
 
 impl Dedup {
     /// True when the event at `source` should be appended (and records it).
-    fn admit(&mut self, appender: &Appender, source: &SourcePosition) -> Result<bool> {
+    fn admit(&mut self, appender: &mut dyn LogProducer, source: &SourcePosition) -> Result<bool> {
         if self.producer.is_none() {
-            self.producer = Some(Producer::open(appender.log(), &self.name)?);
+            self.producer = Some(appender.marks(&self.name)?);
         }
         let producer = self.producer.as_mut().expect("opened above");
         if producer.holds(source) {
@@ -401,17 +401,16 @@ impl Dedup {
     }
 }
 
-/// The writing thread: appends each chunk, fsyncs every [`SYNC_BYTES`] or
-/// when asked, and only then acknowledges. Returns the events appended.
+/// The writing thread: appends each chunk, flushes every [`SYNC_BYTES`]
+/// or when asked, and only then acknowledges. Returns the events appended.
 fn write_loop(
-    mut appender: Appender,
+    mut appender: Box<dyn LogProducer>,
     chunks: mpsc::Receiver<ToWriter>,
     recycle: mpsc::Sender<Chunk>,
     mut acks: Acks,
     mut dedup: Dedup,
 ) -> Result<(u64, Acks, u64)> {
     let mut written = 0u64;
-    let mut unacked: Vec<Position> = Vec::new();
     for msg in chunks.iter() {
         match msg {
             ToWriter::Events(mut chunk) => {
@@ -422,54 +421,56 @@ fn write_loop(
                     let event = &chunk.bytes[start..end];
                     start = end;
                     if let Some(source) = source {
-                        if !dedup.admit(&appender, source)? {
+                        if !dedup.admit(&mut *appender, source)? {
                             continue;
                         }
                     }
-                    match partition {
-                        Some(p) => appender.append_to(p, event)?,
-                        None => appender.append(event, None)?,
-                    }
-                }
-                let positions = appender.write()?;
-                written += positions.len() as u64;
-                dedup.wrote(&positions);
-                if acks.wanted {
-                    unacked.extend(positions);
+                    let route = match partition {
+                        Some(p) => Route::Partition(p),
+                        None => Route::Any,
+                    };
+                    appender.append(route, event)?;
                 }
                 chunk.clear();
                 let _ = recycle.send(chunk);
-                if appender.unsynced_bytes() >= SYNC_BYTES {
-                    sync_and_ack(&mut appender, &mut acks, &mut unacked, &mut dedup, false)?;
+                if appender.unflushed_bytes() >= SYNC_BYTES {
+                    written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, false)?;
                 }
             }
             ToWriter::Sync => {
-                sync_and_ack(&mut appender, &mut acks, &mut unacked, &mut dedup, false)?
+                written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, false)?
             }
         }
     }
-    sync_and_ack(&mut appender, &mut acks, &mut unacked, &mut dedup, true)?;
+    written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, true)?;
     Ok((written, acks, dedup.duplicates))
 }
 
-/// Fsyncs, saves the producer's marks, then prints the positions of the
-/// events now durable. A closed stdout stops the printing, not the
-/// appending.
-fn sync_and_ack(
-    appender: &mut Appender,
+/// Flushes (the events are durable from here on), saves the producer's
+/// marks, then prints the positions of the events flushed. A closed stdout
+/// stops the printing, not the appending. Returns the events flushed.
+fn flush_and_ack(
+    appender: &mut dyn LogProducer,
     acks: &mut Acks,
-    unacked: &mut Vec<Position>,
     dedup: &mut Dedup,
     last: bool,
-) -> Result<()> {
-    appender.sync()?;
+) -> Result<u64> {
+    let flushed = appender.flush()?;
+    dedup.wrote(&flushed.positions);
     dedup.save(last)?;
+    if acks.wanted {
+        print_positions(acks, &flushed.positions)?;
+    }
+    Ok(flushed.events)
+}
+
+/// Prints `--offsets` positions, once they are durable.
+fn print_positions(acks: &mut Acks, unacked: &[Position]) -> Result<()> {
     if !acks.wanted {
         return Ok(());
     }
     let Some(out) = acks.out.as_mut() else {
         acks.lost += unacked.len() as u64;
-        unacked.clear();
         return Ok(());
     };
     let mut line = Vec::with_capacity(48);
@@ -498,31 +499,5 @@ fn sync_and_ack(
         }
         Err(e) => return Err(e).context("cannot print positions"),
     }
-    unacked.clear();
     Ok(())
-}
-
-/// Applies segment and retention flags given for an existing log.
-fn update_settings(appender: &mut Appender, args: &Args) -> Result<()> {
-    if args.segment_bytes.is_none()
-        && args.segment_age.is_none()
-        && args.retention.is_none()
-        && args.retention_bytes.is_none()
-    {
-        return Ok(());
-    }
-    appender.log_mut().update_config(|c| {
-        if let Some(v) = args.segment_bytes {
-            c.segment_bytes = v;
-        }
-        if let Some(v) = args.segment_age {
-            c.segment_ms = v;
-        }
-        if args.retention.is_some() {
-            c.retention_ms = args.retention;
-        }
-        if args.retention_bytes.is_some() {
-            c.retention_bytes = args.retention_bytes;
-        }
-    })
 }

@@ -7,19 +7,17 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use crate::cli::{self, Outcome, OutputArgs};
+use crate::inspect::{GroupPosition, GroupReport};
 use crate::io::{self, Output};
+use crate::location::Location;
 use crate::position::{self, Position};
 use crate::resume;
-use crate::store::group::{self, Group};
-use crate::store::read::end_offset;
 use crate::store::record::Record;
-use crate::store::{append, Log, PartitionReader, StartAt};
+use crate::store::{self, append, Log, LogConsumer, PartitionReader, StartAt};
 use crate::time;
 
 /// How often a follower looks for new events.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
-/// Records read from one partition before moving to the next.
-const TURN: usize = 4096;
 /// Records written between group commits while catching up.
 const COMMIT_EVERY: u64 = 1 << 16;
 
@@ -46,6 +44,7 @@ Examples:
   log-tail raw.log --follow --wait            # wait for the log to be created
   log-tail raw.log --verify                   # check every record
   log-tail raw.log --with-position | window ... # pass partition and offset on
+  log-tail kafka://127.0.0.1:9092/raw --group enrich --follow  # the same on Kafka
 
 --from takes: beginning, end, an OFFSET, -N (the last N), or @TIME: the
 first event appended at or after TIME, by the log's append time (not a
@@ -65,7 +64,8 @@ Exit status: 0 ok, 2 usage, I/O error or a damaged log, 3 events were
 deleted by retention before they were read (--missed stop)."
 )]
 pub struct Args {
-    /// The log directory.
+    /// The log directory, or a Kafka topic,
+    /// kafka://HOST:PORT[,HOST:PORT...]/TOPIC.
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
 
@@ -150,6 +150,11 @@ pub struct Args {
     #[arg(long)]
     pub wait: bool,
 
+    /// On Kafka: give up on the broker (connecting, offsets, commits) after
+    /// this long [default: 10s, or UNILOG_KAFKA_TIMEOUT].
+    #[arg(long, value_name = "DURATION", value_parser = cli::duration_arg)]
+    pub timeout: Option<i64>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -185,62 +190,93 @@ pub fn parse_start(text: &str) -> Result<StartAt> {
 
 /// Runs `log-tail`.
 pub fn run(args: Args) -> Result<Outcome> {
-    crate::location::check_readable(&args.log)?;
-    if args.wait && !crate::location::wait_for(&args.log)? {
-        return Ok(Outcome::Ok);
-    }
-    let log = Log::open(&args.log)?;
-    let partitions: Vec<u32> = if args.partitions.is_empty() {
-        (0..log.partitions()).collect()
-    } else {
-        for &p in &args.partitions {
-            log.check_partition(p)?;
+    let location = Location::parse(&args.log)?;
+    match location.as_dir() {
+        Some(dir) => {
+            crate::location::check_readable(dir)?;
+            if args.wait && !crate::location::wait_for(dir)? {
+                return Ok(Outcome::Ok);
+            }
         }
-        args.partitions.clone()
-    };
-    if args.verify {
-        return verify(&log, &partitions);
+        None if args.wait => {
+            bail!("--wait waits for a file log to be made; {location} is a Kafka topic (create it with log-append --partitions N)")
+        }
+        None => {}
     }
-    if args.inspect || (args.positions && args.json) {
+    if args.verify || args.inspect || (args.positions && args.json && location.as_dir().is_some()) {
+        let what = if args.verify {
+            "--verify"
+        } else if args.inspect {
+            "--inspect"
+        } else {
+            "--positions --json"
+        };
+        let Some(dir) = location.as_dir() else {
+            bail!("{what} reads the file log's own files; {location} is not a file log");
+        };
+        let log = Log::open(dir)?;
+        let partitions = pick_partitions(log.partitions(), &args.partitions, |p| {
+            log.check_partition(p)
+        })?;
+        if args.verify {
+            return verify(&log, &partitions);
+        }
         let (g, at) = (args.group.as_deref(), args.event_time.as_ref());
         let (positions, json) = (args.positions, args.json);
         return crate::inspect::print(&log, &partitions, at, positions, json, g, &args.output);
     }
+    let timeout = args
+        .timeout
+        .map(|ms| Duration::from_millis(ms.max(1) as u64));
+    let mut consumer = store::open_consumer(&location, timeout)?;
+    let consumer = &mut *consumer;
+    let partitions = pick_partitions(consumer.partitions(), &args.partitions, |p| {
+        consumer.check_partition(p)
+    })?;
     if args.positions {
-        return show_positions(&log, &partitions, args.group.as_deref(), &args.output);
+        let group = args.group.as_deref();
+        return show_positions(consumer, &partitions, group, args.json, &args.output);
     }
     let from = args.from.as_deref().map(parse_start).transpose()?;
     let with_position = args.with_position || !args.resume_from.is_empty();
-    let log_id = if with_position { Some(log.clone().id()?) } else { None };
+    let log_id = if with_position {
+        Some(consumer.id()?)
+    } else {
+        None
+    };
     let resume = match &log_id {
-        Some(id) if !args.resume_from.is_empty() => {
-            Some(resume::Resume::from_destinations(&args.resume_from, id, &partitions, args.verbose)?)
-        }
+        Some(id) if !args.resume_from.is_empty() => Some(resume::Resume::from_destinations(
+            &args.resume_from,
+            id,
+            &partitions,
+            args.verbose,
+        )?),
         _ => None,
     };
-    let mut group = args
-        .group
-        .as_deref()
-        .map(|g| Group::open(&log, g))
-        .transpose()?;
+    let group = args.group.as_deref();
+    let committed = match group {
+        Some(g) => consumer.join(g)?,
+        None => Default::default(),
+    };
     if let Some(to) = &args.reset_to {
-        let group = group.as_mut().expect("clap requires --group");
-        return reset_group(&log, &partitions, group, parse_start(to)?, &args.output);
+        let group = group.expect("clap requires --group");
+        return reset_group(consumer, &partitions, group, parse_start(to)?, &args.output);
     }
-    let mut readers = Vec::with_capacity(partitions.len());
+    let mut starts = Vec::with_capacity(partitions.len());
     for &p in &partitions {
-        let committed = group.as_ref().and_then(|g| g.position(p));
+        let committed = committed.get(&p).copied();
         let resumed = resume.as_ref().and_then(|r| r.start(p));
         let start = match (committed, resumed) {
             (Some(committed), _) => StartAt::Offset(committed),
             (None, Some(offset)) => StartAt::Offset(offset),
             (None, None) => from.unwrap_or(StartAt::Beginning),
         };
-        if let Some(committed) = committed {
-            check_group_position(&log, group.as_ref().expect("committed"), p, committed)?;
+        if let (Some(committed), Some(g)) = (committed, group) {
+            check_group_position(consumer, g, p, committed)?;
         }
-        readers.push(PartitionReader::open(&log, p, start)?);
+        starts.push((p, start));
     }
+    consumer.assign(&starts, args.follow)?;
     if args.follow {
         // A follower stopped by Ctrl-C or a service manager flushes what it
         // has and commits its group before it goes.
@@ -261,8 +297,23 @@ pub fn run(args: Args) -> Result<Outcome> {
         buf: Vec::new(),
         progress: cli::Progress::new("events"),
     };
-    tail.run(&mut readers, group.as_mut(), args.follow)?;
+    tail.run(consumer, group.is_some(), args.follow)?;
     Ok(Outcome::Ok)
+}
+
+/// The partitions to read: those given (each checked), or all.
+fn pick_partitions(
+    count: u32,
+    given: &[u32],
+    check: impl Fn(u32) -> Result<()>,
+) -> Result<Vec<u32>> {
+    if given.is_empty() {
+        return Ok((0..count).collect());
+    }
+    for &p in given {
+        check(p)?;
+    }
+    Ok(given.to_vec())
 }
 
 struct Tail<'o> {
@@ -278,67 +329,50 @@ struct Tail<'o> {
 }
 
 impl Tail<'_> {
-    fn run(
-        &mut self,
-        readers: &mut [PartitionReader],
-        mut group: Option<&mut Group>,
-        follow: bool,
-    ) -> Result<()> {
+    fn run(&mut self, consumer: &mut dyn LogConsumer, group: bool, follow: bool) -> Result<()> {
         let mut since_commit = 0u64;
         let mut unflushed = false;
-        let mut stopped = None;
         while self.remaining > 0 {
-            let mut delivered = 0u64;
-            let mut all_at_end = true;
-            for reader in readers.iter_mut() {
-                if self.remaining == 0 {
-                    break;
-                }
-                let max = TURN.min(usize::try_from(self.remaining).unwrap_or(TURN));
-                let p = reader.partition();
-                let progress = reader.read(max, &mut |rec| self.emit(p, rec))?;
-                delivered += progress.records as u64;
-                self.remaining -= progress.records as u64;
-                all_at_end &= progress.at_end;
-                if let Some(gap) = progress.missed {
-                    let what = format!(
-                        "partition {p}: {} event{} (offsets {} to {}) were deleted by retention before they were read",
-                        gap.count(),
-                        if gap.count() == 1 { "" } else { "s" },
-                        gap.from,
-                        gap.to - 1
-                    );
-                    if self.missed == MissedPolicy::Stop {
-                        stopped = Some((p, gap, what));
-                        break;
+            let polled = consumer.poll(self.remaining, &mut |p, rec| self.emit(p, rec))?;
+            let delivered = polled.records;
+            self.remaining -= delivered;
+            if let Some((p, gap)) = polled.missed {
+                let what = format!(
+                    "partition {p}: {} event{} (offsets {} to {}) were deleted by retention before they were read",
+                    gap.count(),
+                    if gap.count() == 1 { "" } else { "s" },
+                    gap.from,
+                    gap.to - 1
+                );
+                if self.missed == MissedPolicy::Stop {
+                    // The group stays before the gap, so a rerun stops
+                    // again rather than skipping it unseen.
+                    self.out.flush().context("cannot write output")?;
+                    if group {
+                        let positions: Vec<(u32, u64)> = consumer
+                            .positions()
+                            .into_iter()
+                            .map(|(q, at)| (q, if q == p { gap.from } else { at }))
+                            .collect();
+                        consumer.commit(&positions)?;
                     }
-                    cli::warn(format_args!("{what}; going on from offset {}", gap.to));
+                    return Err(cli::ExitError {
+                        code: cli::EXIT_MISSED,
+                        message: format!(
+                            "{what}; stopping (--missed stop). To go on from the oldest event left, run with --from {} (or --group NAME --reset-to {}), or without --missed stop",
+                            gap.to, gap.to
+                        ),
+                    }
+                    .into());
                 }
-            }
-            if let Some((p, gap, what)) = stopped {
-                // The group stays before the gap, so a rerun stops again
-                // rather than skipping it unseen.
-                self.out.flush().context("cannot write output")?;
-                if let Some(group) = group {
-                    group.commit(readers.iter().map(|r| {
-                        let at = if r.partition() == p { gap.from } else { r.position() };
-                        (r.partition(), at)
-                    }))?;
-                }
-                return Err(cli::ExitError {
-                    code: cli::EXIT_MISSED,
-                    message: format!(
-                        "{what}; stopping (--missed stop). To go on from the oldest event left, run with --from {} (or --group NAME --reset-to {}), or without --missed stop",
-                        gap.to, gap.to
-                    ),
-                }
-                .into());
+                cli::warn(format_args!("{what}; going on from offset {}", gap.to));
             }
             self.progress.add(delivered);
             since_commit += delivered;
             unflushed |= delivered > 0;
+            let all_at_end = polled.at_end;
             if since_commit >= COMMIT_EVERY || (all_at_end && unflushed) {
-                self.flush_and_commit(readers, group.as_deref_mut())?;
+                self.flush_and_commit(consumer, group)?;
                 since_commit = 0;
                 unflushed = false;
             }
@@ -356,19 +390,15 @@ impl Tail<'_> {
                 std::thread::sleep(POLL_INTERVAL);
             }
         }
-        self.flush_and_commit(readers, group)
+        self.flush_and_commit(consumer, group)
     }
 
     /// Flushes the output, then commits the group's positions: an event is
     /// committed only once it has left this process (at-least-once).
-    fn flush_and_commit(
-        &mut self,
-        readers: &[PartitionReader],
-        group: Option<&mut Group>,
-    ) -> Result<()> {
+    fn flush_and_commit(&mut self, consumer: &mut dyn LogConsumer, group: bool) -> Result<()> {
         self.out.flush().context("cannot write output")?;
-        if let Some(group) = group {
-            group.commit(readers.iter().map(|r| (r.partition(), r.position())))?;
+        if group {
+            consumer.commit(&consumer.positions())?;
         }
         Ok(())
     }
@@ -410,57 +440,101 @@ fn with_position(buf: &mut Vec<u8>, here: &Position, event: &[u8]) {
 /// A group position past the partition's end (its events were lost, or its
 /// file was edited) would wait forever for offsets already given to other
 /// events: it is an error that says how to reset.
-fn check_group_position(log: &Log, group: &Group, p: u32, committed: u64) -> Result<()> {
-    let end = end_offset(log, p)?;
+fn check_group_position(
+    consumer: &mut dyn LogConsumer,
+    group: &str,
+    p: u32,
+    committed: u64,
+) -> Result<()> {
+    let (_, end) = consumer.bounds(p)?;
     if committed > end {
         bail!(
-            "group {:?} is at offset {committed} of partition {p}, past its end ({end}): the log lost events after the group read them, or the group's file was changed. Nothing was read. Reset it with `log-tail {} --group {} --reset-to end` (or beginning, or an offset up to {end})",
-            group.name(),
-            log.dir().display(),
-            group.name()
+            "group {group:?} is at offset {committed} of partition {p}, past its end ({end}): the log lost events after the group read them, or the group's positions were changed. Nothing was read. Reset it with `log-tail {} --group {group} --reset-to end` (or beginning, or an offset up to {end})",
+            consumer.location(),
         );
     }
     Ok(())
 }
 
+/// `--positions`: each partition's bounds and, with a group, its position
+/// and lag, as a table or (`json`) as the file log's `--positions --json`.
 fn show_positions(
-    log: &Log,
+    consumer: &mut dyn LogConsumer,
     partitions: &[u32],
     group: Option<&str>,
+    json: bool,
     output: &OutputArgs,
 ) -> Result<Outcome> {
-    let committed = group.map(|g| group::load(log, g)).transpose()?;
-    let mut out = output.open()?;
-    let header = match group {
-        Some(g) => format!("partition\tstart\tend\tgroup:{g}\tlag"),
-        None => "partition\tstart\tend\tevents".to_string(),
-    };
-    out.write_line(header.as_bytes())?;
+    let committed = group.map(|g| consumer.committed(g)).transpose()?;
+    let mut bounds = Vec::with_capacity(partitions.len());
+    let mut rows = Vec::with_capacity(partitions.len());
     let mut total_lag = 0;
     let mut past_end = Vec::new();
     for &p in partitions {
-        let (start, end) = log.bounds(p)?;
-        let line = match &committed {
-            Some(c) => {
-                let position = c.positions.get(&p).copied();
-                let shown = position
-                    .map(|o| o.to_string())
-                    .unwrap_or_else(|| "-".into());
-                if position.is_some_and(|o| o > end) {
-                    past_end.push((p, position.expect("checked"), end));
-                    format!("{p}\t{start}\t{end}\t{shown}\tpast-end")
-                } else {
-                    let lag = end - position.unwrap_or(start).clamp(start, end);
-                    total_lag += lag;
+        let (start, end) = consumer.bounds(p)?;
+        bounds.push((p, start, end));
+        if let Some(c) = &committed {
+            let position = c.get(&p).copied();
+            let lag = match position {
+                Some(o) if o > end => {
+                    past_end.push((p, o, end));
+                    None
+                }
+                other => Some(end - other.unwrap_or(start).clamp(start, end)),
+            };
+            total_lag += lag.unwrap_or(0);
+            rows.push(GroupPosition {
+                partition: p,
+                position,
+                end,
+                lag,
+            });
+        }
+    }
+    let mut out = output.open()?;
+    if json {
+        let list: Vec<_> = bounds
+            .iter()
+            .map(|&(p, start, end)| {
+                serde_json::json!({"partition": p, "start": start, "end": end, "events": end - start})
+            })
+            .collect();
+        let mut value = serde_json::json!({"log": consumer.location(), "partitions": list});
+        if let Some(g) = group {
+            value["group"] = serde_json::to_value(GroupReport {
+                group: g.to_string(),
+                committed_at: None,
+                lag: total_lag,
+                partitions: rows,
+            })?;
+        }
+        out.write_line(serde_json::to_string(&value)?.as_bytes())?;
+    } else {
+        let header = match group {
+            Some(g) => format!("partition\tstart\tend\tgroup:{g}\tlag"),
+            None => "partition\tstart\tend\tevents".to_string(),
+        };
+        out.write_line(header.as_bytes())?;
+        for (i, &(p, start, end)) in bounds.iter().enumerate() {
+            let line = match rows.get(i) {
+                Some(row) => {
+                    let shown = row
+                        .position
+                        .map(|o| o.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    let lag = row
+                        .lag
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "past-end".into());
                     format!("{p}\t{start}\t{end}\t{shown}\t{lag}")
                 }
-            }
-            None => format!("{p}\t{start}\t{end}\t{}", end - start),
-        };
-        out.write_line(line.as_bytes())?;
-    }
-    if committed.is_some() && partitions.len() > 1 {
-        out.write_line(format!("total\t\t\t\t{total_lag}").as_bytes())?;
+                None => format!("{p}\t{start}\t{end}\t{}", end - start),
+            };
+            out.write_line(line.as_bytes())?;
+        }
+        if committed.is_some() && partitions.len() > 1 {
+            out.write_line(format!("total\t\t\t\t{total_lag}").as_bytes())?;
+        }
     }
     out.flush()?;
     if let (Some(g), false) = (group, past_end.is_empty()) {
@@ -472,55 +546,34 @@ fn show_positions(
         bail!(
             "group {g:?} has positions past the end of {} partition(s); reset it with `log-tail {} --group {g} --reset-to end` (or beginning, or an offset)",
             past_end.len(),
-            log.dir().display()
+            consumer.location()
         );
     }
     Ok(Outcome::Ok)
 }
 
 fn reset_group(
-    log: &Log,
+    consumer: &mut dyn LogConsumer,
     partitions: &[u32],
-    group: &mut Group,
+    group: &str,
     to: StartAt,
     output: &OutputArgs,
 ) -> Result<Outcome> {
     let mut positions = Vec::new();
     for &p in partitions {
         if let StartAt::Offset(o) = to {
-            let end = end_offset(log, p)?;
+            let (_, end) = consumer.bounds(p)?;
             if o > end {
                 bail!("partition {p} ends at offset {end}; a group cannot be reset past it to {o}");
             }
         }
-        let reader = PartitionReader::open(log, p, to)?;
-        let mut position = reader.position();
-        if let StartAt::Time(_) = to {
-            // The reader skips records before the time lazily; find the
-            // first record it would deliver.
-            let mut reader = reader;
-            let mut found = None;
-            let progress = reader.read(1, &mut |rec| {
-                found = Some(rec.offset);
-                Ok(())
-            })?;
-            position = found.unwrap_or(if progress.at_end {
-                end_offset(log, p)?
-            } else {
-                position
-            });
-        }
-        positions.push((p, position));
+        positions.push((p, consumer.resolve(p, to)?));
     }
-    group.commit(positions.iter().copied())?;
+    consumer.commit(&positions)?;
     let mut out = output.open()?;
     for (p, position) in positions {
         out.write_line(
-            format!(
-                "group {} partition {p} reset to offset {position}",
-                group.name()
-            )
-            .as_bytes(),
+            format!("group {group} partition {p} reset to offset {position}").as_bytes(),
         )?;
     }
     out.flush()?;
@@ -629,7 +682,10 @@ mod tests {
             event: b"{ }",
         };
         with_position(&mut buf, &at("L", 0, &rec), rec.event);
-        assert_eq!(buf, br#"{"unilog":{"log":"L","partition":0,"offset":0,"time":1} }"#);
+        assert_eq!(
+            buf,
+            br#"{"unilog":{"log":"L","partition":0,"offset":0,"time":1} }"#
+        );
     }
 
     #[test]

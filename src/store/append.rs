@@ -127,6 +127,11 @@ impl Appender {
         Ok(())
     }
 
+    /// Bytes buffered and not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// True when enough is buffered that it should be written now.
     pub fn should_commit(&self) -> bool {
         self.pending_bytes >= self.batch_bytes
@@ -528,7 +533,7 @@ impl PartitionWriter {
 /// Where round robin starts: random per process, so many short-lived
 /// appenders (one event each, from cron or a script) spread over the
 /// partitions instead of all landing on partition 0.
-fn random_start() -> u32 {
+pub(crate) fn random_start() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState is seeded from the operating system's randomness.
     std::collections::hash_map::RandomState::new()

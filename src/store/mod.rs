@@ -12,10 +12,19 @@
 //! - [`file`]: opening the log's files without following links.
 //! - [`recovery`]: each partition's recovery point (what is durable).
 //! - [`producer`]: each producer's marks, for exactly-once appends.
+//! - [`backend`]: the interface every backend implements (producer,
+//!   consumer, marks), and [`local`]: the file log behind it.
+//!
+//! The tools open a log with [`open_producer`] or [`open_consumer`] and see
+//! only the interface; file-only operations (verify, segment and retention
+//! settings, inspect) use [`Log`].
 
 pub mod append;
+pub mod backend;
 pub mod file;
 pub mod group;
+pub mod kafka;
+pub mod local;
 pub mod partitioner;
 pub mod producer;
 pub mod read;
@@ -32,7 +41,180 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub use append::{AppendOptions, Appender};
+pub use backend::{Flushed, LogConsumer, LogProducer, Polled, Position, ProducerMarks, Route};
 pub use read::{PartitionReader, StartAt};
+
+use crate::location::Location;
+
+/// How a producer opens its log.
+#[derive(Debug, Clone, Default)]
+pub struct ProducerOptions {
+    /// Partitions of a log that does not exist yet; given for an existing
+    /// log, it must match.
+    pub partitions: Option<u32>,
+    /// Off only for throwaway logs: appended events are not made durable.
+    pub no_sync: bool,
+    /// The file log's own settings (refused for other backends).
+    pub file: FileSettings,
+    /// The file log writes (without syncing) every this many bytes; 0 for
+    /// its default.
+    pub batch_bytes: usize,
+    /// Bounds a Kafka client's operations (see [`kafka::KafkaOptions`]).
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Settings only the file log has: segment rolling and retention.
+#[derive(Debug, Clone, Default)]
+pub struct FileSettings {
+    /// A segment rolls when it would grow past this size.
+    pub segment_bytes: Option<u64>,
+    /// A segment rolls when its first record is this old.
+    pub segment_ms: Option<i64>,
+    /// Segments whose records are all older than this are deleted.
+    pub retention_ms: Option<i64>,
+    /// Oldest segments are deleted while a partition is larger than this.
+    pub retention_bytes: Option<u64>,
+}
+
+impl FileSettings {
+    /// True when no setting is given.
+    pub fn is_empty(&self) -> bool {
+        self.segment_bytes.is_none()
+            && self.segment_ms.is_none()
+            && self.retention_ms.is_none()
+            && self.retention_bytes.is_none()
+    }
+}
+
+/// Opens the log at `location` for appending, creating it when missing.
+pub fn open_producer(
+    location: &Location,
+    options: &ProducerOptions,
+) -> Result<Box<dyn LogProducer>> {
+    match location {
+        Location::Dir(dir) => open_file_producer(dir, options),
+        Location::Kafka(url) => {
+            if !options.file.is_empty() {
+                bail!(
+                    "{}: segment and retention settings are the file log's; set a topic's (segment.bytes, retention.ms, retention.bytes) with the Kafka cluster's tools",
+                    url.text
+                );
+            }
+            if options.no_sync {
+                bail!(
+                    "{}: --no-sync is for the file log; an event counts as appended on Kafka once the broker acknowledges it (acks=all)",
+                    url.text
+                );
+            }
+            let kafka_options = kafka::KafkaOptions::new(options.timeout)?;
+            Ok(Box::new(kafka::open_producer(
+                url,
+                &kafka_options,
+                options.partitions,
+            )?))
+        }
+    }
+}
+
+fn open_file_producer(dir: &Path, options: &ProducerOptions) -> Result<Box<dyn LogProducer>> {
+    let defaults = LogConfig::default();
+    let settings = &options.file;
+    let create = LogConfig {
+        partitions: options.partitions.unwrap_or(1),
+        segment_bytes: settings.segment_bytes.unwrap_or(defaults.segment_bytes),
+        segment_ms: settings.segment_ms.unwrap_or(defaults.segment_ms),
+        retention_ms: settings.retention_ms,
+        retention_bytes: settings.retention_bytes,
+        ..defaults
+    };
+    let append = AppendOptions {
+        create,
+        sync: !options.no_sync,
+        batch_bytes: match options.batch_bytes {
+            0 => AppendOptions::default().batch_bytes,
+            n => n,
+        },
+    };
+    let mut producer = local::FileProducer::open(dir, &append)
+        .with_context(|| format!("cannot open log {}", dir.display()))?;
+    let log = producer.log_mut();
+    if let Some(n) = options.partitions {
+        let has = log.partitions();
+        if n != has {
+            bail!(
+                "{} already exists with {has} partition{}; the count is fixed when a log is created, so --partitions {n} cannot apply (leave it out, or give --partitions {has})",
+                dir.display(),
+                if has == 1 { "" } else { "s" }
+            );
+        }
+    }
+    if !settings.is_empty() {
+        log.update_config(|c| {
+            if let Some(v) = settings.segment_bytes {
+                c.segment_bytes = v;
+            }
+            if let Some(v) = settings.segment_ms {
+                c.segment_ms = v;
+            }
+            if settings.retention_ms.is_some() {
+                c.retention_ms = settings.retention_ms;
+            }
+            if settings.retention_bytes.is_some() {
+                c.retention_bytes = settings.retention_bytes;
+            }
+        })?;
+    }
+    Ok(Box::new(producer))
+}
+
+/// Opens the existing log at `location` for reading; `timeout` bounds a
+/// Kafka client's operations.
+pub fn open_consumer(
+    location: &Location,
+    timeout: Option<std::time::Duration>,
+) -> Result<Box<dyn LogConsumer>> {
+    match location {
+        Location::Dir(dir) => Ok(Box::new(local::FileConsumer::open(dir)?)),
+        Location::Kafka(url) => {
+            let options = kafka::KafkaOptions::new(timeout)?;
+            Ok(Box::new(kafka::KafkaConsumer::open(url, &options)?))
+        }
+    }
+}
+
+/// True when `location` names a log to append to: a file log that exists,
+/// or any Kafka address (opening it says whether the topic exists). A
+/// failure sink appends to a log only when it is one.
+pub fn exists(location: &Location) -> bool {
+    match location {
+        Location::Dir(dir) => Log::exists(dir),
+        Location::Kafka(_) => true,
+    }
+}
+
+/// Every producer's held positions in the log at `location`, by name, for
+/// `log-tail --resume-from`; `None` when it is no log. A file log keeps
+/// them beside its records; a Kafka topic's are read from its records.
+pub fn destination_held(
+    location: &Location,
+) -> Result<Option<Vec<(String, crate::position::Held)>>> {
+    match location {
+        Location::Dir(dir) if Log::exists(dir) => Ok(Some(producer::all_held(&Log::open(dir)?)?)),
+        Location::Dir(_) => Ok(None),
+        Location::Kafka(url) => {
+            let options = kafka::KafkaOptions::new(None)?;
+            // A topic not made yet holds nothing (a first run).
+            let Some(mut consumer) = kafka::KafkaConsumer::open_if_exists(url, &options)? else {
+                return Ok(Some(Vec::new()));
+            };
+            Ok(Some(
+                backend::scan_held(&mut consumer, None)?
+                    .into_iter()
+                    .collect(),
+            ))
+        }
+    }
+}
 
 /// The name in every log's `log.json`.
 pub const FORMAT_NAME: &str = "unilog-log";
