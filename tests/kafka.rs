@@ -79,10 +79,13 @@ fn new_topic(broker: &Broker, name: &str, partitions: u32) -> String {
     url
 }
 
-/// One event a line, as owned lines, sorted: the same events whatever the
-/// order partitions were read in.
-fn sorted_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = lines(bytes).into_iter().map(<[u8]>::to_vec).collect();
+/// One event a line, as text, sorted: the same events whatever the order
+/// partitions were read in (text, so that a failure shows them readably).
+fn sorted_lines(bytes: &[u8]) -> Vec<String> {
+    let mut v: Vec<String> = lines(bytes)
+        .into_iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -203,6 +206,19 @@ impl Running {
         let mut err = String::new();
         std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
         (status.code(), err)
+    }
+}
+
+impl Running {
+    /// Kills it (SIGKILL) and returns the lines it wrote that were not read.
+    fn kill(mut self) -> Vec<Vec<u8>> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            rest.push(line);
+        }
+        rest
     }
 }
 
@@ -411,37 +427,83 @@ fn a_group_resumes_without_gap_or_duplicate_across_restarts() {
 fn a_group_follower_killed_and_restarted_leaves_no_gap() {
     let broker = broker!();
     let url = broker.url(&topic("group-kill"));
-    let events = nile_events(400, 14);
-    append(&url, &["--partitions", "2"], &events);
+    let first = nile_events(400, 14);
+    append(&url, &["--partitions", "2"], &first);
     let follower = Running::start(
         "log-tail",
         &url,
         &["--group", "k", "--follow", "--line-buffered"],
     );
     let mut got = Vec::new();
-    while got.len() < 150 {
+    while got.len() < 400 {
         got.push(
             follower
                 .line(Duration::from_secs(30))
                 .expect("the follower delivers"),
         );
     }
-    // Let it commit what it delivered, then kill it without warning.
+    // Idle, it has committed what it delivered; then more arrives and it is
+    // killed without warning, perhaps in the middle of delivering it.
     std::thread::sleep(Duration::from_secs(2));
-    drop(follower);
+    let second = nile_events(200, 15);
+    append(&url, &[], &second);
+    std::thread::sleep(Duration::from_millis(50));
+    got.extend(follower.kill());
     let rest = tail(&url, &["--group", "k"]);
-    let mut all: Vec<Vec<u8>> = got;
-    all.extend(lines(&rest).into_iter().map(<[u8]>::to_vec));
-    let mut seen = all.clone();
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .chain(sorted_lines(&rest))
+        .collect();
     seen.sort();
     seen.dedup();
-    assert_eq!(seen, sorted_lines(&events), "at least once: every event");
+    assert_eq!(
+        seen,
+        sorted_lines(&[first, second].concat()),
+        "at least once: every event"
+    );
     // Positions were committed as events were delivered, not only at exit.
     assert!(
-        lines(&rest).len() < 300,
-        "the restart read {} of 400 again",
+        lines(&rest).len() <= 200,
+        "the restart read {} events again",
         lines(&rest).len()
     );
+}
+
+/// `log-tail LOCATION --positions [--group G]`, read from its table: each
+/// partition's numbers after its number (start, end, events; with a group
+/// start, end, position, lag), and the total lag of a group.
+fn positions(location: &str, group: Option<&str>) -> (BTreeMap<u32, Vec<u64>>, Option<u64>) {
+    let mut args = vec!["--positions"];
+    args.extend(group.iter().flat_map(|g| ["--group", g]));
+    let table = String::from_utf8(tail(location, &args)).unwrap();
+    let mut rows = BTreeMap::new();
+    let mut total = None;
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    match group {
+        Some(g) => assert_eq!(
+            header,
+            ["partition", "start", "end", &format!("group:{g}"), "lag"],
+            "{table}"
+        ),
+        None => assert_eq!(header, ["partition", "start", "end", "events"], "{table}"),
+    }
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields[0] == "total" {
+            total = Some(fields.last().unwrap().parse().unwrap());
+            continue;
+        }
+        let numbers: Vec<u64> = fields.iter().map(|f| f.parse().unwrap()).collect();
+        rows.insert(numbers[0] as u32, numbers[1..].to_vec());
+    }
+    (rows, total)
+}
+
+/// The sum of the partitions' end offsets.
+fn end_total(location: &str) -> u64 {
+    positions(location, None).0.values().map(|r| r[1]).sum()
 }
 
 #[test]
@@ -450,58 +512,32 @@ fn positions_show_end_offsets_and_the_group_position_and_lag() {
     let url = new_topic(broker, "positions", 2);
     append(&url, &["--partition", "0"], &nile_events(6, 15));
     append(&url, &["--partition", "1"], &nile_events(4, 16));
-    let json: Value = serde_json::from_slice(&tail(&url, &["--positions", "--json"])).unwrap();
-    let parts = json["partitions"].as_array().unwrap();
-    assert_eq!(parts.len(), 2, "{json}");
-    for (p, end) in [(0, 6), (1, 4)] {
-        assert_eq!(parts[p]["partition"], p);
-        assert_eq!(parts[p]["start"], 0, "{json}");
-        assert_eq!(parts[p]["end"], end, "{json}");
-    }
+    let (rows, _) = positions(&url, None);
+    assert_eq!(
+        rows,
+        BTreeMap::from([(0, vec![0, 6, 6]), (1, vec![0, 4, 4])])
+    );
     // The group reads 3 from partition 0 and all of partition 1.
     tail(
         &url,
         &["--group", "lag", "--partition", "0", "--count", "3"],
     );
     tail(&url, &["--group", "lag", "--partition", "1"]);
-    let json: Value =
-        serde_json::from_slice(&tail(&url, &["--positions", "--group", "lag", "--json"])).unwrap();
-    let group = &json["group"];
-    assert_eq!(group["group"], "lag", "{json}");
-    assert_eq!(group["lag"], 3, "{json}");
-    let gp = group["partitions"].as_array().unwrap();
+    let (rows, total) = positions(&url, Some("lag"));
     assert_eq!(
-        (
-            gp[0]["position"].clone(),
-            gp[0]["end"].clone(),
-            gp[0]["lag"].clone()
-        ),
-        (3.into(), 6.into(), 3.into()),
-        "{json}"
+        rows,
+        BTreeMap::from([(0, vec![0, 6, 3, 3]), (1, vec![0, 4, 4, 0])])
     );
-    assert_eq!(
-        (
-            gp[1]["position"].clone(),
-            gp[1]["end"].clone(),
-            gp[1]["lag"].clone()
-        ),
-        (4.into(), 4.into(), 0.into()),
-        "{json}"
+    assert_eq!(total, Some(3));
+    // A group the broker does not know is an error, not a lag of everything.
+    let out = run(
+        "log-tail",
+        &url,
+        &["--positions", "--group", "never-used"],
+        b"",
     );
-    // The table for people says the same.
-    let table = String::from_utf8(tail(&url, &["--positions", "--group", "lag"])).unwrap();
-    assert!(
-        table
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["0", "0", "6", "3", "3"]),
-        "{table}"
-    );
-    assert!(
-        table
-            .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["total", "3"]),
-        "{table}"
-    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("never-used"), "{}", stderr(&out));
 }
 
 #[test]
@@ -529,9 +565,7 @@ fn reset_to_moves_the_group() {
     tail(&url, &["--group", "r", "--reset-to", "beginning"]);
     tail(&url, &["--group", "r", "--reset-to", "end"]);
     assert!(tail(&url, &["--group", "r"]).is_empty());
-    let json: Value =
-        serde_json::from_slice(&tail(&url, &["--positions", "--group", "r", "--json"])).unwrap();
-    assert_eq!(json["group"]["partitions"][0]["position"], 15, "{json}");
+    assert_eq!(positions(&url, Some("r")).0[&0], [0, 15, 15, 0]);
 }
 
 // ---- --from, --follow, stopping at the end
@@ -561,10 +595,10 @@ fn every_from_form() {
     assert_eq!(lines(&on("0", "-2")), lines(&p0)[9..]);
     assert_eq!(on("1", "-10"), a1, "-N longer than the partition");
     // -N applies to each partition.
-    let mut last_two: Vec<Vec<u8>> = [&lines(&p0)[9..], &lines(&a1)[2..]]
+    let mut last_two: Vec<String> = [&lines(&p0)[9..], &lines(&a1)[2..]]
         .concat()
-        .into_iter()
-        .map(<[u8]>::to_vec)
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
         .collect();
     last_two.sort();
     assert_eq!(sorted_lines(&tail(&url, &["--from", "-2"])), last_two);
@@ -659,7 +693,10 @@ fn with_position_feeds_window_as_the_file_log_does() {
     let window = |log: &str, state: &str| {
         let script = format!(
             "log-tail '{log}' --with-position | window --tumbling 1m --key .data.shopper.id \
-             --time .data.timestamp --agg n=count --state '{state}' --close-at-end"
+             --time .data.timestamp --agg n=count --state '{}' --close-at-end",
+            // A path with a directory: window cannot sync the directory of
+            // a bare relative name (window bug, reported).
+            dir.path().join(state).display()
         );
         let out = common::shell(&script, dir.path());
         assert!(out.status.success(), "{script}: {}", stderr(&out));
@@ -781,40 +818,26 @@ fn without_follow_log_tail_stops_at_the_ends_it_saw_on_a_busy_topic() {
     append(&url, &[], &nile_events(1000, 28));
     let _writer = busy_writer(&url);
     std::thread::sleep(Duration::from_secs(1));
+    let at_start = end_total(&url);
     for args in [&[][..], &["--group", "busy"][..]] {
-        let ends = |json: &Value| -> u64 {
-            json["partitions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["end"].as_u64().unwrap())
-                .sum()
-        };
-        let before: Value =
-            serde_json::from_slice(&tail(&url, &["--positions", "--json"])).unwrap();
+        let before = end_total(&url);
         let started = Instant::now();
         let out = run("log-tail", &url, args, b"");
         let took = started.elapsed();
         assert!(out.status.success(), "log-tail {args:?}: {}", stderr(&out));
-        let after: Value = serde_json::from_slice(&tail(&url, &["--positions", "--json"])).unwrap();
+        let after = end_total(&url);
         let n = lines(&out.stdout).len() as u64;
         assert!(
-            ends(&after) > ends(&before),
-            "the topic grew meanwhile: {before} {after}"
-        );
-        assert!(
-            n >= ends(&before) && n < ends(&after),
-            "{args:?}: {n} events, ends {} then {}",
-            ends(&before),
-            ends(&after)
+            before <= n && n <= after,
+            "{args:?}: {n} events, ends {before} before and {after} after"
         );
         assert!(took < Duration::from_secs(30), "{args:?} took {took:?}");
     }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(end_total(&url) > at_start, "the writer kept appending");
     // The group committed what it delivered, no more.
-    let json: Value =
-        serde_json::from_slice(&tail(&url, &["--positions", "--group", "busy", "--json"])).unwrap();
-    let lag = json["group"]["lag"].as_u64().unwrap();
-    assert!(lag > 0, "{json}");
+    let (_, lag) = positions(&url, Some("busy"));
+    assert!(lag.unwrap() > 0, "lag {lag:?}");
 }
 
 // ---- failures: a broker stopped, unreachable, a missing topic
@@ -1126,7 +1149,5 @@ fn log_tail_reads_what_kcat_wrote_byte_for_byte() {
     assert!(tail(&url, &["--partition", "0"]).is_empty());
     // And with a group, positions included.
     assert_eq!(tail(&url, &["--group", "k"]), events);
-    let json: Value =
-        serde_json::from_slice(&tail(&url, &["--positions", "--group", "k", "--json"])).unwrap();
-    assert_eq!(json["group"]["lag"], 0, "{json}");
+    assert_eq!(positions(&url, Some("k")).1, Some(0));
 }
