@@ -1151,3 +1151,58 @@ fn log_tail_reads_what_kcat_wrote_byte_for_byte() {
     assert_eq!(tail(&url, &["--group", "k"]), events);
     assert_eq!(positions(&url, Some("k")).1, Some(0));
 }
+
+// ---- security: TLS, with the settings from the environment
+
+#[test]
+fn tls_with_the_ca_from_the_environment() {
+    let nisshi = require!(common::nisshi(), "nisshi");
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::test_pki(dir.path());
+    let file = |name: &str| pki.join(name).display().to_string();
+    let (cert, key) = (file("good.pem"), file("good.key"));
+    let broker = Broker::start_with(&nisshi, &["--cert", &cert, "--key", &key]);
+    let url = broker.url("secret");
+    let events = nile_events(200, 33);
+    let tls = |tool: &str, ca: &str, args: &[&str], input: &[u8]| {
+        cmd(tool)
+            .current_dir(dir.path())
+            .arg(&url)
+            .args(args)
+            .env("UNILOG_KAFKA_SECURITY_PROTOCOL", "ssl")
+            .env("UNILOG_KAFKA_TLS_CA", ca)
+            .write_stdin(input.to_vec())
+            .timeout(LIMIT)
+            .output()
+            .unwrap()
+    };
+    let out = tls(
+        "log-append",
+        &file("ca.pem"),
+        &["--partitions", "1"],
+        &events,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = tls("log-tail", &file("ca.pem"), &[], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, events);
+    // A broker whose certificate the CA did not sign is refused, clearly.
+    let rogue = common::test_pki(&dir.path().join("other"));
+    let started = Instant::now();
+    let out = tls(
+        "log-tail",
+        &rogue.join("ca.pem").display().to_string(),
+        &["--timeout", "3s"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&broker.addr()), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Plain text to a TLS listener fails too, never hangs.
+    let out = run("log-tail", &url, &["--timeout", "3s"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

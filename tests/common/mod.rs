@@ -199,13 +199,19 @@ impl Broker {
     /// Starts a broker for one test (killed when dropped) and waits until it
     /// accepts connections.
     pub fn start(nisshi: &Path) -> Broker {
-        Broker::spawn(nisshi, |mut command| command.spawn())
+        Broker::start_with(nisshi, &[])
+    }
+
+    /// [`Broker::start`] with more of nisshi's broker options (`--cert F
+    /// --key F` makes its listener TLS only).
+    pub fn start_with(nisshi: &Path, options: &[&str]) -> Broker {
+        Broker::spawn(nisshi, options, |mut command| command.spawn())
     }
 
     /// Starts the broker from a thread that lives as long as the process, so
     /// that the kernel kills it when the process ends, however it ends.
     fn start_kept(nisshi: &Path) -> Broker {
-        Broker::spawn(nisshi, |mut command| {
+        Broker::spawn(nisshi, &[], |mut command| {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 tx.send(command.spawn()).unwrap();
@@ -217,7 +223,11 @@ impl Broker {
         })
     }
 
-    fn spawn(nisshi: &Path, spawn: impl FnOnce(Command) -> std::io::Result<Child>) -> Broker {
+    fn spawn(
+        nisshi: &Path,
+        options: &[&str],
+        spawn: impl FnOnce(Command) -> std::io::Result<Child>,
+    ) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -237,6 +247,7 @@ impl Broker {
             ])
             .args(["--storage-engine", "memory://nisshi/"])
             .args(["--group-initial-rebalance-delay", "0s"])
+            .args(options)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -333,4 +344,23 @@ pub fn topic(name: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{name}-{n}")
+}
+
+/// A test PKI made by tests/fixtures/smtp_server.py --make-certs in
+/// DIR/pki: a CA (ca.pem), a certificate it signed for localhost and
+/// 127.0.0.1 (good.pem, good.key), an expired one, one for another name and
+/// one from a CA nobody trusts (see the fixture).
+pub fn test_pki(dir: &Path) -> PathBuf {
+    let pki = dir.join("pki");
+    let status = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_server.py"))
+        .arg("--make-certs")
+        .arg(&pki)
+        .status()
+        .expect("python3 runs");
+    assert!(
+        status.success(),
+        "making certificates (is python3-cryptography installed? run scripts/install-test-deps.sh)"
+    );
+    pki
 }
