@@ -14,6 +14,15 @@
 #   with --print-python). scripts/test.sh exports it as UNILOG_TEST_PYTHON;
 #   the tests (tests/common::python) use that variable, else the file, else
 #   `python3`.
+# - For the Kafka tests (tests/kafka.rs): Debian's cmake and libcurl headers
+#   (rdkafka's cmake-build) and kcat; the Kafka-compatible broker nisshi,
+#   built once with cargo install into ${XDG_CACHE_HOME:-~/.cache}/unilog/
+#   nisshi-VERSION (about 8 minutes on 2 cores; later runs skip it); and a
+#   kcat wrapper in the venv that runs Debian's kcat on the librdkafka of
+#   PyPI's confluent-kafka wheel (Debian's librdkafka 2.0.2 cannot talk to
+#   these brokers: an ApiVersions bug fixed in 2.2). Their paths go to
+#   target/test-nisshi and target/test-kcat; scripts/test.sh exports them as
+#   UNILOG_TEST_NISSHI and UNILOG_TEST_KCAT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +38,7 @@ python_packages=(
   duckdb      # archive: the chapter 6/9 example queries the Hive-partitioned archive
   cryptography # alert: the test PKI of smtp_server.py --make-certs (an expired
                # certificate, which the openssl 3.0 CLI cannot make directly)
+  confluent-kafka # kafka: its wheel's librdkafka (2.2 or later) runs Debian's kcat
 )
 # ---- end of the list
 
@@ -63,13 +73,17 @@ apt_install() {
 need_apt=()
 command -v jq >/dev/null || need_apt+=(jq)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v curl-config >/dev/null || need_apt+=(libcurl4-openssl-dev)
+command -v kcat >/dev/null || need_apt+=(kcat)
 if ((${#need_apt[@]})); then apt_install "${need_apt[@]}"; fi
 
 base=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
 # One venv per base Python, so clones run by different pythons never rebuild
 # one another's venv under running tests.
 tag=$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])')-$(echo "$base" | sha256sum | cut -c1-8)
-venv=${UNILOG_TEST_VENV:-${XDG_CACHE_HOME:-${HOME:-$PWD/target}/.cache}/unilog/test-venv-$tag}
+cache=${XDG_CACHE_HOME:-${HOME:-$PWD/target}/.cache}/unilog
+venv=${UNILOG_TEST_VENV:-$cache/test-venv-$tag}
 stamp="packages: ${python_packages[*]}"
 
 mkdir -p "$(dirname "$venv")"
@@ -92,8 +106,50 @@ if [ "$(cat "$venv/.unilog-stamp" 2>/dev/null)" != "$stamp" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${python_packages[@]}"
   echo "$stamp" >"$venv/.unilog-stamp"
 fi
+# kcat on the wheel's librdkafka: its file name carries a hash (auditwheel),
+# so a directory of its own gives it the soname kcat asks for.
+rdkafka=$("$venv/bin/python" -c 'import confluent_kafka, glob, os
+d = os.path.dirname(confluent_kafka.__file__)
+print(sorted(glob.glob(d + "*.libs/librdkafka*.so*") + glob.glob(d + "/.libs/librdkafka*.so*"))[0])')
+mkdir -p "$venv/kcat-lib"
+ln -sfn "$rdkafka" "$venv/kcat-lib/librdkafka.so.1"
+kcat=$venv/bin/kcat
+wrapper="#!/bin/sh
+# Debian's kcat on the newer librdkafka of the confluent-kafka wheel
+# (written by unilog's scripts/install-test-deps.sh).
+export LD_LIBRARY_PATH='$venv/kcat-lib'\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+exec '$(command -v kcat)' \"\$@\"
+"
+if [ "$(cat "$kcat" 2>/dev/null)" != "${wrapper%$'\n'}" ]; then
+  # Replaced whole, so a test running the old one never sees half of it.
+  printf '%s' "$wrapper" >"$kcat.tmp"
+  chmod +x "$kcat.tmp"
+  mv "$kcat.tmp" "$kcat"
+fi
 flock -u 9
+if ! "$kcat" -V 2>&1 | grep -Eq 'librdkafka (2\.([2-9]|[1-9][0-9])|[3-9])'; then
+  say "$kcat does not run on librdkafka 2.2 or later: $("$kcat" -V 2>&1 | grep -i librdkafka)"
+  exit 2
+fi
+
+# The broker: nisshi, built once per machine (one build at a time).
+nisshi_version=0.8.1
+nisshi_root=$cache/nisshi-$nisshi_version
+nisshi=$nisshi_root/bin/nisshi
+mkdir -p "$cache"
+exec 8>"$nisshi_root.lock"
+flock 8
+if ! [ -x "$nisshi" ]; then
+  say "building the test broker nisshi $nisshi_version into $nisshi_root (about 8 minutes on 2 cores, once)"
+  # --debug: half the build time of a release build, fast enough for tests;
+  # dynostore alone gives its memory:// storage, without libsql or postgres.
+  cargo install nisshi --version "$nisshi_version" --locked --debug --ignore-rust-version \
+    --no-default-features --features dynostore --root "$nisshi_root" --quiet
+fi
+flock -u 8
 
 mkdir -p target
 echo "$venv/bin/python" >target/test-python
+echo "$kcat" >target/test-kcat
+echo "$nisshi" >target/test-nisshi
 if [ "${1:-}" = --print-python ]; then echo "$venv/bin/python"; fi

@@ -1412,26 +1412,9 @@ fn commands_and_outcomes_match_their_schemas() {
     assert!(conforms(&alert_schema, &json!({"rule": "x"}), "data").is_err());
 }
 
-/// A test PKI (see smtp_server.py --make-certs): ca.pem, and good, expired,
-/// wrongname and rogue certificates with their keys.
-fn pki(dir: &Path) -> PathBuf {
-    let pki = dir.join("pki");
-    let status = Command::new(common::python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_server.py"))
-        .arg("--make-certs")
-        .arg(&pki)
-        .status()
-        .expect("python3 runs");
-    assert!(
-        status.success(),
-        "making certificates (is python3-cryptography installed? run scripts/install-test-deps.sh)"
-    );
-    pki
-}
-
 /// The test PKI, its CA file's path, and two commands to send.
 fn tls_setup(dir: &Path) -> (PathBuf, String, Vec<u8>) {
-    let pki = pki(dir);
+    let pki = common::test_pki(dir);
     let ca = pki.join("ca.pem").display().to_string();
     let two = [
         ("db-1", 1, "dba@example.com"),
