@@ -668,6 +668,13 @@ pub(crate) fn write_atomically(path: &Path, body: &[u8]) -> Result<()> {
 
 /// Fsyncs a directory so that a new or renamed entry in it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    // `Path::parent` of a bare file name ("state.json") is "": the current
+    // directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync directory {}", dir.display()))
@@ -682,6 +689,13 @@ pub(crate) fn open_lock(path: &Path) -> Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_directory_of_a_bare_file_name_is_the_current_one() {
+        // `window --state state.json` syncs Path::new("state.json").parent().
+        let parent = Path::new("state.json").parent().unwrap();
+        assert!(sync_dir(parent).is_ok());
+    }
 
     #[test]
     fn create_then_open() {
