@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::ClientContext;
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -279,19 +279,15 @@ fn new_consumer(cfg: &ClientConfig, group: Option<&str>) -> Result<BaseConsumer<
 }
 
 /// The topic's partition count, or `None` when it does not exist.
-fn describe(
-    url: &KafkaUrl,
-    consumer: &BaseConsumer<Ctx>,
-    timeout: Duration,
-) -> Result<Option<u32>> {
-    let metadata = consumer
+fn describe(url: &KafkaUrl, client: &Client<Ctx>, timeout: Duration) -> Result<Option<u32>> {
+    let metadata = client
         .fetch_metadata(Some(&url.topic), timeout)
         .map_err(|e| {
             failed(
                 url,
                 &format!("cannot reach a broker within {}", show(timeout)),
                 e,
-                consumer.context(),
+                client.context(),
             )
         })?;
     let Some(topic) = metadata.topics().iter().find(|t| t.name() == url.topic) else {
@@ -306,7 +302,7 @@ fn describe(
             url.text,
             url.topic
         ),
-        Some(code) => Err(failed(url, "cannot read the topic's metadata", code, consumer.context())),
+        Some(code) => Err(failed(url, "cannot read the topic's metadata", code, client.context())),
     }
 }
 
@@ -344,7 +340,7 @@ fn missing(url: &KafkaUrl, create_hint: bool) -> anyhow::Error {
 fn create_topic(
     url: &KafkaUrl,
     cfg: &ClientConfig,
-    consumer: &BaseConsumer<Ctx>,
+    client: &Client<Ctx>,
     n: u32,
     timeout: Duration,
 ) -> Result<u32> {
@@ -387,7 +383,7 @@ fn create_topic(
     }
     let start = Instant::now();
     loop {
-        if let Some(has) = describe(url, consumer, timeout)? {
+        if let Some(has) = describe(url, client, timeout)? {
             return Ok(has);
         }
         if start.elapsed() > timeout {
@@ -435,14 +431,32 @@ pub fn open_producer(
     partitions: Option<u32>,
 ) -> Result<KafkaProducer> {
     let cfg = client_config(url, options)?;
-    let probe = new_consumer(&cfg, None)?;
-    let has = match (describe(url, &probe, options.timeout)?, partitions) {
+    // The producer looks the topic up itself: a second client just for the
+    // lookup cost its own connections and teardown on every run.
+    let ms = options.timeout.as_millis().max(1000).to_string();
+    let mut pcfg = cfg.clone();
+    // A producer's metadata request would make the broker create a missing
+    // topic with its default partitions; only --partitions creates one.
+    pcfg.set("allow.auto.create.topics", "false")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", &ms)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000");
+    let producer: BaseProducer<Ctx> = pcfg
+        .create_with_context(Ctx::default())
+        .context("cannot make a Kafka producer")?;
+    let has = match (
+        describe(url, producer.client(), options.timeout)?,
+        partitions,
+    ) {
         (Some(has), _) => has,
         (None, Some(n)) => {
             if n == 0 || n > 10_000 {
                 bail!("partitions must be between 1 and 10000, not {n}");
             }
-            create_topic(url, &cfg, &probe, n, options.timeout)?
+            create_topic(url, &cfg, producer.client(), n, options.timeout)?
         }
         (None, None) => return Err(missing(url, true)),
     };
@@ -455,17 +469,6 @@ pub fn open_producer(
             );
         }
     }
-    let mut pcfg = cfg.clone();
-    let ms = options.timeout.as_millis().max(1000).to_string();
-    pcfg.set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", &ms)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000");
-    let producer: BaseProducer<Ctx> = pcfg
-        .create_with_context(Ctx::default())
-        .context("cannot make a Kafka producer")?;
     Ok(KafkaProducer {
         url: url.clone(),
         options: *options,
@@ -487,6 +490,25 @@ pub struct KafkaProducer {
 }
 
 impl KafkaProducer {
+    /// Sends what is queued and serves delivery reports until every event
+    /// sent has one, or `timeout` passes. rdkafka's `flush` waits in whole
+    /// steps of 100 ms between its checks, which a short pipeline pays on
+    /// every batch; this checks every millisecond.
+    fn await_deliveries(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.producer.flush(Duration::ZERO) {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                    if Instant::now() < deadline =>
+                {
+                    self.producer.poll(Duration::from_millis(1))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn delivery_error(&self) -> Option<String> {
         self.producer
             .context()
@@ -545,7 +567,7 @@ impl LogProducer for KafkaProducer {
                     // The local queue is full: serve delivery reports until
                     // there is room, for at most the timeout.
                     record = back;
-                    self.producer.poll(Duration::from_millis(5));
+                    self.producer.poll(Duration::from_millis(1));
                     if let Some(e) = self.delivery_error() {
                         return Err(failed(
                             &self.url,
@@ -591,7 +613,7 @@ impl LogProducer for KafkaProducer {
 
     fn flush(&mut self) -> Result<Flushed> {
         let timeout = self.options.timeout;
-        let flushed = self.producer.flush(timeout);
+        let flushed = self.await_deliveries(timeout);
         if let Some(e) = self.delivery_error() {
             return Err(failed(
                 &self.url,
@@ -717,7 +739,7 @@ impl KafkaConsumer {
     pub fn open_if_exists(url: &KafkaUrl, options: &KafkaOptions) -> Result<Option<KafkaConsumer>> {
         let cfg = client_config(url, options)?;
         let consumer = new_consumer(&cfg, None)?;
-        let Some(partitions) = describe(url, &consumer, options.timeout)? else {
+        let Some(partitions) = describe(url, consumer.client(), options.timeout)? else {
             return Ok(None);
         };
         Ok(Some(KafkaConsumer {
