@@ -769,6 +769,107 @@ pub fn find(b: &[u8], from: Range<usize>, segments: &[Segment]) -> Option<Range<
     Some(cur)
 }
 
+/// Several paths looked up in one walk: every object on the way is walked
+/// once, however many of the paths go through it (`.data.shopper.id` and
+/// `.data.timestamp` share the walk over `.data`), and the first step comes
+/// from the members [`TopLevel::scan`] recorded. Results are those of
+/// [`find`] for each path.
+#[derive(Debug, Clone, Default)]
+pub struct PathSet {
+    /// Node 0 is the root; a child always comes after its parent, so one
+    /// pass in order resolves parents first.
+    nodes: Vec<PathNode>,
+    paths: usize,
+    /// Where each node's value is, for the event being read.
+    at: Vec<Option<Range<usize>>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PathNode {
+    children: Vec<(Segment, usize)>,
+    /// The paths that end here.
+    ends: Vec<usize>,
+}
+
+impl PathSet {
+    /// A set of `paths`, answered in this order.
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a [Segment]>) -> PathSet {
+        let mut set = PathSet {
+            nodes: vec![PathNode::default()],
+            ..PathSet::default()
+        };
+        for path in paths {
+            let mut node = 0;
+            for seg in path {
+                node = match set.nodes[node].children.iter().find(|(s, _)| s == seg) {
+                    Some(&(_, child)) => child,
+                    None => {
+                        set.nodes.push(PathNode::default());
+                        let child = set.nodes.len() - 1;
+                        set.nodes[node].children.push((seg.clone(), child));
+                        child
+                    }
+                };
+            }
+            set.nodes[node].ends.push(set.paths);
+            set.paths += 1;
+        }
+        set.at = vec![None; set.nodes.len()];
+        set
+    }
+
+    /// Fills `out` with the value of each path in `line`, whose top level
+    /// `top` has scanned (`None`: missing, or a step into the wrong kind).
+    pub fn find(&mut self, line: &[u8], top: &TopLevel, out: &mut Vec<Option<Range<usize>>>) {
+        out.clear();
+        out.resize(self.paths, None);
+        self.at.iter_mut().for_each(|a| *a = None);
+        self.at[0] = Some(top.object.clone());
+        for i in 0..self.nodes.len() {
+            let Some(v) = self.at[i].clone() else {
+                continue;
+            };
+            let node = &self.nodes[i];
+            for &p in &node.ends {
+                out[p] = Some(v.clone());
+            }
+            match line.get(v.start) {
+                Some(b'{') if i == 0 => {
+                    for (seg, child) in &node.children {
+                        if let Segment::Field(name) = seg {
+                            self.at[*child] = top.get(line, name);
+                        }
+                    }
+                }
+                Some(b'{')
+                    if node
+                        .children
+                        .iter()
+                        .any(|(s, _)| matches!(s, Segment::Field(_))) =>
+                {
+                    let at = &mut self.at;
+                    for_each_member(line, v, |key, value| {
+                        let raw = &line[key.start + 1..key.end - 1];
+                        for (seg, child) in &node.children {
+                            if matches!(seg, Segment::Field(name) if key_is(raw, name)) {
+                                at[*child] = Some(value.clone());
+                            }
+                        }
+                    });
+                }
+                Some(b'[') => {
+                    for (seg, child) in &node.children {
+                        if let Segment::Index(n) = seg {
+                            self.at[*child] = array_element(line, v.clone(), *n);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A JSON value read from an event as a string the steps can use: a
 /// string's contents (borrowed when it has no escapes), or the text of a
 /// number or boolean.
@@ -825,6 +926,47 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_set_finds_what_find_finds_in_one_walk() {
+        let line = br#"{"a":{"b":1,"c":[10,{"d":"x"}],"b":2},"e":"y","a\u0062":3,"f":[1]}"#;
+        let paths = [
+            ".a.b",
+            ".a.c[1].d",
+            ".e",
+            ".",
+            ".ab",
+            ".a.zz",
+            ".e.x",
+            ".f.x",
+            ".a.c[5]",
+            ".f[0]",
+        ];
+        let parsed: Vec<FieldPath> = paths.iter().map(|s| p(s)).collect();
+        let mut set = PathSet::new(parsed.iter().map(|p| p.segments()));
+        let mut top = TopLevel::default();
+        top.scan(line).unwrap();
+        let mut out = Vec::new();
+        set.find(line, &top, &mut out);
+        for (path, got) in parsed.iter().zip(&out) {
+            assert_eq!(
+                got,
+                &find(line, top.object.clone(), path.segments()),
+                "{path}"
+            );
+        }
+        let text = |r: &Option<Range<usize>>| r.clone().map(|r| &line[r]);
+        assert_eq!(text(&out[0]), Some(&b"2"[..]));
+        assert_eq!(text(&out[1]), Some(&br#""x""#[..]));
+        assert_eq!(text(&out[4]), Some(&b"3"[..]));
+        assert_eq!(out[5], None);
+        // The same set again on another line forgets the first.
+        let other = br#"{"e":"z"}"#;
+        top.scan(other).unwrap();
+        set.find(other, &top, &mut out);
+        assert_eq!(out[0], None);
+        assert_eq!(out[2].clone().map(|r| &other[r]), Some(&br#""z""#[..]));
+    }
 
     fn p(s: &str) -> FieldPath {
         FieldPath::parse(s).unwrap()

@@ -27,8 +27,7 @@ pub type Order = (i64, u64, u32);
 
 /// The sandbox every jq expression of `window` runs in: the event only
 /// (see [`Sandbox::event_only`]).
-pub static SANDBOX: LazyLock<Sandbox> =
-    LazyLock::new(|| Sandbox::event_only("window expressions"));
+pub static SANDBOX: LazyLock<Sandbox> = LazyLock::new(|| Sandbox::event_only("window expressions"));
 
 /// Compiles a jq expression for `what` (`--where`, `aggregate x`), with a
 /// message that says which one failed.
@@ -261,19 +260,25 @@ impl Aggregates {
 
     /// Reads what each aggregate takes from an event: `line[top]` is the
     /// event object (already validated), `value` the same event as a jq
-    /// value when [`Aggregates::needs_value`]. The error names the aggregate.
+    /// value when [`Aggregates::needs_value`]; `found`, one per aggregate,
+    /// the values of path arguments when the caller looked them up already
+    /// (see [`Aggregates::paths`]). The error names the aggregate.
     pub fn extract(
         &self,
         line: &[u8],
         top: Range<usize>,
         value: Option<&Val>,
+        found: Option<&[Option<Range<usize>>]>,
         out: &mut Vec<Input>,
     ) -> Result<(), FailureMessage> {
         out.clear();
-        for agg in &self.list {
+        for (i, agg) in self.list.iter().enumerate() {
             let fail = |message: String| {
-                FailureMessage::new("aggregate", format!("aggregate {}: {message}", agg.spec.name))
-                    .with("aggregate", agg.spec.name.as_str())
+                FailureMessage::new(
+                    "aggregate",
+                    format!("aggregate {}: {message}", agg.spec.name),
+                )
+                .with("aggregate", agg.spec.name.as_str())
             };
             if let Some(filter) = &agg.filter {
                 let event = value.expect("filters need the event's value");
@@ -290,8 +295,11 @@ impl Aggregates {
             let owned;
             let raw: Option<&[u8]> = match &agg.arg {
                 CompiledArg::Event => Some(&line[top.clone()]),
-                CompiledArg::Path(segments) => json::find(line, top.clone(), segments)
-                    .map(|r| &line[r]),
+                CompiledArg::Path(segments) => match found {
+                    Some(found) => found[i].clone(),
+                    None => json::find(line, top.clone(), segments),
+                }
+                .map(|r| &line[r]),
                 CompiledArg::Jq(program) => {
                     let event = value.expect("jq arguments need the event's value");
                     match first_output(program, event.clone()).map_err(|e| fail(e))? {
@@ -335,6 +343,15 @@ impl Aggregates {
         Ok(())
     }
 
+    /// The path argument of each aggregate (`None`: not a path), for
+    /// callers that look them up with the job's other paths in one walk.
+    pub fn paths(specs: &[Aggregate]) -> impl Iterator<Item = Option<&[Segment]>> {
+        specs.iter().map(|a| match &a.arg {
+            Arg::Path(p) => Some(p.segments()),
+            _ => None,
+        })
+    }
+
     /// Fresh values for a new window.
     pub fn start(&self) -> Result<Vec<Acc>, String> {
         self.list
@@ -364,15 +381,24 @@ impl Aggregates {
 
     /// The next value of every `reduce` in `accs` for `event`, computed
     /// before anything changes so that an error leaves the window as it was.
-    pub fn reduce_step(&self, accs: &[Acc], inputs: &[Input], event: Option<&Val>) -> Result<Vec<Option<Val>>, FailureMessage> {
+    pub fn reduce_step(
+        &self,
+        accs: &[Acc],
+        inputs: &[Input],
+        event: Option<&Val>,
+    ) -> Result<Vec<Option<Val>>, FailureMessage> {
         let mut next = Vec::with_capacity(self.list.len());
         for ((agg, acc), input) in self.list.iter().zip(accs).zip(inputs) {
             match (&agg.reduce, acc, input) {
                 (Some((_, update)), Acc::Reduce(v), Input::Event) => {
-                    let pair = Val::from_iter([v.clone(), event.expect("reduce needs the event").clone()]);
+                    let pair =
+                        Val::from_iter([v.clone(), event.expect("reduce needs the event").clone()]);
                     let out = first_output(update, pair).map_err(|e| {
-                        FailureMessage::new("aggregate", format!("aggregate {}: reduce: {e}", agg.spec.name))
-                            .with("aggregate", agg.spec.name.as_str())
+                        FailureMessage::new(
+                            "aggregate",
+                            format!("aggregate {}: reduce: {e}", agg.spec.name),
+                        )
+                        .with("aggregate", agg.spec.name.as_str())
                     })?;
                     next.push(Some(out.unwrap_or(Val::Null)));
                 }
@@ -385,7 +411,13 @@ impl Aggregates {
     /// Applies one event's inputs (and `reduce` values from
     /// [`Aggregates::reduce_step`]) to a window's values; returns how many
     /// bytes the values grew by, for `--max-state`.
-    pub fn apply(&self, accs: &mut [Acc], inputs: &[Input], reduced: Option<Vec<Option<Val>>>, order: Order) -> usize {
+    pub fn apply(
+        &self,
+        accs: &mut [Acc],
+        inputs: &[Input],
+        reduced: Option<Vec<Option<Val>>>,
+        order: Order,
+    ) -> usize {
         let mut grew = 0;
         let mut reduced = reduced.map(|r| r.into_iter());
         for (acc, input) in accs.iter_mut().zip(inputs) {
@@ -520,7 +552,9 @@ impl Aggregates {
                     Some(v) => v.write(out),
                     None => out.extend_from_slice(b"null"),
                 },
-                Acc::Distinct(set) => out.extend_from_slice(itoa::Buffer::new().format(set.len()).as_bytes()),
+                Acc::Distinct(set) => {
+                    out.extend_from_slice(itoa::Buffer::new().format(set.len()).as_bytes())
+                }
                 Acc::First(v) | Acc::Last(v) => match v {
                     Some((_, raw)) => out.extend_from_slice(raw),
                     None => out.extend_from_slice(b"null"),
@@ -560,7 +594,10 @@ fn trim(items: &mut Vec<(Order, Box<[u8]>)>, max: usize) {
 /// The kind of a raw value, for messages.
 fn describe(raw: &[u8]) -> String {
     match raw.first() {
-        Some(b'"') => format!("the string {}", String::from_utf8_lossy(&raw[..raw.len().min(40)])),
+        Some(b'"') => format!(
+            "the string {}",
+            String::from_utf8_lossy(&raw[..raw.len().min(40)])
+        ),
         Some(b'{') => "an object".into(),
         Some(b'[') => "an array".into(),
         Some(b't' | b'f') => "a boolean".into(),
@@ -572,17 +609,25 @@ fn describe(raw: &[u8]) -> String {
 /// differently (whitespace, string escapes), so `count_distinct` counts
 /// values, not spellings.
 pub fn normalize(raw: &[u8]) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(raw.len());
+    normalize_into(raw, &mut out);
+    out.into()
+}
+
+/// [`normalize`], appended to `out` (no allocation for plain values).
+pub fn normalize_into(raw: &[u8], out: &mut Vec<u8>) {
     let simple = match raw.first() {
         Some(b'"') => memchr::memchr(b'\\', raw).is_none(),
         Some(b'{' | b'[') => false,
         _ => true,
     };
     if simple {
-        return raw.into();
+        out.extend_from_slice(raw);
+        return;
     }
     match serde_json::from_slice::<Value>(raw) {
-        Ok(v) => serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec()).into(),
-        Err(_) => raw.into(),
+        Ok(v) => out.extend_from_slice(&serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())),
+        Err(_) => out.extend_from_slice(raw),
     }
 }
 
@@ -620,7 +665,11 @@ fn order_value(o: Order) -> Value {
 }
 
 fn order_from(v: &Value) -> Option<Order> {
-    Some((v.get(0)?.as_i64()?, v.get(1)?.as_u64()?, u32::try_from(v.get(2)?.as_u64()?).ok()?))
+    Some((
+        v.get(0)?.as_i64()?,
+        v.get(1)?.as_u64()?,
+        u32::try_from(v.get(2)?.as_u64()?).ok()?,
+    ))
 }
 
 fn bytes_of(v: &Value) -> Option<Box<[u8]>> {
@@ -682,7 +731,9 @@ impl Acc {
                     Acc::Max(m)
                 }
             }
-            Func::CountDistinct => Acc::Distinct(v.as_array()?.iter().map(bytes_of).collect::<Option<_>>()?),
+            Func::CountDistinct => {
+                Acc::Distinct(v.as_array()?.iter().map(bytes_of).collect::<Option<_>>()?)
+            }
             Func::First | Func::Last => {
                 let f = match v {
                     Value::Null => None,
@@ -730,10 +781,13 @@ mod tests {
         for (i, e) in events.iter().enumerate() {
             let line = e.as_bytes();
             let value = aggs.needs_value.then(|| jq::parse_json(line).unwrap());
-            aggs.extract(line, 0..line.len(), value.as_ref(), &mut inputs).unwrap();
+            aggs.extract(line, 0..line.len(), value.as_ref(), None, &mut inputs)
+                .unwrap();
             let reduced = aggs.reduce_step(&accs, &inputs, value.as_ref()).unwrap();
             // Event time is the "t" member; ties in time break by line.
-            let t = serde_json::from_str::<Value>(e).unwrap()["t"].as_i64().unwrap_or(0);
+            let t = serde_json::from_str::<Value>(e).unwrap()["t"]
+                .as_i64()
+                .unwrap_or(0);
             aggs.apply(&mut accs, &inputs, Some(reduced), (t, i as u64, 0));
         }
         let mut out = Vec::new();
@@ -783,27 +837,42 @@ mod tests {
         let specs = [Aggregate::parse("total=sum(.v)").unwrap()];
         let aggs = Aggregates::compile(&specs, 10).unwrap();
         let line = br#"{"v":"12"}"#;
-        let e = aggs.extract(line, 0..line.len(), None, &mut Vec::new()).unwrap_err();
+        let e = aggs
+            .extract(line, 0..line.len(), None, None, &mut Vec::new())
+            .unwrap_err();
         assert!(e.message.contains("not a number"), "{}", e.message);
     }
 
     #[test]
     fn values_survive_the_checkpoint() {
-        let specs: Vec<Aggregate> = ["n=count", "m=avg(.v)", "d=count_distinct(.v)", "c=collect(.v)", "f=first(.v)", "x=max(.v)", "r=reduce([]; . + [$event.v])"]
-            .iter()
-            .map(|s| Aggregate::parse(s).unwrap())
-            .collect();
+        let specs: Vec<Aggregate> = [
+            "n=count",
+            "m=avg(.v)",
+            "d=count_distinct(.v)",
+            "c=collect(.v)",
+            "f=first(.v)",
+            "x=max(.v)",
+            "r=reduce([]; . + [$event.v])",
+        ]
+        .iter()
+        .map(|s| Aggregate::parse(s).unwrap())
+        .collect();
         let aggs = Aggregates::compile(&specs, 10).unwrap();
         let mut accs = aggs.start().unwrap();
         let mut inputs = Vec::new();
         for (i, line) in [&br#"{"v":1.10}"#[..], br#"{"v":2}"#].iter().enumerate() {
             let value = jq::parse_json(line).unwrap();
-            aggs.extract(line, 0..line.len(), Some(&value), &mut inputs).unwrap();
+            aggs.extract(line, 0..line.len(), Some(&value), None, &mut inputs)
+                .unwrap();
             let r = aggs.reduce_step(&accs, &inputs, Some(&value)).unwrap();
             aggs.apply(&mut accs, &inputs, Some(r), (i as i64, 0, 0));
         }
         let saved: Vec<Value> = accs.iter().map(Acc::to_state).collect();
-        let mut back: Vec<Acc> = specs.iter().zip(&saved).map(|(s, v)| Acc::from_state(s, v).unwrap()).collect();
+        let mut back: Vec<Acc> = specs
+            .iter()
+            .zip(&saved)
+            .map(|(s, v)| Acc::from_state(s, v).unwrap())
+            .collect();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         aggs.write(&mut accs, &mut a);
         aggs.write(&mut back, &mut b);

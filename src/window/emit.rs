@@ -14,6 +14,8 @@ use crate::jq::{self, Program};
 use crate::json;
 use crate::time;
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// The schema of the results `window` writes by default.
 pub const SCHEMA: &str = "iglu:io.unilog/window/jsonschema/1-0-0";
 
@@ -35,12 +37,18 @@ pub struct Renderer {
     aggs: Arc<Aggregates>,
     having: Option<Program>,
     shape: Option<(String, Program)>,
-    session: bool,
+    /// The window start and end formatted last.
+    starts: (i64, String),
+    ends: (i64, String),
 }
 
 impl Renderer {
     /// A renderer for `spec`; `config_id` is the hash of its canonical form.
-    pub fn new(spec: &Spec, config_id: [u8; 32], aggs: Arc<Aggregates>) -> anyhow::Result<Renderer> {
+    pub fn new(
+        spec: &Spec,
+        config_id: [u8; 32],
+        aggs: Arc<Aggregates>,
+    ) -> anyhow::Result<Renderer> {
         let having = spec
             .having
             .as_deref()
@@ -57,7 +65,8 @@ impl Renderer {
             aggs,
             having,
             shape,
-            session: matches!(spec.kind, super::spec::Kind::Session { .. }),
+            starts: (0, String::new()),
+            ends: (0, String::new()),
         })
     }
 
@@ -75,13 +84,23 @@ impl Renderer {
         let digest = h.finalize();
         let mut hex = String::with_capacity(32);
         for b in &digest[..16] {
-            hex.push_str(&format!("{b:02x}"));
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 15)]));
         }
         hex
     }
 
+    /// `ms` in RFC 3339, from `cache` when it is the time formatted last:
+    /// results decided together mostly share their bounds.
+    fn push_time(out: &mut Vec<u8>, cache: &mut (i64, String), ms: i64) {
+        if cache.0 != ms || cache.1.is_empty() {
+            *cache = (ms, time::format_rfc3339_ms(ms));
+        }
+        out.extend_from_slice(cache.1.as_bytes());
+    }
+
     /// Renders one decided window; `None` when `--having` drops it.
-    pub fn render(&self, d: Decided) -> Option<Rendered> {
+    pub fn render(&mut self, d: Decided) -> Option<Rendered> {
         let Decided {
             key,
             mut window,
@@ -89,8 +108,18 @@ impl Renderer {
         } = d;
         // In update mode the final result is one revision after the last
         // update; in close mode it is revision 1.
-        let revision = if closed { window.revision + 1 } else { window.revision };
-        let mut data = Vec::with_capacity(256);
+        let revision = if closed {
+            window.revision + 1
+        } else {
+            window.revision
+        };
+        // The envelope's head first, so that the usual result is made in place.
+        let plain = self.having.is_none() && self.shape.is_none();
+        let mut data = Vec::with_capacity(320);
+        if plain {
+            envelope_head(&mut data, SCHEMA);
+        }
+        let data_start = data.len();
         data.extend_from_slice(br#"{"result_id":""#);
         data.extend_from_slice(self.result_id(&key, window.start, revision).as_bytes());
         data.extend_from_slice(br#"","window":"#);
@@ -98,12 +127,16 @@ impl Renderer {
         data.extend_from_slice(br#","key":"#);
         data.extend_from_slice(&key);
         data.extend_from_slice(br#","window_start":""#);
-        data.extend_from_slice(time::format_rfc3339_ms(window.start).as_bytes());
+        Self::push_time(&mut data, &mut self.starts, window.start);
         data.extend_from_slice(br#"","window_end":""#);
-        data.extend_from_slice(time::format_rfc3339_ms(window.end).as_bytes());
+        Self::push_time(&mut data, &mut self.ends, window.end);
         data.extend_from_slice(br#"","revision":"#);
         data.extend_from_slice(itoa::Buffer::new().format(revision).as_bytes());
-        data.extend_from_slice(if closed { br#","final":true"# } else { br#","final":false"# });
+        data.extend_from_slice(if closed {
+            br#","final":true"#
+        } else {
+            br#","final":false"#
+        });
         data.extend_from_slice(br#","events":"#);
         data.extend_from_slice(itoa::Buffer::new().format(window.events).as_bytes());
         data.extend_from_slice(br#","aggregates":"#);
@@ -121,14 +154,15 @@ impl Renderer {
             data.push(b'}');
         }
         data.push(b'}');
-        let _ = self.session;
         let order = (window.end, window.start, key, revision);
-        if self.having.is_none() && self.shape.is_none() {
+        if plain {
+            data.push(b'}');
             return Some(Rendered {
                 order,
-                line: Ok(envelope(SCHEMA, &data)),
+                line: Ok(data),
             });
         }
+        debug_assert_eq!(data_start, 0);
         let value = match jq::parse_json(&data) {
             Ok(v) => v,
             Err(e) => {
@@ -174,11 +208,15 @@ impl Renderer {
     }
 }
 
-fn envelope(schema: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + schema.len() + 24);
+fn envelope_head(out: &mut Vec<u8>, schema: &str) {
     out.extend_from_slice(br#"{"schema":""#);
     out.extend_from_slice(schema.as_bytes());
     out.extend_from_slice(br#"","data":"#);
+}
+
+fn envelope(schema: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + schema.len() + 24);
+    envelope_head(&mut out, schema);
     out.extend_from_slice(data);
     out.push(b'}');
     out

@@ -35,7 +35,7 @@ use crate::cli;
 use crate::event::{FailureMessage, Original};
 use crate::io::{Failures, FilterStep, Output};
 use crate::jq::{self, Program};
-use crate::json::{self, TopLevel};
+use crate::json::{PathSet, TopLevel};
 use crate::path::Segment;
 use crate::position::{self, Held, Position};
 use crate::time;
@@ -109,6 +109,7 @@ struct Item {
     fixed: Vec<(i64, i64)>,
     event: Vec<u8>,
     top: Range<usize>,
+    found: Vec<Option<Range<usize>>>,
     input: Arc<str>,
     line_no: u64,
     position: Option<Position>,
@@ -137,7 +138,10 @@ struct Recipe {
 
 impl Recipe {
     fn build(&self) -> Result<(Store, Renderer, Arc<Aggregates>)> {
-        let aggs = Arc::new(Aggregates::compile(&self.spec.aggregates, self.spec.collect_max)?);
+        let aggs = Arc::new(Aggregates::compile(
+            &self.spec.aggregates,
+            self.spec.collect_max,
+        )?);
         let renderer = Renderer::new(&self.spec, self.config_id, aggs.clone())?;
         let store = Store::new(self.spec.kind, aggs.clone(), self.spec.emit == Emit::Update);
         Ok((store, renderer, aggs))
@@ -205,7 +209,7 @@ enum Backend {
 const ITEMS_PER_MESSAGE: usize = 256;
 
 fn worker(recipe: Recipe, rx: mpsc::Receiver<ToWorker>, tx: mpsc::Sender<FromWorker>) {
-    let (mut store, renderer, aggs) = match recipe.build() {
+    let (mut store, mut renderer, aggs) = match recipe.build() {
         Ok(parts) => parts,
         Err(e) => {
             let _ = tx.send(FromWorker::Failed(format!("{e:#}")));
@@ -234,7 +238,16 @@ fn worker(recipe: Recipe, rx: mpsc::Receiver<ToWorker>, tx: mpsc::Sender<FromWor
                     } else {
                         None
                     };
-                    if let Err(message) = store.apply(&item.key, item.time, item.order, &item.fixed, &item.event, item.top.clone(), value.as_ref()) {
+                    if let Err(message) = store.apply(
+                        &item.key,
+                        item.time,
+                        item.order,
+                        &item.fixed,
+                        &item.event,
+                        item.top.clone(),
+                        value.as_ref(),
+                        Some(&item.found),
+                    ) {
                         failures.push(StoreFailure {
                             input: item.input,
                             line_no: item.line_no,
@@ -248,9 +261,19 @@ fn worker(recipe: Recipe, rx: mpsc::Receiver<ToWorker>, tx: mpsc::Sender<FromWor
             ToWorker::Decide(wm) => {
                 let mut decided = Vec::new();
                 store.decide(wm, &mut decided);
-                let rendered = decided.into_iter().filter_map(|d| renderer.render(d)).collect();
+                let rendered = decided
+                    .into_iter()
+                    .filter_map(|d| renderer.render(d))
+                    .collect();
                 let stats = (store.windows(), store.keys(), store.bytes());
-                if tx.send(FromWorker::Decided(rendered, std::mem::take(&mut failures), stats)).is_err() {
+                if tx
+                    .send(FromWorker::Decided(
+                        rendered,
+                        std::mem::take(&mut failures),
+                        stats,
+                    ))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -321,7 +344,10 @@ impl Backend {
     }
 
     fn flush_batches(&mut self) -> Result<()> {
-        if let Backend::Pool { senders, batches, .. } = self {
+        if let Backend::Pool {
+            senders, batches, ..
+        } = self
+        {
             for (tx, batch) in senders.iter().zip(batches.iter_mut()) {
                 if !batch.is_empty() {
                     tx.send(ToWorker::Items(std::mem::take(batch)))
@@ -356,7 +382,10 @@ impl Backend {
             } => {
                 let mut decided: Vec<Decided> = Vec::new();
                 store.decide(wm, &mut decided);
-                let rendered = decided.into_iter().filter_map(|d| renderer.render(d)).collect();
+                let rendered = decided
+                    .into_iter()
+                    .filter_map(|d| renderer.render(d))
+                    .collect();
                 Ok((rendered, std::mem::take(failures)))
             }
             Backend::Pool {
@@ -402,7 +431,9 @@ impl Backend {
                 store.each_window(|k, w| all.push(saved(k, w)));
                 Ok(all)
             }
-            Backend::Pool { senders, replies, .. } => {
+            Backend::Pool {
+                senders, replies, ..
+            } => {
                 for tx in senders.iter() {
                     tx.send(ToWorker::Snapshot)
                         .map_err(|_| anyhow::anyhow!("a window worker stopped"))?;
@@ -443,7 +474,10 @@ impl Backend {
     }
 
     fn stop(self) {
-        if let Backend::Pool { senders, handles, .. } = self {
+        if let Backend::Pool {
+            senders, handles, ..
+        } = self
+        {
             drop(senders);
             for h in handles {
                 let _ = h.join();
@@ -458,6 +492,15 @@ pub struct Engine {
     options: Options,
     keys: Vec<Vec<Segment>>,
     time_path: Option<(Vec<Segment>, spec::TimeFormat)>,
+    /// Every path the job reads (keys, time, then the aggregates'), looked
+    /// up in one walk per event.
+    paths: PathSet,
+    /// Their values in the event being read.
+    found: Vec<Option<Range<usize>>>,
+    /// Where each aggregate's path is in `found` (`None`: not a path).
+    agg_slots: Vec<Option<usize>>,
+    /// The aggregates' path values, one per aggregate.
+    agg_found: Vec<Option<Range<usize>>>,
     assigner: Option<Assigner>,
     filter: Option<Program>,
     watermarks: Watermarks,
@@ -510,7 +553,25 @@ impl Engine {
             }
             None => (None, None),
         };
+        let time_segments = match &spec.time {
+            TimeSource::Field(p, _) => Some(p.segments()),
+            TimeSource::Append => None,
+        };
+        let mut all: Vec<&[Segment]> = spec.keys.iter().map(|k| k.segments()).collect();
+        all.extend(time_segments);
+        let mut agg_slots = Vec::new();
+        for p in Aggregates::paths(&spec.aggregates) {
+            agg_slots.push(p.map(|p| {
+                all.push(p);
+                all.len() - 1
+            }));
+        }
+        let paths = PathSet::new(all);
         let mut engine = Engine {
+            paths,
+            found: Vec::new(),
+            agg_found: vec![None; agg_slots.len()],
+            agg_slots,
             keys: spec.keys.iter().map(|k| k.segments().to_vec()).collect(),
             time_path: match &spec.time {
                 TimeSource::Field(p, f) => Some((p.segments().to_vec(), *f)),
@@ -549,7 +610,11 @@ impl Engine {
     }
 
     fn resume(&mut self, cp: Checkpoint, out: &mut Output) -> Result<()> {
-        let path = self.options.state.as_ref().expect("a checkpoint comes from a state file");
+        let path = self
+            .options
+            .state
+            .as_ref()
+            .expect("a checkpoint comes from a state file");
         if cp.config != self.config {
             let diffs = spec::differences(&self.config, &cp.config);
             bail!(
@@ -608,9 +673,19 @@ impl Engine {
     }
 
     /// One step of the read loop.
-    pub fn step(&mut self, step: FilterStep<'_>, out: &mut Output, failures: &mut Failures, late: &mut Option<Failures>) -> Result<()> {
+    pub fn step(
+        &mut self,
+        step: FilterStep<'_>,
+        out: &mut Output,
+        failures: &mut Failures,
+        late: &mut Option<Failures>,
+    ) -> Result<()> {
         match step {
-            FilterStep::Line { input, line_no, bytes } => {
+            FilterStep::Line {
+                input,
+                line_no,
+                bytes,
+            } => {
                 self.tally.read += 1;
                 self.last_input = Instant::now();
                 self.line(input, line_no, bytes, failures, late)?;
@@ -640,8 +715,16 @@ impl Engine {
 
     /// With `--idle-close`: while stdin stays silent, the watermark follows
     /// the wall clock from the last event time, closing windows as it goes.
-    fn wait_idle(&mut self, idle: Duration, out: &mut Output, failures: &mut Failures, late: &mut Option<Failures>) -> Result<()> {
-        let tick = idle.min(Duration::from_secs(1)).max(Duration::from_millis(10));
+    fn wait_idle(
+        &mut self,
+        idle: Duration,
+        out: &mut Output,
+        failures: &mut Failures,
+        late: &mut Option<Failures>,
+    ) -> Result<()> {
+        let tick = idle
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(10));
         loop {
             if crate::io::fd_readable(0, tick.as_millis() as i32) || crate::io::stdout_closed() {
                 return Ok(());
@@ -660,7 +743,14 @@ impl Engine {
         }
     }
 
-    fn fail(&mut self, failures: &mut Failures, input: &str, line_no: u64, message: FailureMessage, bytes: &[u8]) -> Result<()> {
+    fn fail(
+        &mut self,
+        failures: &mut Failures,
+        input: &str,
+        line_no: u64,
+        message: FailureMessage,
+        bytes: &[u8],
+    ) -> Result<()> {
         failures.route(input, line_no, vec![message], Original::Line(bytes))
     }
 
@@ -675,7 +765,9 @@ impl Engine {
                         return *i;
                     }
                 }
-                let i = self.watermarks.partition(&format!("{}/{}", p.log, p.partition));
+                let i = self
+                    .watermarks
+                    .partition(&format!("{}/{}", p.log, p.partition));
                 if let Some(n) = self.options.partitions {
                     if !self.expected_logs.contains(&p.log) {
                         self.expected_logs.push(p.log.clone());
@@ -690,12 +782,22 @@ impl Engine {
         }
     }
 
-    fn line(&mut self, input: &str, line_no: u64, bytes: &[u8], failures: &mut Failures, late: &mut Option<Failures>) -> Result<()> {
+    fn line(
+        &mut self,
+        input: &str,
+        line_no: u64,
+        bytes: &[u8],
+        failures: &mut Failures,
+        late: &mut Option<Failures>,
+    ) -> Result<()> {
         let (position, owned) = match position::split(bytes) {
             Ok(Some((p, rest))) => (Some(p), Some(rest)),
             Ok(None) => (None, None),
             Err(e) => {
-                let m = FailureMessage::new("bad_position", format!("the position member is malformed: {e}"));
+                let m = FailureMessage::new(
+                    "bad_position",
+                    format!("the position member is malformed: {e}"),
+                );
                 return self.fail(failures, input, line_no, m, bytes);
             }
         };
@@ -716,7 +818,15 @@ impl Engine {
         if let Some(filter) = &self.filter {
             let v = match jq::parse_json(event) {
                 Ok(v) => v,
-                Err(e) => return self.fail(failures, input, line_no, FailureMessage::new("not_json", e), bytes),
+                Err(e) => {
+                    return self.fail(
+                        failures,
+                        input,
+                        line_no,
+                        FailureMessage::new("not_json", e),
+                        bytes,
+                    )
+                }
             };
             match aggregate::passes(filter, &v) {
                 Ok(true) => value = Some(v),
@@ -724,18 +834,30 @@ impl Engine {
                     self.tally.filtered += 1;
                     return Ok(());
                 }
-                Err(e) => return self.fail(failures, input, line_no, FailureMessage::new("where", format!("--where: {e}")), bytes),
+                Err(e) => {
+                    return self.fail(
+                        failures,
+                        input,
+                        line_no,
+                        FailureMessage::new("where", format!("--where: {e}")),
+                        bytes,
+                    )
+                }
             }
         }
+        self.paths.find(event, &self.top, &mut self.found);
+        for (slot, found) in self.agg_slots.iter().zip(self.agg_found.iter_mut()) {
+            *found = slot.and_then(|i| self.found[i].clone());
+        }
         let mut errors = Vec::new();
-        let key = match self.key_of(event, &top) {
+        let key = match self.key_of(event) {
             Ok(k) => Some(k),
             Err(m) => {
                 errors.push(m);
                 None
             }
         };
-        let time = match self.time_of(event, &top, position.as_ref()) {
+        let time = match self.time_of(event, position.as_ref()) {
             Ok(t) => Some(t),
             Err(m) => {
                 errors.push(m);
@@ -797,13 +919,34 @@ impl Engine {
             if value.is_none() && aggs.needs_value {
                 match jq::parse_json(event) {
                     Ok(v) => value = Some(v),
-                    Err(e) => return self.fail(failures, input, line_no, FailureMessage::new("not_json", e), bytes),
+                    Err(e) => {
+                        return self.fail(
+                            failures,
+                            input,
+                            line_no,
+                            FailureMessage::new("not_json", e),
+                            bytes,
+                        )
+                    }
                 }
             }
         }
         match &mut self.backend {
-            Backend::Local { store, failures: found, .. } => {
-                if let Err(m) = store.apply(&key, t, order, &self.fixed, event, top, value.as_ref()) {
+            Backend::Local {
+                store,
+                failures: found,
+                ..
+            } => {
+                if let Err(m) = store.apply(
+                    &key,
+                    t,
+                    order,
+                    &self.fixed,
+                    event,
+                    top,
+                    value.as_ref(),
+                    Some(&self.agg_found),
+                ) {
                     let input = match &self.input_name {
                         Some(n) if &**n == input => n.clone(),
                         _ => Arc::from(input),
@@ -824,13 +967,17 @@ impl Engine {
                     order,
                     event: owned.unwrap_or_else(|| bytes.to_vec()),
                     top,
+                    found: self.agg_found.clone(),
                     input: self.intern(input),
                     line_no,
                     position,
                     key: key.into_boxed_slice(),
                 };
                 let w = store::route(&item.key, workers);
-                if let Backend::Pool { senders, batches, .. } = &mut self.backend {
+                if let Backend::Pool {
+                    senders, batches, ..
+                } = &mut self.backend
+                {
                     batches[w].push(item);
                     if batches[w].len() >= ITEMS_PER_MESSAGE {
                         senders[w]
@@ -854,7 +1001,9 @@ impl Engine {
         }
     }
 
-    fn key_of(&self, event: &[u8], top: &Range<usize>) -> Result<Vec<u8>, FailureMessage> {
+    /// The key's JSON text (a composite key as an array), from the values
+    /// [`PathSet::find`] put in `self.found`.
+    fn key_of(&self, event: &[u8]) -> Result<Vec<u8>, FailureMessage> {
         let mut key = Vec::with_capacity(24);
         if self.keys.is_empty() {
             key.extend_from_slice(b"null");
@@ -864,12 +1013,14 @@ impl Engine {
         if composite {
             key.push(b'[');
         }
-        for (i, segments) in self.keys.iter().enumerate() {
+        for i in 0..self.keys.len() {
             if i > 0 {
                 key.push(b',');
             }
-            match json::find(event, top.clone(), segments) {
-                Some(r) if &event[r.clone()] != b"null" => key.extend_from_slice(&aggregate::normalize(&event[r])),
+            match &self.found[i] {
+                Some(r) if &event[r.clone()] != b"null" => {
+                    aggregate::normalize_into(&event[r.clone()], &mut key)
+                }
                 _ => {
                     return Err(FailureMessage::new(
                         "no_key",
@@ -885,18 +1036,25 @@ impl Engine {
         Ok(key)
     }
 
-    fn time_of(&self, event: &[u8], top: &Range<usize>, pos: Option<&Position>) -> Result<i64, FailureMessage> {
+    fn time_of(&self, event: &[u8], pos: Option<&Position>) -> Result<i64, FailureMessage> {
         match &self.time_path {
-            Some((segments, format)) => {
-                let path = match &self.spec.time {
+            Some((_, format)) => {
+                let path = || match &self.spec.time {
                     TimeSource::Field(p, _) => p.to_string(),
                     TimeSource::Append => unreachable!(),
                 };
-                let Some(r) = json::find(event, top.clone(), segments) else {
-                    return Err(FailureMessage::new("no_time", format!("the event time {path} is missing")).with("path", path));
+                let Some(r) = self.found[self.keys.len()].clone() else {
+                    let path = path();
+                    return Err(FailureMessage::new(
+                        "no_time",
+                        format!("the event time {path} is missing"),
+                    )
+                    .with("path", path));
                 };
                 eventtime::parse(&event[r], *format).map_err(|e| {
-                    FailureMessage::new("bad_time", format!("the event time {path}: {e}")).with("path", path)
+                    let path = path();
+                    FailureMessage::new("bad_time", format!("the event time {path}: {e}"))
+                        .with("path", path)
                 })
             }
             None => pos.and_then(|p| p.time_ms).ok_or_else(|| {
@@ -911,7 +1069,13 @@ impl Engine {
 
     /// Advances the watermark, collects what it decided, and (when due)
     /// checkpoints and writes results.
-    fn close_point(&mut self, out: &mut Output, failures: &mut Failures, late: &mut Option<Failures>, paused: bool) -> Result<()> {
+    fn close_point(
+        &mut self,
+        out: &mut Output,
+        failures: &mut Failures,
+        late: &mut Option<Failures>,
+        paused: bool,
+    ) -> Result<()> {
         self.since_close = 0;
         let now = Instant::now();
         let wm = self.watermarks.advance(now);
@@ -922,13 +1086,25 @@ impl Engine {
                 Some(p) => position::write_with(&mut original, p, &f.event),
                 None => original.extend_from_slice(&f.event),
             }
-            failures.route(&f.input, f.line_no, vec![f.message], Original::Line(&original))?;
+            failures.route(
+                &f.input,
+                f.line_no,
+                vec![f.message],
+                Original::Line(&original),
+            )?;
         }
-        rendered.sort_by(|a, b| a.order.cmp(&b.order));
+        rendered.sort_unstable_by(|a, b| a.order.cmp(&b.order));
         for r in rendered {
             match r.line {
+                // Without a state nothing waits for a checkpoint: straight out.
+                Ok(line) if self.state.is_none() => {
+                    out.write_line(&line)?;
+                    self.next_seq += 1;
+                    self.tally.results += 1;
+                }
                 Ok(line) => {
-                    let event = String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    let event = String::from_utf8(line)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                     self.pending.push(Pending {
                         seq: self.next_seq,
                         event,
@@ -936,7 +1112,12 @@ impl Engine {
                     self.next_seq += 1;
                 }
                 Err((message, data)) => {
-                    failures.route("result", 0, vec![FailureMessage::new("result", message)], Original::Line(&data))?;
+                    failures.route(
+                        "result",
+                        0,
+                        vec![FailureMessage::new("result", message)],
+                        Original::Line(&data),
+                    )?;
                 }
             }
         }
@@ -954,7 +1135,8 @@ impl Engine {
                 );
             }
         }
-        if self.options.verbose && (paused || self.last_report.elapsed() >= Duration::from_secs(1)) {
+        if self.options.verbose && (paused || self.last_report.elapsed() >= Duration::from_secs(1))
+        {
             self.last_report = now;
             let holder = match self.watermarks.waiting_for() {
                 Some(name) => format!("partition {name} has sent nothing yet"),
@@ -994,7 +1176,12 @@ impl Engine {
     /// Failures made durable, then the state (with the results numbered
     /// so far), then the results written: a result is never out before the
     /// checkpoint that numbers it.
-    fn checkpoint(&mut self, out: &mut Output, failures: &mut Failures, late: &mut Option<Failures>) -> Result<()> {
+    fn checkpoint(
+        &mut self,
+        out: &mut Output,
+        failures: &mut Failures,
+        late: &mut Option<Failures>,
+    ) -> Result<()> {
         failures.flush()?;
         if let Some(l) = late.as_mut() {
             l.flush()?;
@@ -1082,7 +1269,12 @@ impl Engine {
 
     /// End of input: the watermark goes to +infinity, every window closes,
     /// and a last checkpoint is written.
-    pub fn finish(mut self, out: &mut Output, failures: &mut Failures, late: &mut Option<Failures>) -> Result<Tally> {
+    pub fn finish(
+        mut self,
+        out: &mut Output,
+        failures: &mut Failures,
+        late: &mut Option<Failures>,
+    ) -> Result<Tally> {
         // With a state, the end of the input may be a reader that was
         // killed: windows stay open unless the user says the input is whole.
         if self.state.is_none() || self.options.close_at_end {
@@ -1102,7 +1294,10 @@ impl Engine {
             cli::warn(format_args!(
                 "{} checkpoints{}",
                 self.checkpoints,
-                self.state.as_ref().map(|s| format!(" to {}", s.path().display())).unwrap_or_default()
+                self.state
+                    .as_ref()
+                    .map(|s| format!(" to {}", s.path().display()))
+                    .unwrap_or_default()
             ));
         }
         self.backend.stop();
@@ -1118,8 +1313,16 @@ fn show_time(ms: i64) -> String {
     }
 }
 
-fn late_message(spec: &Spec, key: &[u8], t: i64, mark: i64, partition: &str, missed: &[(i64, i64)]) -> FailureMessage {
-    let key_value: serde_json::Value = serde_json::from_slice(key).unwrap_or(serde_json::Value::Null);
+fn late_message(
+    spec: &Spec,
+    key: &[u8],
+    t: i64,
+    mark: i64,
+    partition: &str,
+    missed: &[(i64, i64)],
+) -> FailureMessage {
+    let key_value: serde_json::Value =
+        serde_json::from_slice(key).unwrap_or(serde_json::Value::Null);
     let windows: Vec<serde_json::Value> = missed
         .iter()
         .map(|&(s, e)| {
@@ -1137,7 +1340,13 @@ fn late_message(spec: &Spec, key: &[u8], t: i64, mark: i64, partition: &str, mis
         _ => {
             let list: Vec<String> = missed
                 .iter()
-                .map(|&(s, e)| format!("[{}, {})", time::format_rfc3339_ms(s), time::format_rfc3339_ms(e)))
+                .map(|&(s, e)| {
+                    format!(
+                        "[{}, {})",
+                        time::format_rfc3339_ms(s),
+                        time::format_rfc3339_ms(e)
+                    )
+                })
                 .collect();
             format!("it missed window {}", list.join(", "))
         }

@@ -14,9 +14,16 @@ pub fn parse(raw: &[u8], format: TimeFormat) -> Result<i64, String> {
     match raw.first() {
         Some(b'"') => {
             let inner = &raw[1..raw.len().saturating_sub(1)];
-            let text = match std::str::from_utf8(inner) {
-                Ok(t) if memchr::memchr(b'\\', inner).is_none() => t.to_string(),
-                _ => serde_json::from_slice::<String>(raw).map_err(|e| e.to_string())?,
+            if format != TimeFormat::S && format != TimeFormat::Ms {
+                if let Some(ms) = fast_rfc3339(inner) {
+                    return Ok(ms);
+                }
+            }
+            let text: std::borrow::Cow<'_, str> = match std::str::from_utf8(inner) {
+                Ok(t) if memchr::memchr(b'\\', inner).is_none() => t.into(),
+                _ => serde_json::from_slice::<String>(raw)
+                    .map_err(|e| e.to_string())?
+                    .into(),
             };
             match format {
                 TimeFormat::Auto | TimeFormat::Rfc3339 => rfc3339(&text),
@@ -80,7 +87,13 @@ pub fn rfc3339(text: &str) -> Result<i64, String> {
 /// `YYYY-MM-DDTHH:MM:SS[.f+](Z|±HH:MM)`; `None` for anything else, which
 /// the full parser then reads (or refuses with its message).
 fn fast_rfc3339(b: &[u8]) -> Option<i64> {
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let d = |i: usize| -> Option<i64> {
@@ -92,7 +105,13 @@ fn fast_rfc3339(b: &[u8]) -> Option<i64> {
     let month = two(5)?;
     let day = two(8)?;
     let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let mut i = 19;
@@ -189,14 +208,30 @@ mod tests {
 
     #[test]
     fn epoch_numbers_are_detected_or_chosen() {
-        assert_eq!(parse(b"1764234000", TimeFormat::Auto), Ok(1_764_234_000_000));
-        assert_eq!(parse(b"1764234000.25", TimeFormat::Auto), Ok(1_764_234_000_250));
-        assert_eq!(parse(b"1764234000000", TimeFormat::Auto), Ok(1_764_234_000_000));
+        assert_eq!(
+            parse(b"1764234000", TimeFormat::Auto),
+            Ok(1_764_234_000_000)
+        );
+        assert_eq!(
+            parse(b"1764234000.25", TimeFormat::Auto),
+            Ok(1_764_234_000_250)
+        );
+        assert_eq!(
+            parse(b"1764234000000", TimeFormat::Auto),
+            Ok(1_764_234_000_000)
+        );
         assert_eq!(parse(b"1764234000", TimeFormat::Ms), Ok(1_764_234_000));
         assert_eq!(parse(b"5", TimeFormat::S), Ok(5000));
-        assert_eq!(parse(&q("1764234000"), TimeFormat::S), Ok(1_764_234_000_000));
+        assert_eq!(
+            parse(&q("1764234000"), TimeFormat::S),
+            Ok(1_764_234_000_000)
+        );
         assert!(parse(b"1764234000", TimeFormat::Rfc3339).is_err());
-        assert!(parse(b"true", TimeFormat::Auto).unwrap_err().contains("boolean"));
-        assert!(parse(b"{}", TimeFormat::Auto).unwrap_err().contains("object"));
+        assert!(parse(b"true", TimeFormat::Auto)
+            .unwrap_err()
+            .contains("boolean"));
+        assert!(parse(b"{}", TimeFormat::Auto)
+            .unwrap_err()
+            .contains("object"));
     }
 }

@@ -200,7 +200,8 @@ impl Store {
 
     /// Applies an event of `key` at time `t` to `fixed` windows (tumbling,
     /// hopping: those not missed), or to its session. `line[top]` is the
-    /// event; `value` the same as a jq value when the aggregates need it.
+    /// event; `value` the same as a jq value when the aggregates need it;
+    /// `found` the aggregates' path values, when looked up already.
     /// Nothing changes when the event fails.
     #[allow(clippy::too_many_arguments)]
     pub fn apply(
@@ -212,9 +213,10 @@ impl Store {
         line: &[u8],
         top: Range<usize>,
         value: Option<&Val>,
+        found: Option<&[Option<Range<usize>>]>,
     ) -> Result<(), FailureMessage> {
         let mut inputs = std::mem::take(&mut self.inputs);
-        let result = self.apply_inputs(key, t, order, fixed, line, top, value, &mut inputs);
+        let result = self.apply_inputs(key, t, order, fixed, line, top, value, found, &mut inputs);
         self.inputs = inputs;
         result
     }
@@ -229,15 +231,18 @@ impl Store {
         line: &[u8],
         top: Range<usize>,
         value: Option<&Val>,
+        found: Option<&[Option<Range<usize>>]>,
         inputs: &mut Vec<Input>,
     ) -> Result<(), FailureMessage> {
         let aggs = self.aggs.clone();
-        aggs.extract(line, top, value, inputs)?;
+        aggs.extract(line, top, value, found, inputs)?;
         let has_reduce = inputs.iter().any(|i| matches!(i, Input::Event));
         let slot = self.slot_for(key);
         let generation = self.slots[slot as usize].generation;
         let result = match self.kind {
-            Kind::Session { .. } => self.apply_session(slot, generation, t, order, inputs, has_reduce, value),
+            Kind::Session { .. } => {
+                self.apply_session(slot, generation, t, order, inputs, has_reduce, value)
+            }
             _ => self.apply_fixed(slot, generation, fixed, order, inputs, has_reduce, value),
         };
         self.release_if_empty(slot);
@@ -258,18 +263,29 @@ impl Store {
         let aggs = self.aggs.clone();
         // Open what is missing first, so that a failing fold changes nothing.
         for &(start, end) in fixed {
-            if !self.slots[slot as usize].windows.iter().any(|w| w.start == start) {
+            if !self.slots[slot as usize]
+                .windows
+                .iter()
+                .any(|w| w.start == start)
+            {
                 let w = self.new_window(start, end)?;
                 let windows = &mut self.slots[slot as usize].windows;
                 let at = windows.partition_point(|x| x.start < start);
                 windows.insert(at, w);
-                self.timers.entry(end).or_default().push((slot, generation, start));
+                self.timers
+                    .entry(end)
+                    .or_default()
+                    .push((slot, generation, start));
             }
         }
         let mut reduced = Vec::with_capacity(fixed.len());
         if has_reduce {
             for &(start, _) in fixed {
-                let w = self.slots[slot as usize].windows.iter().find(|w| w.start == start).expect("opened above");
+                let w = self.slots[slot as usize]
+                    .windows
+                    .iter()
+                    .find(|w| w.start == start)
+                    .expect("opened above");
                 reduced.push(Some(aggs.reduce_step(&w.accs, inputs, value)?));
             }
         } else {
@@ -304,7 +320,9 @@ impl Store {
         has_reduce: bool,
         value: Option<&Val>,
     ) -> Result<(), FailureMessage> {
-        let Kind::Session { gap } = self.kind else { unreachable!() };
+        let Kind::Session { gap } = self.kind else {
+            unreachable!()
+        };
         let aggs = self.aggs.clone();
         // Sessions this event's own [t, t + gap) overlaps: [first, last + gap).
         let windows = &self.slots[slot as usize].windows;
@@ -318,7 +336,10 @@ impl Store {
         // touches (the others are folded in after it), or a new one.
         let base = match touching.first() {
             Some(&i) => self.slots[slot as usize].windows[i].accs.clone(),
-            None => self.aggs.start().map_err(|e| FailureMessage::new("aggregate", e))?,
+            None => self
+                .aggs
+                .start()
+                .map_err(|e| FailureMessage::new("aggregate", e))?,
         };
         let reduced = if has_reduce {
             Some(aggs.reduce_step(&base, inputs, value)?)
@@ -329,12 +350,15 @@ impl Store {
             Some(_) => {
                 // Take the touched sessions out, the earliest first, and merge them.
                 let windows = &mut self.slots[slot as usize].windows;
-                let mut taken: Vec<Window> = touching.iter().rev().map(|&i| windows.remove(i)).collect();
+                let mut taken: Vec<Window> =
+                    touching.iter().rev().map(|&i| windows.remove(i)).collect();
                 taken.reverse();
                 let mut first = taken.remove(0);
                 for other in taken {
                     self.windows -= 1;
-                    self.bytes = self.bytes.saturating_sub(WINDOW_BYTES + other.accs.len() * 48);
+                    self.bytes = self
+                        .bytes
+                        .saturating_sub(WINDOW_BYTES + other.accs.len() * 48);
                     first.start = first.start.min(other.start);
                     first.end = first.end.max(other.end);
                     first.events += other.events;
@@ -350,7 +374,10 @@ impl Store {
         w.end = w.end.max(t + 1);
         w.events += 1;
         let close = self.close_time(&w);
-        self.timers.entry(close).or_default().push((slot, generation, w.start));
+        self.timers
+            .entry(close)
+            .or_default()
+            .push((slot, generation, w.start));
         if self.update {
             w.dirty = true;
             self.dirty.push((slot, generation, w.start));
@@ -384,7 +411,9 @@ impl Store {
                 let w = self.slots[slot as usize].windows.remove(i);
                 self.windows -= 1;
                 let held: usize = w.accs.iter().map(Acc::heap_bytes).sum();
-                self.bytes = self.bytes.saturating_sub(WINDOW_BYTES + w.accs.len() * 48 + held);
+                self.bytes = self
+                    .bytes
+                    .saturating_sub(WINDOW_BYTES + w.accs.len() * 48 + held);
                 out.push(Decided {
                     key,
                     window: w,
@@ -425,7 +454,10 @@ impl Store {
         let slot = self.slot_for(key);
         let generation = self.slots[slot as usize].generation;
         let close = self.close_time(&w);
-        self.timers.entry(close).or_default().push((slot, generation, w.start));
+        self.timers
+            .entry(close)
+            .or_default()
+            .push((slot, generation, w.start));
         if w.dirty {
             self.dirty.push((slot, generation, w.start));
         }
@@ -445,19 +477,40 @@ mod tests {
 
     fn store(kind: Kind, aggs: &[&str]) -> Store {
         let specs: Vec<Aggregate> = aggs.iter().map(|a| Aggregate::parse(a).unwrap()).collect();
-        Store::new(kind, Arc::new(Aggregates::compile(&specs, 100).unwrap()), false)
+        Store::new(
+            kind,
+            Arc::new(Aggregates::compile(&specs, 100).unwrap()),
+            false,
+        )
     }
 
     fn add(s: &mut Store, key: &str, t: i64) {
         let line = format!(r#"{{"t":{t}}}"#);
-        s.apply(key.as_bytes(), t, (t, 0, 0), &[], line.as_bytes(), 0..line.len(), None).unwrap();
+        s.apply(
+            key.as_bytes(),
+            t,
+            (t, 0, 0),
+            &[],
+            line.as_bytes(),
+            0..line.len(),
+            None,
+            None,
+        )
+        .unwrap();
     }
 
     fn closed(s: &mut Store, wm: i64) -> Vec<(String, i64, i64, u64)> {
         let mut out = Vec::new();
         s.decide(wm, &mut out);
         out.into_iter()
-            .map(|d| (String::from_utf8(d.key.to_vec()).unwrap(), d.window.start, d.window.end, d.window.events))
+            .map(|d| {
+                (
+                    String::from_utf8(d.key.to_vec()).unwrap(),
+                    d.window.start,
+                    d.window.end,
+                    d.window.events,
+                )
+            })
             .collect()
     }
 
@@ -490,7 +543,8 @@ mod tests {
         for (k, t) in [("a", 1), ("a", 2), ("b", 5), ("a", 12)] {
             let w = (t / 10 * 10, t / 10 * 10 + 10);
             let line = b"{}";
-            s.apply(k.as_bytes(), t, (t, 0, 0), &[w], line, 0..2, None).unwrap();
+            s.apply(k.as_bytes(), t, (t, 0, 0), &[w], line, 0..2, None, None)
+                .unwrap();
         }
         assert_eq!(closed(&mut s, 9), vec![]);
         let mut got = closed(&mut s, 10);
