@@ -40,7 +40,7 @@ if ! "$PY" -c "import fastavro, zstandard" 2>/dev/null; then
   python3 -m venv "$WORK/venv" && "$PY" -m pip install -q fastavro zstandard >/dev/null 2>&1 || true
 fi
 SCHEMA=$WORK/generic.avsc
-f=$(find "$WORK/replay-avro" -name '*.avro' | head -1)
+f=$(find "$WORK/replay-avro" -name '*.avro' -print -quit)
 "$PY" -c "import fastavro,json,sys; r=fastavro.reader(open(sys.argv[1],'rb')); json.dump(r.writer_schema, open(sys.argv[2],'w'))" "$f" "$SCHEMA" 2>/dev/null || PY=
 
 # NAME|EVENTS FILE|COMMAND, in the order of the table.

@@ -91,27 +91,41 @@ impl BlockCodec {
 
     /// Compresses one block's bytes in place.
     pub fn compress(self, block: &mut Vec<u8>) -> Result<()> {
+        let mut out = Vec::new();
+        self.compress_into(block, &mut out)?;
+        *block = out;
+        Ok(())
+    }
+
+    /// Compresses `block` into `out` (cleared first). The writer keeps both
+    /// buffers for the run, so their capacity, and the peak memory, stays
+    /// what one block needs however much is archived.
+    pub fn compress_into(self, block: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
         match self {
-            BlockCodec::Null => Ok(()),
+            BlockCodec::Null => out.extend_from_slice(block),
             BlockCodec::Deflate(level) => {
                 // flate2 (zlib-rs) is several times faster than apache-avro's
                 // miniz_oxide at the same level, and writes the same format.
                 let mut enc = flate2::write::DeflateEncoder::new(
-                    Vec::with_capacity(block.len() / 3),
+                    std::mem::take(out),
                     flate2::Compression::new(u32::from(level.min(9))),
                 );
                 enc.write_all(block)?;
-                *block = enc.finish()?;
-                Ok(())
+                *out = enc.finish()?;
             }
             BlockCodec::Zstd(level) => {
-                *block = zstd::bulk::compress(block, level)?;
-                Ok(())
+                out.reserve(zstd::zstd_safe::compress_bound(block.len()));
+                zstd::bulk::Compressor::new(level)?.compress_to_buffer(block, out)?;
             }
-            BlockCodec::Snappy => Codec::Snappy
-                .compress(block)
-                .map_err(|e| anyhow::anyhow!("snappy: {e}")),
+            BlockCodec::Snappy => {
+                out.extend_from_slice(block);
+                Codec::Snappy
+                    .compress(out)
+                    .map_err(|e| anyhow::anyhow!("snappy: {e}"))?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -189,11 +203,18 @@ pub fn header(schema: &str, codec: BlockCodec, meta: &[(&str, &[u8])], sync: &[u
     out
 }
 
+/// The record count and byte size that begin a block of `size` bytes.
+pub fn block_head(count: u64, size: usize) -> Vec<u8> {
+    let mut head = Vec::with_capacity(20);
+    put_long(&mut head, count as i64);
+    put_long(&mut head, size as i64);
+    head
+}
+
 /// The framing of one block: count and size, then the (compressed) bytes,
 /// then the sync marker.
 pub fn block_frame(out: &mut Vec<u8>, count: u64, data: &[u8], sync: &[u8; 16]) {
-    put_long(out, count as i64);
-    put_long(out, data.len() as i64);
+    out.extend_from_slice(&block_head(count, data.len()));
     out.extend_from_slice(data);
     out.extend_from_slice(sync);
 }

@@ -885,10 +885,11 @@ fn flush_block(
         }
         (Body::Ndjson, None) => unreachable!("NDJSON files have a compressor"),
         _ => {
-            codec.compress(&mut file.block)?;
-            out.clear();
-            avro::block_frame(out, file.block_events, &file.block, &file.sync);
+            codec.compress_into(&file.block, out)?;
+            // Framed as it is written: the block is not copied once more.
+            file.temp.write_all(&avro::block_head(file.block_events, out.len()))?;
             file.temp.write_all(out)?;
+            file.temp.write_all(&file.sync)?;
         }
     }
     file.block.clear();
