@@ -433,8 +433,9 @@ impl<R: Read> ContainerReader<R> {
             .read_exact(&mut sync)
             .context("a header without a sync marker")?;
         let get = |k: &str| meta.iter().find(|(mk, _)| mk == k).map(|(_, v)| v.clone());
-        let schema_text = String::from_utf8(get("avro.schema").context("no avro.schema in the header")?)
-            .context("avro.schema is not UTF-8")?;
+        let schema_text =
+            String::from_utf8(get("avro.schema").context("no avro.schema in the header")?)
+                .context("avro.schema is not UTF-8")?;
         let codec = get("avro.codec")
             .map(|c| String::from_utf8_lossy(&c).into_owned())
             .unwrap_or_else(|| "null".into());
@@ -471,7 +472,8 @@ impl<R: Read> ContainerReader<R> {
         if count < 0 {
             bail!("block {block} has a negative record count");
         }
-        let size = read_long(&mut self.inner).with_context(|| format!("block {block} is cut short"))?;
+        let size =
+            read_long(&mut self.inner).with_context(|| format!("block {block} is cut short"))?;
         if !(0..=MAX_BLOCK).contains(&size) {
             bail!("block {block} claims {size} bytes");
         }
@@ -545,11 +547,22 @@ mod tests {
 
     fn file(codec: BlockCodec, records: &[(Option<Position>, &str)]) -> Vec<u8> {
         let sync = sync_marker("x");
-        let mut out = header(GENERIC_SCHEMA, codec, &[(ENVELOPE_KEY, GENERIC.as_bytes())], &sync);
+        let mut out = header(
+            GENERIC_SCHEMA,
+            codec,
+            &[(ENVELOPE_KEY, GENERIC.as_bytes())],
+            &sync,
+        );
         for chunk in records.chunks(2) {
             let mut block = Vec::new();
             for (p, e) in chunk {
-                put_generic(&mut block, p.as_ref(), 5, b"iglu:a/b/jsonschema/1-0-0", e.as_bytes());
+                put_generic(
+                    &mut block,
+                    p.as_ref(),
+                    5,
+                    b"iglu:a/b/jsonschema/1-0-0",
+                    e.as_bytes(),
+                );
             }
             codec.compress(&mut block).unwrap();
             block_frame(&mut out, chunk.len() as u64, &block, &sync);
@@ -577,8 +590,14 @@ mod tests {
             let apache_avro::types::Value::Record(fields) = &values[0] else {
                 panic!("a record")
             };
-            assert_eq!(fields[2].1, apache_avro::types::Value::String("iglu:a/b/jsonschema/1-0-0".into()));
-            assert_eq!(fields[3].1, apache_avro::types::Value::String(records[0].1.into()));
+            assert_eq!(
+                fields[2].1,
+                apache_avro::types::Value::String("iglu:a/b/jsonschema/1-0-0".into())
+            );
+            assert_eq!(
+                fields[3].1,
+                apache_avro::types::Value::String(records[0].1.into())
+            );
             // And with our own reader.
             let mut r = ContainerReader::open(&bytes[..]).unwrap();
             let mut block = Vec::new();
@@ -591,14 +610,20 @@ mod tests {
                 }
                 assert!(c.is_empty());
             }
-            let want: Vec<_> = records.iter().map(|(p, e)| (p.clone(), e.to_string())).collect();
+            let want: Vec<_> = records
+                .iter()
+                .map(|(p, e)| (p.clone(), e.to_string()))
+                .collect();
             assert_eq!(seen, want);
         }
     }
 
     #[test]
     fn damaged_framing_is_found() {
-        let bytes = file(BlockCodec::Deflate(6), &[(Some(pos(1)), "{}"), (None, "{}"), (None, "{}")]);
+        let bytes = file(
+            BlockCodec::Deflate(6),
+            &[(Some(pos(1)), "{}"), (None, "{}"), (None, "{}")],
+        );
         let mut bad = bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
@@ -627,7 +652,8 @@ mod tests {
     #[test]
     fn the_schemas_parse() {
         parse_schema(GENERIC_SCHEMA).unwrap();
-        let data = serde_json::json!({"type":"record","name":"X","fields":[{"name":"a","type":"int"}]});
+        let data =
+            serde_json::json!({"type":"record","name":"X","fields":[{"name":"a","type":"int"}]});
         parse_schema(&typed_schema(&data)).unwrap();
     }
 }

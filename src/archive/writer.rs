@@ -214,7 +214,10 @@ impl Archiver {
         if opts.finalize_after.is_some() {
             for p in found.periods.iter().filter(|p| !p.success) {
                 let start = period_start(&opts.layout, p.label);
-                open_periods.entry((start, p.label)).or_default().insert(p.rel.clone());
+                open_periods
+                    .entry((start, p.label))
+                    .or_default()
+                    .insert(p.rel.clone());
             }
         }
         let finalized = found
@@ -271,7 +274,8 @@ impl Archiver {
         errors: Vec<FailureMessage>,
         line: &[u8],
     ) -> Result<()> {
-        self.failures.route(input, line_no, errors, Original::Line(line))
+        self.failures
+            .route(input, line_no, errors, Original::Line(line))
     }
 
     /// Routes a line that cannot be an event at all.
@@ -291,7 +295,12 @@ impl Archiver {
             Ok(Some(found)) => found,
             Ok(None) => return self.archive_event(input, line_no, line, None, line),
             Err(m) => {
-                return self.fail(input, line_no, vec![FailureMessage::new(kind::BAD_POSITION, m)], line)
+                return self.fail(
+                    input,
+                    line_no,
+                    vec![FailureMessage::new(kind::BAD_POSITION, m)],
+                    line,
+                )
             }
         };
         if self.coverage.holds(&found.position) {
@@ -371,9 +380,7 @@ impl Archiver {
             .with("time", crate::time::format_rfc3339_ms(time_ms));
             return self.fail(input, line_no, vec![m], line);
         }
-        let typed = if self.opts.format == Format::Avro
-            && self.schemas[schema].avro
-        {
+        let typed = if self.opts.format == Format::Avro && self.schemas[schema].avro {
             match self.typed_for(schema_text) {
                 Ok(t) => t,
                 Err(errors) => return self.fail(input, line_no, errors, line),
@@ -417,7 +424,8 @@ impl Archiver {
             return Ok(id);
         }
         let uri = IgluUri::parse(text).map_err(|e| {
-            FailureMessage::new(crate::event::kind::NOT_SELF_DESCRIBING, e.to_string()).with("schema", text)
+            FailureMessage::new(crate::event::kind::NOT_SELF_DESCRIBING, e.to_string())
+                .with("schema", text)
         })?;
         self.schemas.push(SeenSchema {
             text: text.to_string(),
@@ -425,7 +433,8 @@ impl Archiver {
             avro: uri.format == "avro",
             last_dir: None,
         });
-        self.schema_ids.insert(text.to_string(), self.schemas.len() - 1);
+        self.schema_ids
+            .insert(text.to_string(), self.schemas.len() - 1);
         Ok(self.schemas.len() - 1)
     }
 
@@ -543,14 +552,18 @@ impl Archiver {
         line_no: u64,
     ) -> Result<bool> {
         // Found without allocating: this runs for every event.
-        let index = match self.segments.iter().position(|s| match (&s.source, e.position) {
-            (Some(a), Some(p)) => a.partition == p.partition && a.log == p.log,
-            (None, None) => true,
-            _ => false,
-        }) {
+        let index = match self
+            .segments
+            .iter()
+            .position(|s| match (&s.source, e.position) {
+                (Some(a), Some(p)) => a.partition == p.partition && a.log == p.log,
+                (None, None) => true,
+                _ => false,
+            }) {
             Some(i) => i,
             None => {
-                self.segments.push(Segment::empty(e.position.map(|p| p.source())));
+                self.segments
+                    .push(Segment::empty(e.position.map(|p| p.source())));
                 self.segments.len() - 1
             }
         };
@@ -636,9 +649,13 @@ impl Archiver {
                 file.block.extend_from_slice(e.line);
                 file.block.push(b'\n');
             }
-            Body::Generic => {
-                avro::put_generic(&mut file.block, e.position, e.time_ms, e.uri_text.as_bytes(), e.rest)
-            }
+            Body::Generic => avro::put_generic(
+                &mut file.block,
+                e.position,
+                e.time_ms,
+                e.uri_text.as_bytes(),
+                e.rest,
+            ),
             Body::Typed(t) => {
                 let value = typed_value.expect("typed events carry their value");
                 avro::put_position(&mut file.block, e.position);
@@ -692,7 +709,12 @@ impl Archiver {
         let seg = &self.segments[index];
         let n = seg.files.len();
         let stem = match &seg.source {
-            Some(s) => format!("{}+{}-{:020}-open-{n}", layout::escape_log(&s.log)?, s.partition, seg.first),
+            Some(s) => format!(
+                "{}+{}-{:020}-open-{n}",
+                layout::escape_log(&s.log)?,
+                s.partition,
+                seg.first
+            ),
             None => format!("nopos-{}-{:06}-open-{n}", self.run, seg.seq),
         };
         let temp_name = layout::temp_name(&stem);
@@ -830,7 +852,11 @@ impl Archiver {
             .flat_map(|k| self.open_periods[k].iter().cloned())
             .collect();
         for i in 0..self.segments.len() {
-            if self.segments[i].files.iter().any(|f| due_dirs.contains(&f.rel_dir)) {
+            if self.segments[i]
+                .files
+                .iter()
+                .any(|f| due_dirs.contains(&f.rel_dir))
+            {
                 self.commit_segment(i)?;
             }
         }
@@ -887,7 +913,8 @@ fn flush_block(
         _ => {
             codec.compress_into(&file.block, out)?;
             // Framed as it is written: the block is not copied once more.
-            file.temp.write_all(&avro::block_head(file.block_events, out.len()))?;
+            file.temp
+                .write_all(&avro::block_head(file.block_events, out.len()))?;
             file.temp.write_all(out)?;
             file.temp.write_all(&file.sync)?;
         }
@@ -926,18 +953,27 @@ impl Segment {
 }
 
 fn period_start(layout: &Layout, label: Label) -> i64 {
-    label_start(layout, label).map(|p| p.start_ms).unwrap_or(i64::MIN)
+    label_start(layout, label)
+        .map(|p| p.start_ms)
+        .unwrap_or(i64::MIN)
 }
 
 fn period_end(layout: &Layout, start: i64, _label: Label) -> i64 {
-    layout.period_of(start).map(|p| p.end_ms).unwrap_or(i64::MAX)
+    layout
+        .period_of(start)
+        .map(|p| p.end_ms)
+        .unwrap_or(i64::MAX)
 }
 
 /// The period a directory label names.
 fn label_start(layout: &Layout, label: Label) -> Option<Period> {
     let date = jiff::civil::date(label.year, label.month, label.day);
     let time = jiff::civil::time(label.hour.max(0), 0, 0, 0);
-    let z = layout.tz.to_ambiguous_zoned(date.to_datetime(time)).later().ok()?;
+    let z = layout
+        .tz
+        .to_ambiguous_zoned(date.to_datetime(time))
+        .later()
+        .ok()?;
     layout.period_of(z.timestamp().as_millisecond()).ok()
 }
 
@@ -959,17 +995,19 @@ pub fn event_time(line: &[u8], at: Option<std::ops::Range<usize>>) -> Result<i64
         )),
         json::Scalar::Text(t) => {
             if line[at.start] == b'"' {
-                crate::time::parse_rfc3339_ms(&t)
-                    .map_err(|e| FailureMessage::new(kind::TIME_INVALID, e.to_string()).with("time", t.as_ref()))
+                crate::time::parse_rfc3339_ms(&t).map_err(|e| {
+                    FailureMessage::new(kind::TIME_INVALID, e.to_string()).with("time", t.as_ref())
+                })
             } else {
                 t.parse::<i64>().map_err(|_| {
                     FailureMessage::new(
                         kind::TIME_INVALID,
-                        format!("{t} is not a time: give RFC 3339 text or whole ms since the epoch"),
+                        format!(
+                            "{t} is not a time: give RFC 3339 text or whole ms since the epoch"
+                        ),
                     )
                 })
             }
         }
     }
 }
-
