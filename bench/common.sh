@@ -3,7 +3,7 @@
 # shellcheck shell=bash
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release --quiet --bins --examples
+cargo build --release --quiet ${BENCH_BUILD:---bins --examples}
 BIN=$PWD/target/release
 WORK=${BENCH_DIR:-$PWD/target/bench}
 COUNT=${COUNT:-1000000}

@@ -57,7 +57,12 @@ fn archive(dir: &Path, args: &[&str], input: &[u8]) -> std::process::Output {
 }
 
 fn replay(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = cmd("archive").arg("--replay").arg(dir).args(args).output().unwrap();
+    let out = cmd("archive")
+        .arg("--replay")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
     assert_success(&out);
     out.stdout
 }
@@ -114,12 +119,22 @@ fn archive_then_replay_is_byte_for_byte_in_every_format() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a");
-        let out = archive(&root, &[args, &["--roll-events", "400", "--time", ".data.timestamp"]].concat(), &input);
+        let out = archive(
+            &root,
+            &[args, &["--roll-events", "400", "--time", ".data.timestamp"]].concat(),
+            &input,
+        );
         assert_success(&out);
         let back = replay(&root, &["--with-position"]);
         assert_eq!(by_partition(&back), by_partition(&input), "{args:?}");
-        let mut sorted_back = lines(&replay(&root, &[])).into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>();
-        let mut sorted_plain = lines(&plain).into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>();
+        let mut sorted_back = lines(&replay(&root, &[]))
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>();
+        let mut sorted_plain = lines(&plain)
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>();
         sorted_back.sort();
         sorted_plain.sort();
         assert_eq!(sorted_back, sorted_plain, "{args:?}");
@@ -133,7 +148,11 @@ fn archive_then_replay_is_byte_for_byte_in_every_format() {
         let files = files_with(&root, ext);
         assert!(files.len() >= 8, "{files:?}");
         for f in &files {
-            let rel = f.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+            let rel = f
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             assert!(rel.starts_with("com.nile/shopper_"), "{rel}");
             assert!(rel.contains("/jsonschema-1/dt=2026-11-27/hr="), "{rel}");
             assert!(rel.contains(&format!("/{LOG_ID}+")), "{rel}");
@@ -146,12 +165,21 @@ fn rolls_cut_the_same_files_from_the_same_input() {
     let input = positioned(2000, 2, 2);
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     for d in &dirs {
-        assert_success(&archive(d.path(), &["--roll-events", "300", "--format", "ndjson.zst"], &input));
+        assert_success(&archive(
+            d.path(),
+            &["--roll-events", "300", "--format", "ndjson.zst"],
+            &input,
+        ));
     }
     let names = |d: &Path| -> Vec<(String, Vec<u8>)> {
         files_with(d, ".ndjson.zst")
             .into_iter()
-            .map(|f| (f.strip_prefix(d).unwrap().display().to_string(), std::fs::read(&f).unwrap()))
+            .map(|f| {
+                (
+                    f.strip_prefix(d).unwrap().display().to_string(),
+                    std::fs::read(&f).unwrap(),
+                )
+            })
             .collect()
     };
     let a = names(dirs[0].path());
@@ -159,7 +187,11 @@ fn rolls_cut_the_same_files_from_the_same_input() {
     // No segment has more than 300 events; every file holds one segment.
     for (name, _) in &a {
         let range = name.rsplit('+').next().unwrap();
-        let parts: Vec<u64> = range.trim_end_matches(".ndjson.zst").split('-').map(|x| x.parse().unwrap()).collect();
+        let parts: Vec<u64> = range
+            .trim_end_matches(".ndjson.zst")
+            .split('-')
+            .map(|x| x.parse().unwrap())
+            .collect();
         assert!(parts[2] - parts[1] < 300 * 2, "{name}");
     }
 }
@@ -181,7 +213,11 @@ fn positions_and_held_come_from_the_archive() {
         };
         assert_eq!(held.resume_at(&src), Some(evs.len() as u64));
     }
-    let out = cmd("archive").arg("--positions").arg(&root).output().unwrap();
+    let out = cmd("archive")
+        .arg("--positions")
+        .arg(&root)
+        .output()
+        .unwrap();
     assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
@@ -192,14 +228,23 @@ fn positions_and_held_come_from_the_archive() {
             parts[&1].len()
         )
     );
-    let out = cmd("archive").arg("--positions").arg(&root).arg("--json").output().unwrap();
+    let out = cmd("archive")
+        .arg("--positions")
+        .arg(&root)
+        .arg("--json")
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[format!("{LOG_ID}/0")]["complete"], true);
     // A second run of the same input adds nothing.
     let before = files_with(&root, ".avro");
     let out = archive(&root, &["--roll-events", "100", "-v"], &input);
     assert_success(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("500 already held"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("500 already held"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(files_with(&root, ".avro"), before);
 }
 
@@ -224,7 +269,9 @@ fn killed_runs_rerun_to_exactly_once() {
     let mut seed = 12345u64;
     for _ in 0..6 {
         let mut child = run();
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(std::time::Duration::from_millis(30 + (seed >> 33) % 250));
         unsafe {
             libc::kill(child.id() as i32, libc::SIGKILL);
@@ -242,7 +289,10 @@ fn killed_runs_rerun_to_exactly_once() {
     let (code, report) = verify_json(&root);
     assert_eq!(code, 0, "{report:?}");
     assert_eq!(report.last().unwrap()["events"], 120_000);
-    assert_eq!(by_partition(&replay(&root, &["--with-position"])), by_partition(&input));
+    assert_eq!(
+        by_partition(&replay(&root, &["--with-position"])),
+        by_partition(&input)
+    );
     assert!(files_with(&root, ".tmp").is_empty());
 }
 
@@ -250,7 +300,11 @@ fn killed_runs_rerun_to_exactly_once() {
 fn a_killed_pipeline_from_a_log_resumes_from_the_archive_itself() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw.log");
-    common::append(&raw, &["--partitions", "3", "--key", ".data.shopper.id"], nile_events(60_000, 9));
+    common::append(
+        &raw,
+        &["--partitions", "3", "--key", ".data.shopper.id"],
+        nile_events(60_000, 9),
+    );
     let want = common::tail(&raw, &["--with-position"]);
     let root = dir.path().join("a");
     let start = || {
@@ -276,7 +330,9 @@ fn a_killed_pipeline_from_a_log_resumes_from_the_archive_itself() {
     let mut seed = 777u64;
     for _ in 0..8 {
         let mut stages = start();
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(std::time::Duration::from_millis(20 + (seed >> 33) % 300));
         let _ = stages[((seed >> 20) % 2) as usize].kill();
         for s in &mut stages {
@@ -289,7 +345,10 @@ fn a_killed_pipeline_from_a_log_resumes_from_the_archive_itself() {
     let (code, report) = verify_json(&root);
     assert_eq!(code, 0, "{report:?}");
     assert_eq!(report.last().unwrap()["events"], 60_000);
-    assert_eq!(by_partition(&replay(&root, &["--with-position"])), by_partition(&want));
+    assert_eq!(
+        by_partition(&replay(&root, &["--with-position"])),
+        by_partition(&want)
+    );
 }
 
 #[test]
@@ -297,15 +356,24 @@ fn verify_finds_gaps_duplicates_and_overlaps() {
     let input = positioned(1000, 1, 5);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("a");
-    assert_success(&archive(&root, &["--roll-events", "100", "--format", "ndjson.gz"], &input));
+    assert_success(&archive(
+        &root,
+        &["--roll-events", "100", "--format", "ndjson.gz"],
+        &input,
+    ));
     let files = files_with(&root, ".ndjson.gz");
     let kinds = |root: &Path| -> Vec<String> {
         let (code, v) = verify_json(root);
         assert_eq!(code, 1, "{v:?}");
-        v.iter().map(|x| x["kind"].as_str().unwrap().to_string()).collect()
+        v.iter()
+            .map(|x| x["kind"].as_str().unwrap().to_string())
+            .collect()
     };
     // A removed file: a gap (and a file its manifest misses).
-    let gone = files.iter().find(|f| f.to_string_lossy().contains("-00000000000000000300-")).unwrap();
+    let gone = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("-00000000000000000300-"))
+        .unwrap();
     let kept = std::fs::read(gone).unwrap();
     std::fs::remove_file(gone).unwrap();
     let k = kinds(&root);
@@ -319,13 +387,17 @@ fn verify_finds_gaps_duplicates_and_overlaps() {
     let copy = other_hour.join(src.file_name().unwrap());
     std::fs::copy(src, &copy).unwrap();
     let k = kinds(&root);
-    assert!(k.contains(&"duplicate".to_string()) && k.contains(&"unlisted_file".to_string()), "{k:?}");
+    assert!(
+        k.contains(&"duplicate".to_string()) && k.contains(&"unlisted_file".to_string()),
+        "{k:?}"
+    );
     std::fs::remove_file(&copy).unwrap();
     // An overlapping range.
-    let name = src.file_name().unwrap().to_string_lossy().replace(
-        "-00000000000000000000-",
-        "-00000000000000000050-",
-    );
+    let name = src
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace("-00000000000000000000-", "-00000000000000000050-");
     let name = name.replace("-00000000000000000099.", "-00000000000000000149.");
     std::fs::copy(src, src.with_file_name(&name)).unwrap();
     let k = kinds(&root);
@@ -341,21 +413,36 @@ fn bad_input_becomes_failure_events_with_reasons() {
     let root = dir.path().join("a");
     let bad = dir.path().join("bad.ndjson");
     let input = concat!(
-        r#"{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{"t":"2026-11-27T10:00:00Z"}}"#, "\n",
-        r#"{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{}}"#, "\n",
-        r#"{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{"t":"yesterday"}}"#, "\n",
-        r#"{"schema":"iglu:com.plum/health_check/avro/1-0-0","data":{"machine":{"id":"0f8c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b","factory":"T"},"status":"BROKEN","checkedAt":1764237600000,"t":"2026-11-27T10:00:00Z"}}"#, "\n",
+        r#"{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{"t":"2026-11-27T10:00:00Z"}}"#,
+        "\n",
+        r#"{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{}}"#,
+        "\n",
+        r#"{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{"t":"yesterday"}}"#,
+        "\n",
+        r#"{"schema":"iglu:com.plum/health_check/avro/1-0-0","data":{"machine":{"id":"0f8c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b","factory":"T"},"status":"BROKEN","checkedAt":1764237600000,"t":"2026-11-27T10:00:00Z"}}"#,
+        "\n",
         "not json\n",
     );
     let out = cmd("archive")
         .arg("--to")
         .arg(&root)
-        .args(["--time", ".data.t", "--registry", "examples/schemas", "--bad"])
+        .args([
+            "--time",
+            ".data.t",
+            "--registry",
+            "examples/schemas",
+            "--bad",
+        ])
         .arg(&bad)
         .write_stdin(input)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let failures: Vec<Value> = lines(&std::fs::read(&bad).unwrap())
         .into_iter()
         .map(|l| serde_json::from_slice(l).unwrap())
@@ -364,17 +451,29 @@ fn bad_input_becomes_failure_events_with_reasons() {
         .iter()
         .map(|f| f["data"]["errors"][0]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["time_missing", "time_invalid", "avro_mismatch", "not_json"]);
+    assert_eq!(
+        kinds,
+        ["time_missing", "time_invalid", "avro_mismatch", "not_json"]
+    );
     let avro = &failures[2]["data"]["errors"];
     assert!(avro.to_string().contains("BROKEN"), "{avro}");
-    assert_eq!(replay(&root, &[]), lines(input.as_bytes())[0].iter().chain(b"\n").copied().collect::<Vec<u8>>());
+    assert_eq!(
+        replay(&root, &[]),
+        lines(input.as_bytes())[0]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>()
+    );
 }
 
 #[test]
 fn periods_follow_the_time_zone_across_daylight_saving_changes() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("a");
-    let ev = |t: &str| format!(r#"{{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{{"t":"{t}"}}}}"#);
+    let ev = |t: &str| {
+        format!(r#"{{"schema":"iglu:com.nile/x/jsonschema/1-0-0","data":{{"t":"{t}"}}}}"#)
+    };
     let input = [
         "2026-11-01T05:30:00Z", // 01:30 EDT
         "2026-11-01T06:30:00Z", // 01:30 EST: the same local hour again
@@ -387,14 +486,28 @@ fn periods_follow_the_time_zone_across_daylight_saving_changes() {
     let out = cmd("archive")
         .arg("--to")
         .arg(&root)
-        .args(["--time", ".data.t", "--tz", "America/New_York", "--format", "ndjson.gz"])
+        .args([
+            "--time",
+            ".data.t",
+            "--tz",
+            "America/New_York",
+            "--format",
+            "ndjson.gz",
+        ])
         .write_stdin(input + "\n")
         .output()
         .unwrap();
     assert_success(&out);
     let dirs: Vec<String> = files_with(&root, ".ndjson.gz")
         .iter()
-        .map(|f| f.parent().unwrap().strip_prefix(&root).unwrap().display().to_string())
+        .map(|f| {
+            f.parent()
+                .unwrap()
+                .strip_prefix(&root)
+                .unwrap()
+                .display()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         dirs,
@@ -406,7 +519,13 @@ fn periods_follow_the_time_zone_across_daylight_saving_changes() {
         ]
     );
     // The layout is the archive's: another zone is refused.
-    let out = cmd("archive").arg("--to").arg(&root).args(["--time", ".data.t"]).write_stdin("").output().unwrap();
+    let out = cmd("archive")
+        .arg("--to")
+        .arg(&root)
+        .args(["--time", ".data.t"])
+        .write_stdin("")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tz America/New_York"));
 }
@@ -425,7 +544,10 @@ fn python_with(module: &str) -> Option<PathBuf> {
             "{module} is not installed for {} though scripts/test.sh set it up",
             py.display()
         );
-        eprintln!("skipped: {module} is not installed for {} (run scripts/install-test-deps.sh)", py.display());
+        eprintln!(
+            "skipped: {module} is not installed for {} (run scripts/install-test-deps.sh)",
+            py.display()
+        );
         return None;
     }
     Some(py)
@@ -446,27 +568,43 @@ fn fastavro(py: &Path, files: &[PathBuf]) -> Vec<Value> {
 
 #[test]
 fn fastavro_reads_the_same_records_count_and_schema() {
-    let Some(py) = python_with("fastavro") else { return };
+    let Some(py) = python_with("fastavro") else {
+        return;
+    };
     let input = positioned(2000, 2, 6);
     for codec in ["deflate", "zstd", "snappy", "null"] {
         if codec == "zstd" || codec == "snappy" {
             // fastavro reads these through optional packages.
-            let module = if codec == "zstd" { "zstandard" } else { "cramjam" };
+            let module = if codec == "zstd" {
+                "zstandard"
+            } else {
+                "cramjam"
+            };
             if python_with(module).is_none() {
                 continue;
             }
         }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a");
-        assert_success(&archive(&root, &["--codec", codec, "--roll-events", "500"], &input));
+        assert_success(&archive(
+            &root,
+            &["--codec", codec, "--roll-events", "500"],
+            &input,
+        ));
         let files = files_with(&root, ".avro");
         let read = fastavro(&py, &files);
         let mut events = Vec::new();
         let mut count = 0;
         for f in &read {
             assert_eq!(f["name"], "io.unilog.archive.Event", "{codec}");
-            assert_eq!(f["fields"], serde_json::json!(["unilog", "time", "schema", "event"]));
-            assert_eq!(f["codec"], if codec == "zstd" { "zstandard" } else { codec });
+            assert_eq!(
+                f["fields"],
+                serde_json::json!(["unilog", "time", "schema", "event"])
+            );
+            assert_eq!(
+                f["codec"],
+                if codec == "zstd" { "zstandard" } else { codec }
+            );
             count += f["count"].as_u64().unwrap();
             for r in f["records"].as_array().unwrap() {
                 let p = &r["unilog"];
@@ -494,7 +632,11 @@ fn fastavro_reads_the_same_records_count_and_schema() {
                 })
                 .collect()
         };
-        assert_eq!(sorted(by_partition(&events)), by_partition(&input), "{codec}");
+        assert_eq!(
+            sorted(by_partition(&events)),
+            by_partition(&input),
+            "{codec}"
+        );
     }
 }
 
@@ -504,7 +646,11 @@ fn typed_avro_files_read_by_fastavro_and_replayed_byte_for_byte() {
     let root = dir.path().join("a");
     let mut input = String::new();
     for i in 0..50 {
-        let temp = if i % 3 == 0 { "null".to_string() } else { format!("{{\"double\":{}.5}}", 60 + i) };
+        let temp = if i % 3 == 0 {
+            "null".to_string()
+        } else {
+            format!("{{\"double\":{}.5}}", 60 + i)
+        };
         // Every fifth event is written the other way round (Avro's JSON
         // encoding has every field, defaults or not): still replayed exactly.
         if i % 5 == 0 {
@@ -523,35 +669,64 @@ fn typed_avro_files_read_by_fastavro_and_replayed_byte_for_byte() {
     let out = cmd("archive")
         .arg("--to")
         .arg(&root)
-        .args(["--time", ".data.checkedAt", "--registry", "examples/schemas", "--codec", "deflate"])
+        .args([
+            "--time",
+            ".data.checkedAt",
+            "--registry",
+            "examples/schemas",
+            "--codec",
+            "deflate",
+        ])
         .write_stdin(input.clone())
         .output()
         .unwrap();
     assert_success(&out);
     let files = files_with(&root, ".avro");
-    assert!(files.iter().all(|f| f.to_string_lossy().ends_with(".1-0-0.avro")), "{files:?}");
-    assert!(files[0].to_string_lossy().contains("com.plum/health_check/avro-1/dt=2025-11-27/hr=10/nopos-"));
+    assert!(
+        files
+            .iter()
+            .all(|f| f.to_string_lossy().ends_with(".1-0-0.avro")),
+        "{files:?}"
+    );
+    assert!(files[0]
+        .to_string_lossy()
+        .contains("com.plum/health_check/avro-1/dt=2025-11-27/hr=10/nopos-"));
     assert_eq!(replay(&root, &[]), input.as_bytes());
-    let Some(py) = python_with("fastavro") else { return };
+    let Some(py) = python_with("fastavro") else {
+        return;
+    };
     let read = fastavro(&py, &files);
     let count: u64 = read.iter().map(|f| f["count"].as_u64().unwrap()).sum();
     assert_eq!(count, 50);
     let first = &read[0];
     assert_eq!(first["name"], "io.unilog.archive.TypedEvent");
-    assert_eq!(first["fields"], serde_json::json!(["unilog", "time", "schema", "data", "event"]));
+    assert_eq!(
+        first["fields"],
+        serde_json::json!(["unilog", "time", "schema", "data", "event"])
+    );
     let r = &first["records"][1];
     assert_eq!(r["data"]["machine"]["factory"], "Tilburg");
     assert_eq!(r["data"]["machine"]["ipAddress"], "10.0.0.1");
     assert_eq!(r["data"]["status"], "DEGRADED");
     assert_eq!(r["data"]["temperatureC"], 61.5);
     assert_eq!(r["data"]["readings"]["fan"], 1.25);
-    assert_eq!(r["event"], Value::Null, "a canonical event is stored typed only");
-    assert!(first["records"][0]["event"].is_string(), "a reordered one keeps its bytes");
+    assert_eq!(
+        r["event"],
+        Value::Null,
+        "a canonical event is stored typed only"
+    );
+    assert!(
+        first["records"][0]["event"].is_string(),
+        "a reordered one keeps its bytes"
+    );
 }
 
 /// Runs `sh -c script` and says whether it worked (mounting needs root).
 fn sh(script: &str) -> bool {
-    Command::new("sh").args(["-c", script]).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", script])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 #[test]
@@ -559,7 +734,10 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_completes() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    if !sh(&format!("mount -t tmpfs -o size=600k tmpfs '{}' 2>/dev/null", mnt.display())) {
+    if !sh(&format!(
+        "mount -t tmpfs -o size=600k tmpfs '{}' 2>/dev/null",
+        mnt.display()
+    )) {
         eprintln!("skipped: cannot mount a small tmpfs here (needs root and mount permission)");
         return;
     }
@@ -573,24 +751,49 @@ fn a_full_disk_is_a_clear_error_and_the_next_run_completes() {
     let root = mnt.join("a");
     let input = positioned(20_000, 2, 7);
     let out = archive(&root, &["--codec", "null", "--roll-events", "1000"], &input);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("archive: error: "), "{err}");
-    assert!(err.contains("No space left on device") && err.contains("run the same command again"), "{err}");
-    assert!(files_with(&root, ".tmp").is_empty(), "temporary files left behind");
+    assert!(
+        err.contains("No space left on device") && err.contains("run the same command again"),
+        "{err}"
+    );
+    assert!(
+        files_with(&root, ".tmp").is_empty(),
+        "temporary files left behind"
+    );
     let (code, report) = verify_json(&root);
     assert_eq!(code, 0, "what is there is whole: {report:?}");
     // More room, the same command: the archive completes, exactly once.
-    assert!(sh(&format!("mount -o remount,size=64m '{}'", mnt.display())));
-    assert_success(&archive(&root, &["--codec", "null", "--roll-events", "1000"], &input));
+    assert!(sh(&format!(
+        "mount -o remount,size=64m '{}'",
+        mnt.display()
+    )));
+    assert_success(&archive(
+        &root,
+        &["--codec", "null", "--roll-events", "1000"],
+        &input,
+    ));
     assert_eq!(verify_json(&root).0, 0);
-    assert_eq!(by_partition(&replay(&root, &["--with-position"])), by_partition(&input));
+    assert_eq!(
+        by_partition(&replay(&root, &["--with-position"])),
+        by_partition(&input)
+    );
     // An unwritable directory: a clear error too.
     assert!(sh(&format!("mount -o remount,ro '{}'", mnt.display())));
     let more = positioned(20_500, 2, 7);
     let out = archive(&root, &["--codec", "null", "--roll-events", "1000"], &more);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only file system"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -598,26 +801,50 @@ fn finalize_after_marks_periods_and_late_events_fail() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("a");
     let bad = dir.path().join("bad.ndjson");
-    let ev = |t: &str| format!("{{\"schema\":\"iglu:com.nile/x/jsonschema/1-0-0\",\"data\":{{\"t\":\"{t}\"}}}}\n");
-    let input: String = ["2026-11-27T09:10:00Z", "2026-11-27T10:05:00Z", "2026-11-27T10:20:00Z", "2026-11-27T09:50:00Z", "2026-11-27T11:30:00Z"]
-        .map(ev)
-        .concat();
+    let ev = |t: &str| {
+        format!("{{\"schema\":\"iglu:com.nile/x/jsonschema/1-0-0\",\"data\":{{\"t\":\"{t}\"}}}}\n")
+    };
+    let input: String = [
+        "2026-11-27T09:10:00Z",
+        "2026-11-27T10:05:00Z",
+        "2026-11-27T10:20:00Z",
+        "2026-11-27T09:50:00Z",
+        "2026-11-27T11:30:00Z",
+    ]
+    .map(ev)
+    .concat();
     let out = cmd("archive")
         .arg("--to")
         .arg(&root)
-        .args(["--time", ".data.t", "--finalize-after", "15m", "--format", "ndjson.zst", "--bad"])
+        .args([
+            "--time",
+            ".data.t",
+            "--finalize-after",
+            "15m",
+            "--format",
+            "ndjson.zst",
+            "--bad",
+        ])
         .arg(&bad)
         .write_stdin(input)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let base = root.join("com.nile/x/jsonschema-1/dt=2026-11-27");
     assert!(base.join("hr=09/_SUCCESS").exists());
     assert!(base.join("hr=10/_SUCCESS").exists());
     assert!(!base.join("hr=11/_SUCCESS").exists());
     let failure: Value = serde_json::from_slice(lines(&std::fs::read(&bad).unwrap())[0]).unwrap();
     assert_eq!(failure["data"]["errors"][0]["kind"], "late");
-    assert_eq!(replay(&root, &[]).iter().filter(|&&b| b == b'\n').count(), 4);
+    assert_eq!(
+        replay(&root, &[]).iter().filter(|&&b| b == b'\n').count(),
+        4
+    );
 }
 
 #[test]
@@ -641,21 +868,34 @@ fn replay_filters_by_time_and_schema() {
             t >= s && t < u
         })
         .collect();
-    let got = replay(&root, &["--since", since, "--until", until, "--with-position"]);
+    let got = replay(
+        &root,
+        &["--since", since, "--until", until, "--with-position"],
+    );
     assert_eq!(lines(&got).len(), want.len());
     assert!(!want.is_empty() && want.len() < lines(&all).len());
-    let orders = replay(&root, &["--schema", "iglu:com.nile/shopper_placed_order/jsonschema/1-*-*"]);
+    let orders = replay(
+        &root,
+        &[
+            "--schema",
+            "iglu:com.nile/shopper_placed_order/jsonschema/1-*-*",
+        ],
+    );
     let n = lines(&input)
         .iter()
         .filter(|l| l.windows(20).any(|w| w == b"shopper_placed_order"))
         .count();
     assert_eq!(lines(&orders).len(), n);
-    assert!(lines(&orders).iter().all(|l| l.windows(20).any(|w| w == b"shopper_placed_order")));
+    assert!(lines(&orders)
+        .iter()
+        .all(|l| l.windows(20).any(|w| w == b"shopper_placed_order")));
 }
 
 #[test]
 fn the_chapter_6_and_9_example_answers_in_sql_over_the_archive() {
-    let Some(py) = python_with("duckdb") else { return };
+    let Some(py) = python_with("duckdb") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.ndjson");
     std::fs::write(&events, nile_events(3000, 6)).unwrap();
@@ -669,11 +909,17 @@ fn the_chapter_6_and_9_example_answers_in_sql_over_the_archive() {
         .unwrap();
     assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ok: no gaps, duplicates, overlaps or damage"), "{text}");
+    assert!(
+        text.contains("ok: no gaps, duplicates, overlaps or damage"),
+        "{text}"
+    );
     assert!(text.contains("adds per 100 views"), "{text}");
     // Every product appears with its views, adds and rate.
     for product in ["iPad", "Kindle Paperwhite", "Event Streams in Action"] {
-        assert!(text.lines().any(|l| l.trim_start().starts_with(product)), "{product}: {text}");
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(product)),
+            "{product}: {text}"
+        );
     }
     let hours: u64 = text
         .lines()

@@ -91,27 +91,41 @@ impl BlockCodec {
 
     /// Compresses one block's bytes in place.
     pub fn compress(self, block: &mut Vec<u8>) -> Result<()> {
+        let mut out = Vec::new();
+        self.compress_into(block, &mut out)?;
+        *block = out;
+        Ok(())
+    }
+
+    /// Compresses `block` into `out` (cleared first). The writer keeps both
+    /// buffers for the run, so their capacity, and the peak memory, stays
+    /// what one block needs however much is archived.
+    pub fn compress_into(self, block: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
         match self {
-            BlockCodec::Null => Ok(()),
+            BlockCodec::Null => out.extend_from_slice(block),
             BlockCodec::Deflate(level) => {
                 // flate2 (zlib-rs) is several times faster than apache-avro's
                 // miniz_oxide at the same level, and writes the same format.
                 let mut enc = flate2::write::DeflateEncoder::new(
-                    Vec::with_capacity(block.len() / 3),
+                    std::mem::take(out),
                     flate2::Compression::new(u32::from(level.min(9))),
                 );
                 enc.write_all(block)?;
-                *block = enc.finish()?;
-                Ok(())
+                *out = enc.finish()?;
             }
             BlockCodec::Zstd(level) => {
-                *block = zstd::bulk::compress(block, level)?;
-                Ok(())
+                out.reserve(zstd::zstd_safe::compress_bound(block.len()));
+                zstd::bulk::Compressor::new(level)?.compress_to_buffer(block, out)?;
             }
-            BlockCodec::Snappy => Codec::Snappy
-                .compress(block)
-                .map_err(|e| anyhow::anyhow!("snappy: {e}")),
+            BlockCodec::Snappy => {
+                out.extend_from_slice(block);
+                Codec::Snappy
+                    .compress(out)
+                    .map_err(|e| anyhow::anyhow!("snappy: {e}"))?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -189,11 +203,18 @@ pub fn header(schema: &str, codec: BlockCodec, meta: &[(&str, &[u8])], sync: &[u
     out
 }
 
+/// The record count and byte size that begin a block of `size` bytes.
+pub fn block_head(count: u64, size: usize) -> Vec<u8> {
+    let mut head = Vec::with_capacity(20);
+    put_long(&mut head, count as i64);
+    put_long(&mut head, size as i64);
+    head
+}
+
 /// The framing of one block: count and size, then the (compressed) bytes,
 /// then the sync marker.
 pub fn block_frame(out: &mut Vec<u8>, count: u64, data: &[u8], sync: &[u8; 16]) {
-    put_long(out, count as i64);
-    put_long(out, data.len() as i64);
+    out.extend_from_slice(&block_head(count, data.len()));
     out.extend_from_slice(data);
     out.extend_from_slice(sync);
 }
@@ -412,8 +433,9 @@ impl<R: Read> ContainerReader<R> {
             .read_exact(&mut sync)
             .context("a header without a sync marker")?;
         let get = |k: &str| meta.iter().find(|(mk, _)| mk == k).map(|(_, v)| v.clone());
-        let schema_text = String::from_utf8(get("avro.schema").context("no avro.schema in the header")?)
-            .context("avro.schema is not UTF-8")?;
+        let schema_text =
+            String::from_utf8(get("avro.schema").context("no avro.schema in the header")?)
+                .context("avro.schema is not UTF-8")?;
         let codec = get("avro.codec")
             .map(|c| String::from_utf8_lossy(&c).into_owned())
             .unwrap_or_else(|| "null".into());
@@ -450,7 +472,8 @@ impl<R: Read> ContainerReader<R> {
         if count < 0 {
             bail!("block {block} has a negative record count");
         }
-        let size = read_long(&mut self.inner).with_context(|| format!("block {block} is cut short"))?;
+        let size =
+            read_long(&mut self.inner).with_context(|| format!("block {block} is cut short"))?;
         if !(0..=MAX_BLOCK).contains(&size) {
             bail!("block {block} claims {size} bytes");
         }
@@ -524,11 +547,22 @@ mod tests {
 
     fn file(codec: BlockCodec, records: &[(Option<Position>, &str)]) -> Vec<u8> {
         let sync = sync_marker("x");
-        let mut out = header(GENERIC_SCHEMA, codec, &[(ENVELOPE_KEY, GENERIC.as_bytes())], &sync);
+        let mut out = header(
+            GENERIC_SCHEMA,
+            codec,
+            &[(ENVELOPE_KEY, GENERIC.as_bytes())],
+            &sync,
+        );
         for chunk in records.chunks(2) {
             let mut block = Vec::new();
             for (p, e) in chunk {
-                put_generic(&mut block, p.as_ref(), 5, b"iglu:a/b/jsonschema/1-0-0", e.as_bytes());
+                put_generic(
+                    &mut block,
+                    p.as_ref(),
+                    5,
+                    b"iglu:a/b/jsonschema/1-0-0",
+                    e.as_bytes(),
+                );
             }
             codec.compress(&mut block).unwrap();
             block_frame(&mut out, chunk.len() as u64, &block, &sync);
@@ -556,8 +590,14 @@ mod tests {
             let apache_avro::types::Value::Record(fields) = &values[0] else {
                 panic!("a record")
             };
-            assert_eq!(fields[2].1, apache_avro::types::Value::String("iglu:a/b/jsonschema/1-0-0".into()));
-            assert_eq!(fields[3].1, apache_avro::types::Value::String(records[0].1.into()));
+            assert_eq!(
+                fields[2].1,
+                apache_avro::types::Value::String("iglu:a/b/jsonschema/1-0-0".into())
+            );
+            assert_eq!(
+                fields[3].1,
+                apache_avro::types::Value::String(records[0].1.into())
+            );
             // And with our own reader.
             let mut r = ContainerReader::open(&bytes[..]).unwrap();
             let mut block = Vec::new();
@@ -570,14 +610,20 @@ mod tests {
                 }
                 assert!(c.is_empty());
             }
-            let want: Vec<_> = records.iter().map(|(p, e)| (p.clone(), e.to_string())).collect();
+            let want: Vec<_> = records
+                .iter()
+                .map(|(p, e)| (p.clone(), e.to_string()))
+                .collect();
             assert_eq!(seen, want);
         }
     }
 
     #[test]
     fn damaged_framing_is_found() {
-        let bytes = file(BlockCodec::Deflate(6), &[(Some(pos(1)), "{}"), (None, "{}"), (None, "{}")]);
+        let bytes = file(
+            BlockCodec::Deflate(6),
+            &[(Some(pos(1)), "{}"), (None, "{}"), (None, "{}")],
+        );
         let mut bad = bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
@@ -606,7 +652,8 @@ mod tests {
     #[test]
     fn the_schemas_parse() {
         parse_schema(GENERIC_SCHEMA).unwrap();
-        let data = serde_json::json!({"type":"record","name":"X","fields":[{"name":"a","type":"int"}]});
+        let data =
+            serde_json::json!({"type":"record","name":"X","fields":[{"name":"a","type":"int"}]});
         parse_schema(&typed_schema(&data)).unwrap();
     }
 }

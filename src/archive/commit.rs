@@ -55,9 +55,9 @@ impl TempFile {
 
     /// Appends bytes (all of them, or an error naming the file).
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        self.file
-            .write_all(bytes)
-            .with_context(|| format!("cannot write {}", self.dir.join(&self.temp_name).display()))?;
+        self.file.write_all(bytes).with_context(|| {
+            format!("cannot write {}", self.dir.join(&self.temp_name).display())
+        })?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -199,8 +199,9 @@ pub fn commit(root: &Path, manifest: &Manifest, files: &[Finished]) -> Result<()
     body.push(b'\n');
     write_atomically(&root.join(&rel), &body)?;
     for f in files {
-        fs::rename(&f.tmp, &f.path)
-            .with_context(|| format!("cannot rename {} to {}", f.tmp.display(), f.path.display()))?;
+        fs::rename(&f.tmp, &f.path).with_context(|| {
+            format!("cannot rename {} to {}", f.tmp.display(), f.path.display())
+        })?;
     }
     for d in &dirs {
         sync_dir(d)?;
@@ -220,13 +221,16 @@ pub fn manifests(root: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
         if !group.is_dir() {
             continue;
         }
-        for entry in fs::read_dir(&group).with_context(|| format!("cannot list {}", group.display()))? {
+        for entry in
+            fs::read_dir(&group).with_context(|| format!("cannot list {}", group.display()))?
+        {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if !name.ends_with(".json") || name.starts_with('.') {
                 continue;
             }
-            let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let m: Manifest = serde_json::from_slice(&text)
                 .with_context(|| format!("{} is not a segment manifest", path.display()))?;
             out.push((path, m));
@@ -316,8 +320,18 @@ mod tests {
         drop(stray);
         // A crash after the manifest, before the renames.
         let m = manifest(vec![
-            ManifestFile { path: "v/n/f-1/dt=2026-01-01/hr=00/a.avro".into(), tmp: ".a.tmp".into(), events: 1, bytes: 4 },
-            ManifestFile { path: "v/m/f-1/dt=2026-01-01/hr=00/b.avro".into(), tmp: ".b.tmp".into(), events: 1, bytes: 2 },
+            ManifestFile {
+                path: "v/n/f-1/dt=2026-01-01/hr=00/a.avro".into(),
+                tmp: ".a.tmp".into(),
+                events: 1,
+                bytes: 4,
+            },
+            ManifestFile {
+                path: "v/m/f-1/dt=2026-01-01/hr=00/b.avro".into(),
+                tmp: ".b.tmp".into(),
+                events: 1,
+                bytes: 2,
+            },
         ]);
         let rel = m.rel_path().unwrap();
         ensure_dir(root, rel.parent().unwrap()).unwrap();
@@ -325,7 +339,13 @@ mod tests {
         fs::rename(&a.tmp, &a.path).unwrap();
         let stray_tmp = root.join("v/n/f-1/dt=2026-01-01/hr=00/.c.tmp");
         let done = recover(root, &[stray_tmp.clone()]).unwrap();
-        assert_eq!(done, Recovery { rolled_forward: 1, discarded: 1 });
+        assert_eq!(
+            done,
+            Recovery {
+                rolled_forward: 1,
+                discarded: 1
+            }
+        );
         assert_eq!(fs::read(&b.path).unwrap(), b"bb");
         assert!(!b.tmp.exists() && !stray_tmp.exists());
         assert_eq!(manifests(root).unwrap().len(), 1);
@@ -338,7 +358,12 @@ mod tests {
         let mut a = TempFile::create(root, Path::new("x"), "a").unwrap();
         a.write_all(b"1").unwrap();
         let a = a.finish("a.avro").unwrap();
-        let m = manifest(vec![ManifestFile { path: "x/a.avro".into(), tmp: ".a.tmp".into(), events: 1, bytes: 1 }]);
+        let m = manifest(vec![ManifestFile {
+            path: "x/a.avro".into(),
+            tmp: ".a.tmp".into(),
+            events: 1,
+            bytes: 1,
+        }]);
         commit(root, &m, &[a]).unwrap();
         assert!(root.join("x/a.avro").exists());
         assert!(!root.join("x/.a.tmp").exists());

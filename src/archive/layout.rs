@@ -462,7 +462,9 @@ impl FileName {
         let stem = &name[..name.len() - format.ext().len() - 1];
         // An optional `.MODEL-REVISION-ADDITION` before the extension.
         let (stem, version) = match stem.rsplit_once('.') {
-            Some((s, v)) if v.parse::<crate::event::SchemaVer>().is_ok() => (s, Some(v.to_string())),
+            Some((s, v)) if v.parse::<crate::event::SchemaVer>().is_ok() => {
+                (s, Some(v.to_string()))
+            }
             _ => (stem, None),
         };
         let key = if let Some(rest) = stem.strip_prefix("nopos-") {
@@ -565,7 +567,10 @@ mod tests {
     #[test]
     fn labels_parse_back() {
         for dir in ["dt=2026-11-27/hr=09", "dt=2026-11-27"] {
-            assert_eq!(Label::parse_dir(Path::new(dir)).unwrap().dir(), PathBuf::from(dir));
+            assert_eq!(
+                Label::parse_dir(Path::new(dir)).unwrap().dir(),
+                PathBuf::from(dir)
+            );
         }
         assert!(Label::parse_dir(Path::new("dt=2026-13-01")).is_none());
         assert!(Label::parse_dir(Path::new("dt=2026-11-27/hr=24")).is_none());
@@ -611,7 +616,10 @@ mod tests {
             format: Format::NdjsonGz,
         };
         assert_eq!(nopos.render().unwrap(), "nopos-a1b2-000007.ndjson.gz");
-        assert_eq!(FileName::parse("nopos-a1b2-000007.ndjson.gz").unwrap(), nopos);
+        assert_eq!(
+            FileName::parse("nopos-a1b2-000007.ndjson.gz").unwrap(),
+            nopos
+        );
         for foreign in [
             "_SUCCESS",
             ".x+0-1-2.avro.tmp",

@@ -56,5 +56,7 @@ pub fn held(dir: &Path) -> Result<Held> {
 /// True when `dir` is an archive: `archive --to` wrote its
 /// `_unilog/archive.json` when it made it.
 pub fn is_archive(dir: &Path) -> bool {
-    dir.join(layout::META_DIR).join(layout::CONFIG_FILE).is_file()
+    dir.join(layout::META_DIR)
+        .join(layout::CONFIG_FILE)
+        .is_file()
 }

@@ -92,7 +92,10 @@ mod tests {
                 file.extend_from_slice(&out);
             }
             let mut text = String::new();
-            reader(&file[..], f).unwrap().read_to_string(&mut text).unwrap();
+            reader(&file[..], f)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
             assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
         }
     }

@@ -86,7 +86,10 @@ impl Coverage {
 
     /// Records a finished segment.
     pub fn add(&mut self, source: Source, first: u64, last: u64) {
-        self.by_source.entry(source).or_default().insert(first, last);
+        self.by_source
+            .entry(source)
+            .or_default()
+            .insert(first, last);
     }
 
     /// The ranges of one source.
@@ -133,7 +136,10 @@ mod tests {
         r.insert(100, 199);
         r.insert(0, 99);
         r.insert(300, 399);
-        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![(0, 199), (300, 399)]);
+        assert_eq!(
+            r.iter().copied().collect::<Vec<_>>(),
+            vec![(0, 199), (300, 399)]
+        );
         assert!(r.contains(0) && r.contains(199) && r.contains(350));
         assert!(!r.contains(200) && !r.contains(400));
         assert_eq!(r.next_start_after(200), Some(300));

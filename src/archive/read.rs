@@ -78,7 +78,10 @@ impl FileReader {
                             .context("a typed file without unilog.data.schema")?;
                         Some(typed_for(std::str::from_utf8(text)?)?)
                     }
-                    _ => bail!("not an archive file: no {} in its header", avro::ENVELOPE_KEY),
+                    _ => bail!(
+                        "not an archive file: no {} in its header",
+                        avro::ENVELOPE_KEY
+                    ),
                 };
                 Inner::Avro {
                     reader,
@@ -186,7 +189,9 @@ fn read_avro(c: &mut Cursor<'_>, typed: Option<&Typed>, out: &mut Event) -> Resu
             let schema = c.bytes()?;
             let mut rest = c.rest();
             let before = rest.len();
-            let value = t.decode(&mut rest).map_err(|e| anyhow::anyhow!("typed data: {e}"))?;
+            let value = t
+                .decode(&mut rest)
+                .map_err(|e| anyhow::anyhow!("typed data: {e}"))?;
             c.advance(before - rest.len());
             match c.long()? {
                 0 => {

@@ -168,11 +168,16 @@ impl Stream {
 /// Replays the archive at `root` into `out`; returns the events written.
 pub fn replay(root: &Path, filter: &Filter, with_position: bool, out: &mut Output) -> Result<u64> {
     let layout = Layout::load(root)?.ok_or_else(|| {
-        anyhow::anyhow!("{} is not an archive (no _unilog/archive.json)", root.display())
+        anyhow::anyhow!(
+            "{} is not an archive (no _unilog/archive.json)",
+            root.display()
+        )
     })?;
     let found = scan::scan(root)?;
-    let mut streams: std::collections::BTreeMap<Option<(String, u32)>, std::collections::BTreeMap<(u64, u64, String), Vec<Found>>> =
-        Default::default();
+    let mut streams: std::collections::BTreeMap<
+        Option<(String, u32)>,
+        std::collections::BTreeMap<(u64, u64, String), Vec<Found>>,
+    > = Default::default();
     for f in found.files {
         let mut parts = f.rel.iter();
         let schema_dir: std::path::PathBuf = parts.by_ref().take(3).collect();
@@ -181,19 +186,37 @@ pub fn replay(root: &Path, filter: &Filter, with_position: bool, out: &mut Outpu
                 continue;
             }
         }
-        let period_dir: std::path::PathBuf = f.rel.iter().skip(3).take_while(|p| !p.to_string_lossy().contains('+') && !p.to_string_lossy().starts_with("nopos-")).collect();
+        let period_dir: std::path::PathBuf = f
+            .rel
+            .iter()
+            .skip(3)
+            .take_while(|p| {
+                !p.to_string_lossy().contains('+') && !p.to_string_lossy().starts_with("nopos-")
+            })
+            .collect();
         if let Some(label) = Label::parse_dir(&period_dir) {
             if !period_may_match(&layout, label, filter) {
                 continue;
             }
         }
         let (key, seg) = match &f.name.key {
-            FileKey::Positioned { log, partition, first, last } => {
-                (Some((log.clone(), *partition)), (*first, *last, String::new()))
-            }
+            FileKey::Positioned {
+                log,
+                partition,
+                first,
+                last,
+            } => (
+                Some((log.clone(), *partition)),
+                (*first, *last, String::new()),
+            ),
             FileKey::Unpositioned { run, seq } => (None, (*seq, 0, run.clone())),
         };
-        streams.entry(key).or_default().entry(seg).or_default().push(f);
+        streams
+            .entry(key)
+            .or_default()
+            .entry(seg)
+            .or_default()
+            .push(f);
     }
     let mut all: Vec<Stream> = Vec::new();
     for (key, segs) in streams {
@@ -229,7 +252,12 @@ pub fn replay(root: &Path, filter: &Filter, with_position: bool, out: &mut Outpu
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.head.as_ref().map(|e| (i, e)))
-            .min_by_key(|(i, e)| (e.position.as_ref().and_then(|p| p.time_ms).or(e.time_ms), *i))
+            .min_by_key(|(i, e)| {
+                (
+                    e.position.as_ref().and_then(|p| p.time_ms).or(e.time_ms),
+                    *i,
+                )
+            })
             .map(|(i, _)| i);
         let Some(i) = pick else { break };
         let event = all[i].head.take().expect("picked a stream with a head");
@@ -279,7 +307,8 @@ fn period_may_match(layout: &Layout, label: Label, filter: &Filter) -> bool {
     let Ok(period) = layout.period_of(start) else {
         return true;
     };
-    !(filter.since.is_some_and(|s| period.end_ms <= s) || filter.until.is_some_and(|u| period.start_ms >= u))
+    !(filter.since.is_some_and(|s| period.end_ms <= s)
+        || filter.until.is_some_and(|u| period.start_ms >= u))
 }
 
 #[cfg(test)]

@@ -36,11 +36,13 @@ pub struct Typed {
 impl Typed {
     /// Prepares `text`, an event's Avro schema from the registry.
     pub fn new(text: &str) -> Result<Typed, String> {
-        let mut value: Json = serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
+        let mut value: Json =
+            serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
         if let Some(o) = value.as_object_mut() {
             o.remove("self");
         }
-        let schema = Schema::parse(&value).map_err(|e| format!("is not a valid Avro schema: {e}"))?;
+        let schema =
+            Schema::parse(&value).map_err(|e| format!("is not a valid Avro schema: {e}"))?;
         let schema: &'static Schema = Box::leak(Box::new(schema));
         let names = names_of(schema)?;
         let writer = apache_avro::writer::datum::GenericDatumWriter::builder(schema)
@@ -110,7 +112,9 @@ fn resolve<'a>(schema: &'a Schema, names: &'a Names) -> Result<&'a Schema, Strin
 
 fn code_point_bytes(s: &str) -> Result<Vec<u8>, String> {
     s.chars()
-        .map(|c| u8::try_from(u32::from(c)).map_err(|_| "a code point over 255 in bytes".to_string()))
+        .map(|c| {
+            u8::try_from(u32::from(c)).map_err(|_| "a code point over 255 in bytes".to_string())
+        })
         .collect()
 }
 
@@ -142,7 +146,9 @@ fn convert(j: &Json, schema: &Schema, names: &Names, depth: usize) -> Result<Val
             Value::Uuid(s.parse().map_err(|e| format!("{s:?} is not a uuid: {e}"))?)
         }
         Schema::Bytes => Value::Bytes(code_point_bytes(j.as_str().ok_or("not a string")?)?),
-        Schema::Fixed(f) => Value::Fixed(f.size, code_point_bytes(j.as_str().ok_or("not a string")?)?),
+        Schema::Fixed(f) => {
+            Value::Fixed(f.size, code_point_bytes(j.as_str().ok_or("not a string")?)?)
+        }
         Schema::Enum(e) => {
             let s = j.as_str().ok_or("not a string")?;
             let i = e
@@ -188,14 +194,20 @@ fn convert(j: &Json, schema: &Schema, names: &Names, depth: usize) -> Result<Val
                     .ok_or("null is not in the union")?;
                 Value::Union(i as u32, Box::new(Value::Null))
             } else {
-                let o = j.as_object().filter(|o| o.len() == 1).ok_or("not a union value")?;
+                let o = j
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .ok_or("not a union value")?;
                 let (branch, v) = o.iter().next().expect("one member");
                 let i = u
                     .variants()
                     .iter()
                     .position(|s| &branch_name(s) == branch)
                     .ok_or_else(|| format!("{branch:?} is not a branch"))?;
-                Value::Union(i as u32, Box::new(convert(v, &u.variants()[i], names, depth + 1)?))
+                Value::Union(
+                    i as u32,
+                    Box::new(convert(v, &u.variants()[i], names, depth + 1)?),
+                )
             }
         }
         other => return Err(format!("the type {other:?} is not archived typed")),
@@ -204,11 +216,19 @@ fn convert(j: &Json, schema: &Schema, names: &Names, depth: usize) -> Result<Val
 
 /// A record field's default is in the plain JSON of the branch it names
 /// (the first of a union), not the tagged encoding.
-fn convert_default(d: &Json, schema: &Schema, names: &Names, depth: usize) -> Result<Value, String> {
+fn convert_default(
+    d: &Json,
+    schema: &Schema,
+    names: &Names,
+    depth: usize,
+) -> Result<Value, String> {
     match resolve(schema, names)? {
         Schema::Union(u) => {
             let first = u.variants().first().ok_or("an empty union")?;
-            Ok(Value::Union(0, Box::new(convert_default(d, first, names, depth + 1)?)))
+            Ok(Value::Union(
+                0,
+                Box::new(convert_default(d, first, names, depth + 1)?),
+            ))
         }
         s => convert(d, s, names, depth),
     }
@@ -230,7 +250,13 @@ fn push_float(out: &mut Vec<u8>, f: f64) -> Result<(), ()> {
     serde_json::to_writer(&mut *out, &f).map_err(|_| ())
 }
 
-fn render(v: &Value, schema: &Schema, names: &Names, out: &mut Vec<u8>, depth: usize) -> Result<(), ()> {
+fn render(
+    v: &Value,
+    schema: &Schema,
+    names: &Names,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), ()> {
     if depth > MAX_DEPTH {
         return Err(());
     }

@@ -49,7 +49,10 @@ type SegKey = (String, u32, u64, u64);
 /// Verifies the archive at `root`.
 pub fn verify(root: &Path) -> Result<Report> {
     let layout = Layout::load(root)?.ok_or_else(|| {
-        anyhow::anyhow!("{} is not an archive (no _unilog/archive.json)", root.display())
+        anyhow::anyhow!(
+            "{} is not an archive (no _unilog/archive.json)",
+            root.display()
+        )
     })?;
     let found = scan::scan(root)?;
     let mut report = Report {
@@ -70,7 +73,11 @@ pub fn verify(root: &Path) -> Result<Report> {
             let path = PathBuf::from(&f.path);
             if !root.join(&path).is_file() {
                 let range = match (m.first, m.last) {
-                    (Some(a), Some(b)) => format!(" (offsets {a}-{b} of {}/{})", m.log.as_deref().unwrap_or("?"), m.partition.unwrap_or(0)),
+                    (Some(a), Some(b)) => format!(
+                        " (offsets {a}-{b} of {}/{})",
+                        m.log.as_deref().unwrap_or("?"),
+                        m.partition.unwrap_or(0)
+                    ),
                     _ => String::new(),
                 };
                 report.findings.push(Finding {
@@ -137,8 +144,20 @@ pub fn verify(root: &Path) -> Result<Report> {
             }
             report.events += 1;
             match (&f.name.key, &event.position) {
-                (FileKey::Positioned { log, partition, first, last }, Some(p)) => {
-                    if &p.log != log || p.partition != *partition || p.offset < *first || p.offset > *last {
+                (
+                    FileKey::Positioned {
+                        log,
+                        partition,
+                        first,
+                        last,
+                    },
+                    Some(p),
+                ) => {
+                    if &p.log != log
+                        || p.partition != *partition
+                        || p.offset < *first
+                        || p.offset > *last
+                    {
                         report.findings.push(Finding {
                             kind: "misplaced",
                             message: format!(
@@ -154,7 +173,11 @@ pub fn verify(root: &Path) -> Result<Report> {
                     if prev.is_some_and(|q| q >= (p.offset, p.sub)) {
                         report.findings.push(Finding {
                             kind: "damaged",
-                            message: format!("{}: offset {} is out of order", f.rel.display(), p.offset),
+                            message: format!(
+                                "{}: offset {} is out of order",
+                                f.rel.display(),
+                                p.offset
+                            ),
                             detail: json!({"file": f.rel, "offset": p.offset}),
                         });
                     }
@@ -197,11 +220,17 @@ pub fn verify(root: &Path) -> Result<Report> {
         let mut k = 0;
         while k < positions.len() {
             let mut j = k + 1;
-            while j < positions.len() && positions[j].0 == positions[k].0 && positions[j].1 == positions[k].1 {
+            while j < positions.len()
+                && positions[j].0 == positions[k].0
+                && positions[j].1 == positions[k].1
+            {
                 j += 1;
             }
             if j - k > 1 {
-                let files: Vec<_> = positions[k..j].iter().map(|p| found.files[p.2].rel.clone()).collect();
+                let files: Vec<_> = positions[k..j]
+                    .iter()
+                    .map(|p| found.files[p.2].rel.clone())
+                    .collect();
                 report.findings.push(Finding {
                     kind: "duplicate",
                     message: format!(
@@ -257,9 +286,12 @@ pub fn verify(root: &Path) -> Result<Report> {
                 _ => (a, b),
             });
         }
-        report
-            .sources
-            .push((format!("{log}/{partition}"), merged, segs.len() as u64, events));
+        report.sources.push((
+            format!("{log}/{partition}"),
+            merged,
+            segs.len() as u64,
+            events,
+        ));
     }
     Ok(report)
 }

@@ -88,6 +88,8 @@ enum Body {
 }
 
 struct OpenFile {
+    /// Its directory's id in [`Archiver::dirs`]: compared per event.
+    dir: usize,
     rel_dir: PathBuf,
     version: Option<String>,
     temp: TempFile,
@@ -97,6 +99,18 @@ struct OpenFile {
     events: u64,
     block: Vec<u8>,
     block_events: u64,
+}
+
+/// A schema seen in this run.
+struct SeenSchema {
+    /// Its Iglu URI.
+    text: String,
+    /// `VENDOR/NAME/FORMAT-MODEL`.
+    dir: PathBuf,
+    /// True for `iglu:…/avro/…`: typed by its own schema when the registry has it.
+    avro: bool,
+    /// The period directory its last event went to.
+    last_dir: Option<(Label, usize)>,
 }
 
 struct Segment {
@@ -136,10 +150,17 @@ pub struct Archiver {
     checker: crate::schema::Checker,
     compressor: Option<BlockCompressor>,
     top: TopLevel,
-    uri_cache: Option<(String, PathBuf, String)>,
+    /// Every schema this run has seen, parsed once: events of a few
+    /// schemas interleave, so the last one alone would rarely match.
+    schemas: Vec<SeenSchema>,
+    schema_ids: HashMap<String, usize>,
     period_cache: Option<Period>,
-    uri_gen: u64,
-    dir_cache: Option<(u64, Label, PathBuf)>,
+    /// Every period directory this run placed events in, by id, so that
+    /// placing an event compares numbers, not paths.
+    dirs: Vec<PathBuf>,
+    dir_ids: HashMap<PathBuf, usize>,
+    /// The event without its position member, reused for every event.
+    rest_buf: Vec<u8>,
     out: Vec<u8>,
     watermarks: BTreeMap<Option<Source>, i64>,
     /// Periods with files and no `_SUCCESS` yet: their directories.
@@ -193,7 +214,10 @@ impl Archiver {
         if opts.finalize_after.is_some() {
             for p in found.periods.iter().filter(|p| !p.success) {
                 let start = period_start(&opts.layout, p.label);
-                open_periods.entry((start, p.label)).or_default().insert(p.rel.clone());
+                open_periods
+                    .entry((start, p.label))
+                    .or_default()
+                    .insert(p.rel.clone());
             }
         }
         let finalized = found
@@ -218,10 +242,12 @@ impl Archiver {
             typed: HashMap::new(),
             compressor,
             top: TopLevel::default(),
-            uri_cache: None,
+            schemas: Vec::new(),
+            schema_ids: HashMap::new(),
             period_cache: None,
-            uri_gen: 0,
-            dir_cache: None,
+            dirs: Vec::new(),
+            dir_ids: HashMap::new(),
+            rest_buf: Vec::new(),
             out: Vec::new(),
             watermarks: BTreeMap::new(),
             open_periods,
@@ -248,7 +274,8 @@ impl Archiver {
         errors: Vec<FailureMessage>,
         line: &[u8],
     ) -> Result<()> {
-        self.failures.route(input, line_no, errors, Original::Line(line))
+        self.failures
+            .route(input, line_no, errors, Original::Line(line))
     }
 
     /// Routes a line that cannot be an event at all.
@@ -264,20 +291,42 @@ impl Archiver {
 
     /// Archives one event line.
     pub fn event(&mut self, input: &str, line_no: u64, line: &[u8]) -> Result<()> {
-        let (position, rest) = match position::split(line) {
-            Ok(Some((p, rest))) => (Some(p), Some(rest)),
-            Ok(None) => (None, None),
+        let found = match position::locate(line) {
+            Ok(Some(found)) => found,
+            Ok(None) => return self.archive_event(input, line_no, line, None, line),
             Err(m) => {
-                return self.fail(input, line_no, vec![FailureMessage::new(kind::BAD_POSITION, m)], line)
+                return self.fail(
+                    input,
+                    line_no,
+                    vec![FailureMessage::new(kind::BAD_POSITION, m)],
+                    line,
+                )
             }
         };
-        if let Some(p) = &position {
-            if self.coverage.holds(p) {
-                self.stats.already_held += 1;
-                return Ok(());
-            }
+        if self.coverage.holds(&found.position) {
+            self.stats.already_held += 1;
+            return Ok(());
         }
-        let rest_bytes: &[u8] = rest.as_deref().unwrap_or(line);
+        // The event without the member, in a buffer every event reuses.
+        let mut rest = std::mem::take(&mut self.rest_buf);
+        rest.clear();
+        rest.push(b'{');
+        rest.extend_from_slice(found.rest(line));
+        let result = self.archive_event(input, line_no, line, Some(found.position), &rest);
+        self.rest_buf = rest;
+        result
+    }
+
+    /// [`Archiver::event`] once the position member is split off: `rest`
+    /// is the event without it (`line` itself when it had none).
+    fn archive_event(
+        &mut self,
+        input: &str,
+        line_no: u64,
+        line: &[u8],
+        position: Option<Position>,
+        rest_bytes: &[u8],
+    ) -> Result<()> {
         if let Err(e) = self.top.scan(rest_bytes) {
             return self.fail(input, line_no, vec![crate::io::json_failure(&e)], line);
         }
@@ -297,22 +346,10 @@ impl Archiver {
                 )
             }
         };
-        // The schema's directory, parsed once per run of equal schemas.
-        match &self.uri_cache {
-            Some((text, _, _)) if text == schema_text => {}
-            _ => match IgluUri::parse(schema_text) {
-                Ok(uri) => {
-                    let dir = layout::schema_dir(&uri);
-                    self.uri_cache = Some((schema_text.to_string(), dir, uri.format.clone()));
-                    self.uri_gen += 1;
-                }
-                Err(e) => {
-                    let m = FailureMessage::new(crate::event::kind::NOT_SELF_DESCRIBING, e.to_string())
-                        .with("schema", schema_text);
-                    return self.fail(input, line_no, vec![m], line);
-                }
-            },
-        }
+        let schema = match self.schema_id(schema_text) {
+            Ok(id) => id,
+            Err(m) => return self.fail(input, line_no, vec![m], line),
+        };
         let time_ms = match self.time_of(position.as_ref(), rest_bytes) {
             Ok(t) => t,
             Err(m) => return self.fail(input, line_no, vec![m], line),
@@ -330,16 +367,9 @@ impl Archiver {
                 }
             },
         };
-        let rel_dir = match &self.dir_cache {
-            Some((gen, label, rel)) if *label == period.label && *gen == self.uri_gen => rel.clone(),
-            _ => {
-                let schema_dir = &self.uri_cache.as_ref().expect("set above").1;
-                let rel = schema_dir.join(period.label.dir());
-                self.dir_cache = Some((self.uri_gen, period.label, rel.clone()));
-                rel
-            }
-        };
-        if !self.finalized.is_empty() && self.finalized.contains(&rel_dir) {
+        let dir = self.dir_id(schema, period.label);
+        if !self.finalized.is_empty() && self.finalized.contains(&self.dirs[dir]) {
+            let rel_dir = &self.dirs[dir];
             let m = FailureMessage::new(
                 kind::LATE,
                 format!(
@@ -350,9 +380,7 @@ impl Archiver {
             .with("time", crate::time::format_rfc3339_ms(time_ms));
             return self.fail(input, line_no, vec![m], line);
         }
-        let typed = if self.opts.format == Format::Avro
-            && self.uri_cache.as_ref().is_some_and(|c| c.2 == "avro")
-        {
+        let typed = if self.opts.format == Format::Avro && self.schemas[schema].avro {
             match self.typed_for(schema_text) {
                 Ok(t) => t,
                 Err(errors) => return self.fail(input, line_no, errors, line),
@@ -376,11 +404,58 @@ impl Archiver {
             },
             None => None,
         };
-        let placed_ok = self.place(&placed, rel_dir, typed, typed_value, input, line_no)?;
+        let placed_ok = self.place(&placed, dir, typed, typed_value, input, line_no)?;
         if placed_ok {
             self.advance_watermark(position.as_ref(), time_ms)?;
         }
         Ok(())
+    }
+
+    /// The id of the schema `text` names, parsed the first time it comes;
+    /// an error when it is not an Iglu URI.
+    fn schema_id(&mut self, text: &str) -> Result<usize, FailureMessage> {
+        // A handful of schemas is the usual case: comparing bytes beats hashing.
+        let found = if self.schemas.len() <= 8 {
+            self.schemas.iter().position(|s| s.text == text)
+        } else {
+            self.schema_ids.get(text).copied()
+        };
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        let uri = IgluUri::parse(text).map_err(|e| {
+            FailureMessage::new(crate::event::kind::NOT_SELF_DESCRIBING, e.to_string())
+                .with("schema", text)
+        })?;
+        self.schemas.push(SeenSchema {
+            text: text.to_string(),
+            dir: layout::schema_dir(&uri),
+            avro: uri.format == "avro",
+            last_dir: None,
+        });
+        self.schema_ids
+            .insert(text.to_string(), self.schemas.len() - 1);
+        Ok(self.schemas.len() - 1)
+    }
+
+    /// The id of the directory of `schema`'s events in the period `label`.
+    fn dir_id(&mut self, schema: usize, label: Label) -> usize {
+        if let Some((l, dir)) = self.schemas[schema].last_dir {
+            if l == label {
+                return dir;
+            }
+        }
+        let rel = self.schemas[schema].dir.join(label.dir());
+        let dir = match self.dir_ids.get(&rel) {
+            Some(&dir) => dir,
+            None => {
+                self.dirs.push(rel.clone());
+                self.dir_ids.insert(rel, self.dirs.len() - 1);
+                self.dirs.len() - 1
+            }
+        };
+        self.schemas[schema].last_dir = Some((label, dir));
+        dir
     }
 
     fn time_of(&self, position: Option<&Position>, rest: &[u8]) -> Result<i64, FailureMessage> {
@@ -470,31 +545,31 @@ impl Archiver {
     fn place(
         &mut self,
         e: &Placed<'_>,
-        rel_dir: PathBuf,
+        dir: usize,
         typed: Option<Arc<Typed>>,
         typed_value: Option<apache_avro::types::Value>,
         input: &str,
         line_no: u64,
     ) -> Result<bool> {
         // Found without allocating: this runs for every event.
-        let index = match self.segments.iter().position(|s| match (&s.source, e.position) {
-            (Some(a), Some(p)) => a.partition == p.partition && a.log == p.log,
-            (None, None) => true,
-            _ => false,
-        }) {
+        let index = match self
+            .segments
+            .iter()
+            .position(|s| match (&s.source, e.position) {
+                (Some(a), Some(p)) => a.partition == p.partition && a.log == p.log,
+                (None, None) => true,
+                _ => false,
+            }) {
             Some(i) => i,
             None => {
-                self.segments.push(Segment::empty(e.position.map(|p| p.source())));
+                self.segments
+                    .push(Segment::empty(e.position.map(|p| p.source())));
                 self.segments.len() - 1
             }
         };
-        let version = typed.as_ref().map(|_| {
-            e.uri_text
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        });
+        let version = typed
+            .as_ref()
+            .map(|_| e.uri_text.rsplit('/').next().unwrap_or_default());
         // Order within a source partition, and the roll.
         let (first, last, last_sub, started) = {
             let seg = &self.segments[index];
@@ -521,7 +596,7 @@ impl Archiver {
         let needs_file = !self.segments[index]
             .files
             .iter()
-            .any(|f| f.rel_dir == rel_dir && f.version == version);
+            .any(|f| f.dir == dir && f.version.as_deref() == version);
         if self.segments[index].inputs > 0
             && self.opts.roll.should_roll(
                 &self.segments[index].state(),
@@ -551,17 +626,18 @@ impl Archiver {
         let fi = match self.segments[index]
             .files
             .iter()
-            .position(|f| f.rel_dir == rel_dir && f.version == version)
+            .position(|f| f.dir == dir && f.version.as_deref() == version)
         {
             Some(i) => i,
             None => {
-                let file = self.open_file(index, rel_dir.clone(), version.clone(), typed.clone(), e)?;
+                let version = version.map(str::to_string);
+                let file = self.open_file(index, dir, version, typed.clone(), e)?;
                 self.segments[index].files.push(file);
                 if self.opts.finalize_after.is_some() {
                     self.open_periods
                         .entry((e.period.start_ms, e.period.label))
                         .or_default()
-                        .insert(rel_dir.clone());
+                        .insert(self.dirs[dir].clone());
                 }
                 self.segments[index].files.len() - 1
             }
@@ -573,9 +649,13 @@ impl Archiver {
                 file.block.extend_from_slice(e.line);
                 file.block.push(b'\n');
             }
-            Body::Generic => {
-                avro::put_generic(&mut file.block, e.position, e.time_ms, e.uri_text.as_bytes(), e.rest)
-            }
+            Body::Generic => avro::put_generic(
+                &mut file.block,
+                e.position,
+                e.time_ms,
+                e.uri_text.as_bytes(),
+                e.rest,
+            ),
             Body::Typed(t) => {
                 let value = typed_value.expect("typed events carry their value");
                 avro::put_position(&mut file.block, e.position);
@@ -621,7 +701,7 @@ impl Archiver {
     fn open_file(
         &mut self,
         index: usize,
-        rel_dir: PathBuf,
+        dir: usize,
         version: Option<String>,
         typed: Option<Arc<Typed>>,
         e: &Placed<'_>,
@@ -629,10 +709,16 @@ impl Archiver {
         let seg = &self.segments[index];
         let n = seg.files.len();
         let stem = match &seg.source {
-            Some(s) => format!("{}+{}-{:020}-open-{n}", layout::escape_log(&s.log)?, s.partition, seg.first),
+            Some(s) => format!(
+                "{}+{}-{:020}-open-{n}",
+                layout::escape_log(&s.log)?,
+                s.partition,
+                seg.first
+            ),
             None => format!("nopos-{}-{:06}-open-{n}", self.run, seg.seq),
         };
         let temp_name = layout::temp_name(&stem);
+        let rel_dir = self.dirs[dir].clone();
         let mut temp = TempFile::create(&self.opts.root, &rel_dir, &stem)?;
         let sync = avro::sync_marker(&format!("{}/{stem}", rel_dir.display()));
         let body = match (self.opts.format, typed) {
@@ -663,6 +749,7 @@ impl Archiver {
             _ => Body::Ndjson,
         };
         Ok(OpenFile {
+            dir,
             rel_dir,
             version,
             temp,
@@ -765,7 +852,11 @@ impl Archiver {
             .flat_map(|k| self.open_periods[k].iter().cloned())
             .collect();
         for i in 0..self.segments.len() {
-            if self.segments[i].files.iter().any(|f| due_dirs.contains(&f.rel_dir)) {
+            if self.segments[i]
+                .files
+                .iter()
+                .any(|f| due_dirs.contains(&f.rel_dir))
+            {
                 self.commit_segment(i)?;
             }
         }
@@ -820,10 +911,12 @@ fn flush_block(
         }
         (Body::Ndjson, None) => unreachable!("NDJSON files have a compressor"),
         _ => {
-            codec.compress(&mut file.block)?;
-            out.clear();
-            avro::block_frame(out, file.block_events, &file.block, &file.sync);
+            codec.compress_into(&file.block, out)?;
+            // Framed as it is written: the block is not copied once more.
+            file.temp
+                .write_all(&avro::block_head(file.block_events, out.len()))?;
             file.temp.write_all(out)?;
+            file.temp.write_all(&file.sync)?;
         }
     }
     file.block.clear();
@@ -860,18 +953,27 @@ impl Segment {
 }
 
 fn period_start(layout: &Layout, label: Label) -> i64 {
-    label_start(layout, label).map(|p| p.start_ms).unwrap_or(i64::MIN)
+    label_start(layout, label)
+        .map(|p| p.start_ms)
+        .unwrap_or(i64::MIN)
 }
 
 fn period_end(layout: &Layout, start: i64, _label: Label) -> i64 {
-    layout.period_of(start).map(|p| p.end_ms).unwrap_or(i64::MAX)
+    layout
+        .period_of(start)
+        .map(|p| p.end_ms)
+        .unwrap_or(i64::MAX)
 }
 
 /// The period a directory label names.
 fn label_start(layout: &Layout, label: Label) -> Option<Period> {
     let date = jiff::civil::date(label.year, label.month, label.day);
     let time = jiff::civil::time(label.hour.max(0), 0, 0, 0);
-    let z = layout.tz.to_ambiguous_zoned(date.to_datetime(time)).later().ok()?;
+    let z = layout
+        .tz
+        .to_ambiguous_zoned(date.to_datetime(time))
+        .later()
+        .ok()?;
     layout.period_of(z.timestamp().as_millisecond()).ok()
 }
 
@@ -893,17 +995,19 @@ pub fn event_time(line: &[u8], at: Option<std::ops::Range<usize>>) -> Result<i64
         )),
         json::Scalar::Text(t) => {
             if line[at.start] == b'"' {
-                crate::time::parse_rfc3339_ms(&t)
-                    .map_err(|e| FailureMessage::new(kind::TIME_INVALID, e.to_string()).with("time", t.as_ref()))
+                crate::time::parse_rfc3339_ms(&t).map_err(|e| {
+                    FailureMessage::new(kind::TIME_INVALID, e.to_string()).with("time", t.as_ref())
+                })
             } else {
                 t.parse::<i64>().map_err(|_| {
                     FailureMessage::new(
                         kind::TIME_INVALID,
-                        format!("{t} is not a time: give RFC 3339 text or whole ms since the epoch"),
+                        format!(
+                            "{t} is not a time: give RFC 3339 text or whole ms since the epoch"
+                        ),
                     )
                 })
             }
         }
     }
 }
-

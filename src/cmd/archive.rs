@@ -14,7 +14,7 @@ use crate::archive::roll::RollPolicy;
 use crate::archive::writer::{Archiver, Options};
 use crate::archive::{self, verify};
 use crate::cli::{self, FailureArgs, InputArgs, Outcome, OutputArgs};
-use crate::io::{self, FilterStep, Failures};
+use crate::io::{self, Failures, FilterStep};
 use crate::path::FieldPath;
 use crate::schema::registry::Resolver;
 
@@ -202,8 +202,16 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     if let Some(dir) = &args.replay {
         let filter = Filter {
-            since: args.since.as_deref().map(crate::time::parse_rfc3339_ms).transpose()?,
-            until: args.until.as_deref().map(crate::time::parse_rfc3339_ms).transpose()?,
+            since: args
+                .since
+                .as_deref()
+                .map(crate::time::parse_rfc3339_ms)
+                .transpose()?,
+            until: args
+                .until
+                .as_deref()
+                .map(crate::time::parse_rfc3339_ms)
+                .transpose()?,
             schema: args.schema.as_deref().map(Criterion::parse).transpose()?,
         };
         let mut out = args.output.open()?;
@@ -320,7 +328,9 @@ fn write(dir: &std::path::Path, args: &Args) -> Result<Outcome> {
             // Nothing half-written stays: this run's temporary files go
             // (a rerun would delete them too), finished segments stay.
             if let Err(cleanup) = archiver.abandon() {
-                cli::warn(format_args!("could not clean up after the error: {cleanup:#}"));
+                cli::warn(format_args!(
+                    "could not clean up after the error: {cleanup:#}"
+                ));
             }
             return Err(e).with_context(|| {
                 format!(
@@ -370,8 +380,10 @@ fn progress_bar(total: Option<u64>) -> Option<indicatif::ProgressBar> {
         None => {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
-                indicatif::ProgressStyle::with_template("archive: {spinner} {pos} events, {per_sec}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template(
+                    "archive: {spinner} {pos} events, {per_sec}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             b
         }
