@@ -182,6 +182,8 @@ enum Want<'a> {
     Members(&'a mut Vec<Member>),
     /// The value at the path given beside it (the last one when a key repeats).
     Path(&'a mut Option<Range<usize>>),
+    /// The values of a [`PathSet`]'s paths.
+    Paths(Walk<'a>),
 }
 
 /// Validates `line` as one JSON object, keeping what `want` asks for;
@@ -386,6 +388,12 @@ impl<'de> Visitor<'de> for Root<'_, '_> {
                 line: self.line,
                 segments: self.path,
                 found,
+                depth: 0,
+            }
+            .visit_map(map),
+            Want::Paths(mut walk) => NodeSeed {
+                walk: &mut walk,
+                node: 0,
                 depth: 0,
             }
             .visit_map(map),
@@ -769,10 +777,11 @@ pub fn find(b: &[u8], from: Range<usize>, segments: &[Segment]) -> Option<Range<
     Some(cur)
 }
 
-/// Several paths looked up in one walk: every object on the way is walked
-/// once, however many of the paths go through it (`.data.shopper.id` and
-/// `.data.timestamp` share the walk over `.data`), and the first step comes
-/// from the members [`TopLevel::scan`] recorded. Results are those of
+/// Several paths answered in the pass that validates the event: the one
+/// serde pass of [`TopLevel::scan`] descends only into the members and
+/// elements some path goes through (`.data.shopper.id` and
+/// `.data.timestamp` share the walk into `.data`) and skips the rest,
+/// checking it against the shared rule on the way. Results are those of
 /// [`find`] for each path.
 #[derive(Debug, Clone, Default)]
 pub struct PathSet {
@@ -789,6 +798,14 @@ struct PathNode {
     children: Vec<(Segment, usize)>,
     /// The paths that end here.
     ends: Vec<usize>,
+    /// Every node below this one.
+    below: Vec<usize>,
+    /// Its value's range is recorded, not walked: no path goes below it,
+    /// or one ends here (its children are then found in the range).
+    whole: bool,
+    /// Its children are found in its range after the pass (it, or a node
+    /// above it, is recorded whole).
+    after: bool,
 }
 
 impl PathSet {
@@ -798,6 +815,7 @@ impl PathSet {
             nodes: vec![PathNode::default()],
             ..PathSet::default()
         };
+        let mut parents = vec![None];
         for path in paths {
             let mut node = 0;
             for seg in path {
@@ -805,6 +823,7 @@ impl PathSet {
                     Some(&(_, child)) => child,
                     None => {
                         set.nodes.push(PathNode::default());
+                        parents.push(Some(node));
                         let child = set.nodes.len() - 1;
                         set.nodes[node].children.push((seg.clone(), child));
                         child
@@ -814,59 +833,168 @@ impl PathSet {
             set.nodes[node].ends.push(set.paths);
             set.paths += 1;
         }
+        for i in 1..set.nodes.len() {
+            let n = &set.nodes[i];
+            let whole = n.children.is_empty() || !n.ends.is_empty();
+            let above = parents[i].is_some_and(|p| set.nodes[p].after);
+            set.nodes[i].whole = whole;
+            set.nodes[i].after = above || (whole && !set.nodes[i].children.is_empty());
+            let mut up = parents[i];
+            while let Some(p) = up {
+                set.nodes[p].below.push(i);
+                up = parents[p];
+            }
+        }
         set.at = vec![None; set.nodes.len()];
         set
     }
 
-    /// Fills `out` with the value of each path in `line`, whose top level
-    /// `top` has scanned (`None`: missing, or a step into the wrong kind).
-    pub fn find(&mut self, line: &[u8], top: &TopLevel, out: &mut Vec<Option<Range<usize>>>) {
-        out.clear();
-        out.resize(self.paths, None);
+    /// Validates `line` as one JSON object, as [`TopLevel::scan`] does (the
+    /// same errors), and fills `out` with the value of each path (`None`:
+    /// missing, or a step into the wrong kind). Returns the object's range.
+    pub fn scan(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<Option<Range<usize>>>,
+    ) -> Result<Range<usize>, ScanError> {
         self.at.iter_mut().for_each(|a| *a = None);
-        self.at[0] = Some(top.object.clone());
-        for i in 0..self.nodes.len() {
+        let walk = Walk {
+            line,
+            nodes: &self.nodes,
+            at: &mut self.at,
+        };
+        let object = scan_root(line, Want::Paths(walk), &[])?;
+        self.at[0] = Some(object.clone());
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.after {
+                continue;
+            }
             let Some(v) = self.at[i].clone() else {
                 continue;
             };
-            let node = &self.nodes[i];
-            for &p in &node.ends {
-                out[p] = Some(v.clone());
-            }
-            match line.get(v.start) {
-                Some(b'{') if i == 0 => {
-                    for (seg, child) in &node.children {
-                        if let Segment::Field(name) = seg {
-                            self.at[*child] = top.get(line, name);
-                        }
-                    }
-                }
-                Some(b'{')
-                    if node
-                        .children
-                        .iter()
-                        .any(|(s, _)| matches!(s, Segment::Field(_))) =>
-                {
-                    let at = &mut self.at;
-                    for_each_member(line, v, |key, value| {
-                        let raw = &line[key.start + 1..key.end - 1];
-                        for (seg, child) in &node.children {
-                            if matches!(seg, Segment::Field(name) if key_is(raw, name)) {
-                                at[*child] = Some(value.clone());
-                            }
-                        }
-                    });
-                }
-                Some(b'[') => {
-                    for (seg, child) in &node.children {
-                        if let Segment::Index(n) = seg {
-                            self.at[*child] = array_element(line, v.clone(), *n);
-                        }
-                    }
-                }
-                _ => {}
+            for (seg, child) in &node.children {
+                self.at[*child] = find(line, v.clone(), std::slice::from_ref(seg));
             }
         }
+        out.clear();
+        out.resize(self.paths, None);
+        for (node, at) in self.nodes.iter().zip(&self.at) {
+            for &p in &node.ends {
+                out[p] = at.clone();
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// A [`PathSet`] being answered by the validating pass.
+struct Walk<'a> {
+    line: &'a [u8],
+    nodes: &'a [PathNode],
+    at: &'a mut [Option<Range<usize>>],
+}
+
+/// One value some path goes through (as a seed), or its contents (as a
+/// visitor): descends into the members and elements the node's children
+/// name, records the values recorded whole, skips (and checks) the rest.
+struct NodeSeed<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    node: usize,
+    /// How deep the value's container is, for the depth rule.
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let walk = &mut *self.walk;
+        // A repeated key: the last one wins, below it too.
+        for &n in &walk.nodes[self.node].below {
+            walk.at[n] = None;
+        }
+        if !walk.nodes[self.node].whole {
+            return d.deserialize_any(self);
+        }
+        let base = walk.line.as_ptr() as usize;
+        let found = RangeSeed { base }.deserialize(d)?;
+        // RawValue skips without checking: check the (small) value here.
+        check_rules_within(&walk.line[found.clone()], self.depth)
+            .map_err(|e| de::Error::custom(e))?;
+        walk.at[self.node] = Some(found);
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
+        let walk = self.walk;
+        let base = walk.line.as_ptr() as usize;
+        let children = &walk.nodes[self.node].children;
+        while let Some(key) = map.next_key_seed(KeySeed { base })? {
+            let wanted = children.iter().find_map(|(seg, child)| match seg {
+                Segment::Field(name) if key.is(walk.line, name) => Some(*child),
+                _ => None,
+            });
+            match wanted {
+                Some(node) => map.next_value_seed(NodeSeed {
+                    walk: &mut *walk,
+                    node,
+                    depth,
+                })?,
+                None => map.next_value_seed(Checked { depth })?,
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let depth = nest::<A::Error>(self.depth)?;
+        let walk = self.walk;
+        let children = &walk.nodes[self.node].children;
+        let mut index = 0usize;
+        loop {
+            let wanted = children.iter().find_map(|(seg, child)| match seg {
+                Segment::Index(i) if *i == index => Some(*child),
+                _ => None,
+            });
+            let more = match wanted {
+                Some(node) => seq.next_element_seed(NodeSeed {
+                    walk: &mut *walk,
+                    node,
+                    depth,
+                })?,
+                None => seq.next_element_seed(Checked { depth })?,
+            };
+            if more.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -929,43 +1057,97 @@ mod tests {
 
     #[test]
     fn a_path_set_finds_what_find_finds_in_one_walk() {
-        let line = br#"{"a":{"b":1,"c":[10,{"d":"x"}],"b":2},"e":"y","a\u0062":3,"f":[1]}"#;
-        let paths = [
-            ".a.b",
-            ".a.c[1].d",
-            ".e",
-            ".",
-            ".ab",
-            ".a.zz",
-            ".e.x",
-            ".f.x",
-            ".a.c[5]",
-            ".f[0]",
+        let lines: [&[u8]; 5] = [
+            br#"{"a":{"b":1,"c":[10,{"d":"x"}],"b":2},"e":"y","a\u0062":3,"f":[1]}"#,
+            // A repeated key with a subtree: the last one's, below it too.
+            br#"{"a":{"b":1,"c":[10,{"d":"x"}]},"a":{"zz":2},"f":{"x":[]}}"#,
+            br#"{"a":{"b":{"q":1}},"a":[1,2],"e":{"x":"\"}"}}"#,
+            br#" {"a" : { "c" : [ 0 , { "d" : null } ] } , "f" : [ [ 1 ] ] } "#,
+            br#"{}"#,
         ];
-        let parsed: Vec<FieldPath> = paths.iter().map(|s| p(s)).collect();
-        let mut set = PathSet::new(parsed.iter().map(|p| p.segments()));
-        let mut top = TopLevel::default();
-        top.scan(line).unwrap();
-        let mut out = Vec::new();
-        set.find(line, &top, &mut out);
-        for (path, got) in parsed.iter().zip(&out) {
-            assert_eq!(
-                got,
-                &find(line, top.object.clone(), path.segments()),
-                "{path}"
-            );
+        let sets: [&[&str]; 4] = [
+            &[
+                ".a.b",
+                ".a.c[1].d",
+                ".e",
+                ".",
+                ".ab",
+                ".a.zz",
+                ".e.x",
+                ".f.x",
+                ".a.c[5]",
+                ".f[0]",
+            ],
+            // A path ending where others go on: found in its value's range.
+            &[".a", ".a.c[1].d", ".a.b", ".f[0][0]", ".f"],
+            &[".a.c", ".a.c[1]", ".a.c[1].d", ".a[1]", ".e.x"],
+            &[".", ".a.b.q", ".a[0]"],
+        ];
+        for paths in sets {
+            let parsed: Vec<FieldPath> = paths.iter().map(|s| p(s)).collect();
+            let mut set = PathSet::new(parsed.iter().map(|p| p.segments()));
+            let mut out = Vec::new();
+            for line in lines {
+                let object = set.scan(line, &mut out).unwrap();
+                let mut top = TopLevel::default();
+                top.scan(line).unwrap();
+                assert_eq!(object, top.object);
+                for (path, got) in parsed.iter().zip(&out) {
+                    assert_eq!(
+                        got,
+                        &find(line, top.object.clone(), path.segments()),
+                        "{path} in {}",
+                        String::from_utf8_lossy(line)
+                    );
+                }
+            }
         }
+        let line = lines[0];
+        let parsed: Vec<FieldPath> = sets[0].iter().map(|s| p(s)).collect();
+        let mut set = PathSet::new(parsed.iter().map(|p| p.segments()));
+        let mut out = Vec::new();
+        set.scan(line, &mut out).unwrap();
         let text = |r: &Option<Range<usize>>| r.clone().map(|r| &line[r]);
         assert_eq!(text(&out[0]), Some(&b"2"[..]));
         assert_eq!(text(&out[1]), Some(&br#""x""#[..]));
         assert_eq!(text(&out[4]), Some(&b"3"[..]));
         assert_eq!(out[5], None);
-        // The same set again on another line forgets the first.
-        let other = br#"{"e":"z"}"#;
-        top.scan(other).unwrap();
-        set.find(other, &top, &mut out);
-        assert_eq!(out[0], None);
-        assert_eq!(out[2].clone().map(|r| &other[r]), Some(&br#""z""#[..]));
+    }
+
+    #[test]
+    fn a_path_set_refuses_what_the_top_level_scan_refuses() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let lines = [
+            r#"{"a":{"b":"\ud800"}}"#.to_string(),
+            r#"{"a":{"b":1e400}}"#.to_string(),
+            r#"{"a":{"c":[1e400]}}"#.to_string(),
+            r#"{"a":{"z":"\udc00"}}"#.to_string(),
+            r#"{"q":{"z":-1.8e308}}"#.to_string(),
+            format!(r#"{{"a":{{"b":{}}}}}"#, deep(MAX_DEPTH - 1)),
+            format!(r#"{{"a":{{"c":{}}}}}"#, deep(MAX_DEPTH - 1)),
+            format!(r#"{{"q":{}}}"#, deep(MAX_DEPTH)),
+            r#"{"a":{"b":1,}}"#.to_string(),
+            r#"{"a":{"b":tru}}"#.to_string(),
+            r#"{"a":1} x"#.to_string(),
+            "[1]".to_string(),
+            "\"a\"".to_string(),
+            r#"{"a\u0062":}"#.to_string(),
+        ];
+        let parsed = [p(".a.b"), p(".a.c[0]")];
+        let mut set = PathSet::new(parsed.iter().map(|p| p.segments()));
+        let mut out = Vec::new();
+        for line in &lines {
+            let mut top = TopLevel::default();
+            let want = top.scan(line.as_bytes()).map(|()| top.object.clone());
+            assert!(want.is_err(), "{line}");
+            assert_eq!(set.scan(line.as_bytes(), &mut out), want, "{line}");
+        }
+        let bytes = b"{\"a\":{\"b\":\"\xff\"}}";
+        assert_eq!(set.scan(bytes, &mut out), Err(ScanError::NotUtf8(11)));
+        // As deep as the rule allows, and a lone surrogate's escaped look-alike.
+        let fine = format!(r#"{{"a":{{"b":{},"c":["\\ud800"]}}}}"#, deep(MAX_DEPTH - 2));
+        assert!(set.scan(fine.as_bytes(), &mut out).is_ok());
+        assert_eq!(out[1].clone().map(|r| &fine[r]), Some(r#""\\ud800""#));
     }
 
     fn p(s: &str) -> FieldPath {

@@ -35,7 +35,7 @@ use crate::cli;
 use crate::event::{FailureMessage, Original};
 use crate::io::{Failures, FilterStep, Output};
 use crate::jq::{self, Program};
-use crate::json::{PathSet, TopLevel};
+use crate::json::PathSet;
 use crate::path::Segment;
 use crate::position::{self, Held, Position};
 use crate::time;
@@ -517,7 +517,6 @@ pub struct Engine {
     tally: Tally,
     since_close: usize,
     line_counter: u64,
-    top: TopLevel,
     fixed: Vec<(i64, i64)>,
     last_source: Option<(String, u32, usize)>,
     plain_partition: Option<usize>,
@@ -591,7 +590,6 @@ impl Engine {
             tally: Tally::default(),
             since_close: 0,
             line_counter: 0,
-            top: TopLevel::default(),
             fixed: Vec::new(),
             last_source: None,
             plain_partition: None,
@@ -809,10 +807,12 @@ impl Engine {
             self.held.record(p);
         }
         let event: &[u8] = owned.as_deref().unwrap_or(bytes);
-        if let Err(e) = self.top.scan(event) {
-            return self.fail(failures, input, line_no, crate::io::json_failure(&e), bytes);
-        }
-        let top = self.top.object.clone();
+        let top = match self.paths.scan(event, &mut self.found) {
+            Ok(top) => top,
+            Err(e) => {
+                return self.fail(failures, input, line_no, crate::io::json_failure(&e), bytes)
+            }
+        };
         // The event as a jq value, when something needs it.
         let mut value: Option<Val> = None;
         if let Some(filter) = &self.filter {
@@ -845,7 +845,6 @@ impl Engine {
                 }
             }
         }
-        self.paths.find(event, &self.top, &mut self.found);
         for (slot, found) in self.agg_slots.iter().zip(self.agg_found.iter_mut()) {
             *found = slot.and_then(|i| self.found[i].clone());
         }
@@ -1002,7 +1001,7 @@ impl Engine {
     }
 
     /// The key's JSON text (a composite key as an array), from the values
-    /// [`PathSet::find`] put in `self.found`.
+    /// [`PathSet::scan`] put in `self.found`.
     fn key_of(&self, event: &[u8]) -> Result<Vec<u8>, FailureMessage> {
         let mut key = Vec::with_capacity(24);
         if self.keys.is_empty() {

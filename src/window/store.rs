@@ -97,12 +97,15 @@ pub struct Store {
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Close time -> windows closing then (slot, generation, start). Entries
-    /// left behind by merged sessions are skipped when they come up.
+    /// left behind by merged sessions are skipped when they come up; those
+    /// of sessions that grew since are moved on to their new close time.
     timers: BTreeMap<i64, Vec<(u32, u32, i64)>>,
     dirty: Vec<(u32, u32, i64)>,
     windows: usize,
     bytes: usize,
     inputs: Vec<Input>,
+    /// Scratch for the sessions an event touches.
+    touching: Vec<usize>,
 }
 
 impl Store {
@@ -120,6 +123,7 @@ impl Store {
             windows: 0,
             bytes: 0,
             inputs: Vec::new(),
+            touching: Vec::new(),
         }
     }
 
@@ -323,37 +327,74 @@ impl Store {
         let Kind::Session { gap } = self.kind else {
             unreachable!()
         };
-        let aggs = self.aggs.clone();
         // Sessions this event's own [t, t + gap) overlaps: [first, last + gap).
-        let windows = &self.slots[slot as usize].windows;
-        let touching: Vec<usize> = windows
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w.start < t.saturating_add(gap) && t < (w.end - 1).saturating_add(gap))
-            .map(|(i, _)| i)
-            .collect();
+        let mut touching = std::mem::take(&mut self.touching);
+        touching.clear();
+        touching.extend(
+            self.slots[slot as usize]
+                .windows
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| {
+                    w.start < t.saturating_add(gap) && t < (w.end - 1).saturating_add(gap)
+                })
+                .map(|(i, _)| i),
+        );
+        let result = self.apply_touching(
+            slot, generation, t, order, inputs, has_reduce, value, &touching,
+        );
+        self.touching = touching;
+        result
+    }
+
+    /// [`Store::apply_session`] once the sessions the event touches
+    /// (indexes into the key's windows, in order) are known.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_touching(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        t: i64,
+        order: Order,
+        inputs: &[Input],
+        has_reduce: bool,
+        value: Option<&Val>,
+        touching: &[usize],
+    ) -> Result<(), FailureMessage> {
+        let aggs = self.aggs.clone();
         // The fold runs on the session the event lands in: the earliest it
         // touches (the others are folded in after it), or a new one.
-        let base = match touching.first() {
-            Some(&i) => self.slots[slot as usize].windows[i].accs.clone(),
-            None => self
-                .aggs
-                .start()
-                .map_err(|e| FailureMessage::new("aggregate", e))?,
-        };
         let reduced = if has_reduce {
-            Some(aggs.reduce_step(&base, inputs, value)?)
+            let fresh;
+            let base = match touching.first() {
+                Some(&i) => &self.slots[slot as usize].windows[i].accs,
+                None => {
+                    fresh = self
+                        .aggs
+                        .start()
+                        .map_err(|e| FailureMessage::new("aggregate", e))?;
+                    &fresh
+                }
+            };
+            Some(aggs.reduce_step(base, inputs, value)?)
         } else {
             None
         };
-        let mut w = match touching.first() {
-            Some(_) => {
+        let windows = &mut self.slots[slot as usize].windows;
+        let (mut w, timed) = match touching {
+            [] => (self.new_window(t, t + 1)?, None),
+            &[i] => {
+                let w = windows.remove(i);
+                let start = w.start;
+                (w, Some(start))
+            }
+            [..] => {
                 // Take the touched sessions out, the earliest first, and merge them.
-                let windows = &mut self.slots[slot as usize].windows;
                 let mut taken: Vec<Window> =
                     touching.iter().rev().map(|&i| windows.remove(i)).collect();
                 taken.reverse();
                 let mut first = taken.remove(0);
+                let start = first.start;
                 for other in taken {
                     self.windows -= 1;
                     self.bytes = self
@@ -365,19 +406,22 @@ impl Store {
                     first.revision = first.revision.max(other.revision);
                     aggs.merge(&mut first.accs, other.accs);
                 }
-                first
+                (first, Some(start))
             }
-            None => self.new_window(t, t + 1)?,
         };
         self.bytes += aggs.apply(&mut w.accs, inputs, reduced, order);
         w.start = w.start.min(t);
         w.end = w.end.max(t + 1);
         w.events += 1;
-        let close = self.close_time(&w);
-        self.timers
-            .entry(close)
-            .or_default()
-            .push((slot, generation, w.start));
+        // A session's timer is set when it opens (or starts earlier) and
+        // moved on when it comes up early (see `decide`): not once per event.
+        if timed != Some(w.start) {
+            let close = self.close_time(&w);
+            self.timers
+                .entry(close)
+                .or_default()
+                .push((slot, generation, w.start));
+        }
         if self.update {
             w.dirty = true;
             self.dirty.push((slot, generation, w.start));
@@ -404,7 +448,16 @@ impl Store {
                 let Some(i) = s.windows.iter().position(|w| w.start == start) else {
                     continue;
                 };
-                if self.close_time(&s.windows[i]) != time {
+                let close = self.close_time(&s.windows[i]);
+                if close > time {
+                    // A session that grew since its timer was set: due later.
+                    self.timers
+                        .entry(close)
+                        .or_default()
+                        .push((slot, generation, start));
+                    continue;
+                }
+                if close != time {
                     continue;
                 }
                 let key = s.key.clone();
