@@ -816,17 +816,9 @@ impl Engine {
         // The event as a jq value, when something needs it.
         let mut value: Option<Val> = None;
         if let Some(filter) = &self.filter {
-            let v = match jq::parse_json(event) {
+            let v = match jq_value(event) {
                 Ok(v) => v,
-                Err(e) => {
-                    return self.fail(
-                        failures,
-                        input,
-                        line_no,
-                        FailureMessage::new("not_json", e),
-                        bytes,
-                    )
-                }
+                Err(m) => return self.fail(failures, input, line_no, m, bytes),
             };
             match aggregate::passes(filter, &v) {
                 Ok(true) => value = Some(v),
@@ -916,17 +908,9 @@ impl Engine {
         let workers = self.backend.workers();
         if let Backend::Local { aggs, .. } = &self.backend {
             if value.is_none() && aggs.needs_value {
-                match jq::parse_json(event) {
+                match jq_value(event) {
                     Ok(v) => value = Some(v),
-                    Err(e) => {
-                        return self.fail(
-                            failures,
-                            input,
-                            line_no,
-                            FailureMessage::new("not_json", e),
-                            bytes,
-                        )
-                    }
+                    Err(m) => return self.fail(failures, input, line_no, m, bytes),
                 }
             }
         }
@@ -1302,6 +1286,11 @@ impl Engine {
         self.backend.stop();
         Ok(tally)
     }
+}
+
+/// The event as a jq value, or the failure that says why it is not JSON.
+fn jq_value(event: &[u8]) -> Result<Val, FailureMessage> {
+    jq::parse_json(event).map_err(|e| FailureMessage::new("not_json", e))
 }
 
 fn show_time(ms: i64) -> String {
