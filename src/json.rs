@@ -34,6 +34,8 @@ use serde_json::value::RawValue;
 
 use crate::path::{FieldPath, Segment};
 
+mod grammar;
+
 /// Why a line could not be scanned as a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanError {
@@ -188,7 +190,31 @@ enum Want<'a> {
 
 /// Validates `line` as one JSON object, keeping what `want` asks for;
 /// returns the object's range (whitespace around it left out).
-fn scan_root(line: &[u8], want: Want<'_>, path: &[Segment]) -> Result<Range<usize>, ScanError> {
+fn scan_root(line: &[u8], mut want: Want<'_>, path: &[Segment]) -> Result<Range<usize>, ScanError> {
+    utf8(line).map_err(ScanError::NotUtf8)?;
+    let fast = match &mut want {
+        Want::Nothing => grammar::object(line),
+        Want::Members(members) => grammar::members(line, members),
+        Want::Path(found) => grammar::path(line, path, found),
+        Want::Paths(walk) => grammar::nodes(line, walk.nodes, walk.at),
+    };
+    if let Ok(object) = fast {
+        return Ok(object);
+    }
+    // Not acceptable: serde_json's pass says what is wrong, and where.
+    if let Want::Members(members) = &mut want {
+        members.clear();
+    }
+    scan_root_serde(line, want, path)
+}
+
+/// [`scan_root`] by serde_json's visitors: the same verdict, slower, with
+/// serde_json's messages; the grammar pass is checked against it.
+fn scan_root_serde(
+    line: &[u8],
+    want: Want<'_>,
+    path: &[Segment],
+) -> Result<Range<usize>, ScanError> {
     let text = utf8(line).map_err(ScanError::NotUtf8)?;
     let mut not_object = None;
     // Member ranges come from RawValue, which skips without checking.
@@ -236,6 +262,15 @@ const SAFE_DIGITS: usize = 308;
 /// Checks a JSON text of any kind against the rule every tool applies
 /// (see the module documentation): valid JSON, then the rule.
 pub fn check_value(text: &[u8]) -> Result<(), ScanError> {
+    if utf8(text).is_ok() && grammar::accepts_value(text) {
+        return Ok(());
+    }
+    check_value_serde(text)
+}
+
+/// [`check_value`] by serde_json and the rule: the same verdict, with
+/// serde_json's messages.
+fn check_value_serde(text: &[u8]) -> Result<(), ScanError> {
     let text_str = utf8(text).map_err(ScanError::NotUtf8)?;
     let mut de = serde_json::Deserializer::from_str(text_str);
     de::Deserialize::deserialize(&mut de)
@@ -1315,5 +1350,309 @@ mod tests {
         assert_eq!(text("d"), "compound:object");
         assert_eq!(text("f"), "text:plain");
         assert_eq!(text("zz"), "missing");
+    }
+
+    /// A line's verdict and findings by one pass: the object's range, the
+    /// members (key text, value range) and the value of each path.
+    type Findings = Option<(
+        Range<usize>,
+        Vec<(String, Range<usize>)>,
+        Vec<Option<Range<usize>>>,
+    )>;
+
+    fn member_list(line: &[u8], members: &[Member]) -> Vec<(String, Range<usize>)> {
+        members
+            .iter()
+            .map(|m| {
+                let key = match &m.key {
+                    Key::Span(r) => String::from_utf8(line[r.clone()].to_vec()).unwrap(),
+                    Key::Owned(k) => k.to_string(),
+                };
+                (key, m.value.clone())
+            })
+            .collect()
+    }
+
+    /// The grammar pass's findings.
+    fn by_grammar(line: &[u8], paths: &[FieldPath]) -> Findings {
+        utf8(line).ok()?;
+        let object = grammar::object(line).ok()?;
+        let mut members = Vec::new();
+        assert_eq!(
+            grammar::members(line, &mut members).ok(),
+            Some(object.clone())
+        );
+        let mut found = Vec::new();
+        for path in paths {
+            let mut at = None;
+            assert_eq!(
+                grammar::path(line, path.segments(), &mut at).ok(),
+                Some(object.clone())
+            );
+            found.push(at);
+        }
+        let mut set = PathSet::new(paths.iter().map(|p| p.segments()));
+        let mut out = Vec::new();
+        assert_eq!(set.scan(line, &mut out).ok(), Some(object.clone()));
+        assert_eq!(out, found, "the path set and single paths differ");
+        assert!(grammar::accepts_value(line));
+        Some((object, member_list(line, &members), found))
+    }
+
+    /// serde_json's pass, the rule, and `find` on what they accept.
+    fn by_serde(line: &[u8], paths: &[FieldPath]) -> Findings {
+        let object = scan_root_serde(line, Want::Nothing, &[]).ok()?;
+        let mut members = Vec::new();
+        assert_eq!(
+            scan_root_serde(line, Want::Members(&mut members), &[]).ok(),
+            Some(object.clone())
+        );
+        // The rule, which the members' pass applies, must agree with the checking pass.
+        let found = paths
+            .iter()
+            .map(|p| find(line, object.clone(), p.segments()))
+            .collect();
+        Some((object, member_list(line, &members), found))
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// A random JSON text: nested values, escapes, numbers of every form,
+    /// whitespace here and there.
+    fn random_value(rng: &mut Rng, depth: usize, out: &mut Vec<u8>) {
+        const STRINGS: [&str; 12] = [
+            "a",
+            "id",
+            "data",
+            "shopper",
+            "x\\\"y",
+            "\\u00e9t\\u00E9",
+            "\\ud83d\\ude00",
+            "caf\u{e9}",
+            "\\n\\t\\/\\b\\f\\r\\\\",
+            "",
+            // Long enough for the eight-byte steps, with stops at odd places.
+            "The quick brown fox jumps over the lazy dog, \\u00e9 twice",
+            "0123456789abcdef\\\"0123456789abcde\\\\0123456789abcd",
+        ];
+        const NUMBERS: [&str; 14] = [
+            "0",
+            "-0",
+            "12",
+            "-7",
+            "3.25",
+            "1e3",
+            "2E-3",
+            "1e308",
+            "-1.5e+10",
+            "1e-400",
+            "0e99999",
+            "123456789012345678901234567890",
+            "18446744073709551616",
+            "0.000001",
+        ];
+        if rng.below(6) == 0 {
+            out.extend_from_slice(b" ");
+        }
+        match if depth > 5 {
+            3 + rng.below(4)
+        } else {
+            rng.below(7)
+        } {
+            0 | 1 => {
+                out.push(b'{');
+                for i in 0..rng.below(4) {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.push(b'"');
+                    out.extend_from_slice(STRINGS[rng.below(STRINGS.len())].as_bytes());
+                    out.extend_from_slice(b"\":");
+                    random_value(rng, depth + 1, out);
+                }
+                out.push(b'}');
+            }
+            2 => {
+                out.push(b'[');
+                for i in 0..rng.below(4) {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    random_value(rng, depth + 1, out);
+                }
+                out.push(b']');
+            }
+            3 => {
+                out.push(b'"');
+                out.extend_from_slice(STRINGS[rng.below(STRINGS.len())].as_bytes());
+                out.push(b'"');
+            }
+            4 => out.extend_from_slice(NUMBERS[rng.below(NUMBERS.len())].as_bytes()),
+            5 => out.extend_from_slice([&b"true"[..], b"false", b"null"][rng.below(3)]),
+            _ => {
+                out.extend_from_slice(b"{\"data\":{\"shopper\":{\"id\":");
+                random_value(rng, depth + 1, out);
+                out.extend_from_slice(
+                    b"},\"timestamp\":\"2026-11-27T09:00:00Z\"},\"items\":[{\"sku\":",
+                );
+                random_value(rng, depth + 1, out);
+                out.extend_from_slice(b"}]}");
+            }
+        }
+        if rng.below(6) == 0 {
+            out.extend_from_slice(b"\t");
+        }
+    }
+
+    /// Changes a few bytes: JSON's own characters, control characters,
+    /// bytes that are not UTF-8, deletions and repeats.
+    fn mutate(rng: &mut Rng, line: &mut Vec<u8>) {
+        const ALPHABET: &[u8] = b"{}[]\",:\\0123456789-+.eEtrufalsnu \t\r\nxd8DC";
+        for _ in 0..1 + rng.below(3) {
+            let at = if line.is_empty() {
+                0
+            } else {
+                rng.below(line.len() + 1)
+            };
+            let byte = match rng.below(20) {
+                0 => rng.below(0x20) as u8,
+                1 => 0x80 + rng.below(0x80) as u8,
+                _ => ALPHABET[rng.below(ALPHABET.len())],
+            };
+            match rng.below(4) {
+                0 if at < line.len() => line[at] = byte,
+                1 => line.insert(at, byte),
+                2 if at < line.len() => {
+                    line.remove(at);
+                }
+                _ if !line.is_empty() => {
+                    let from = rng.below(line.len());
+                    let len = rng.below(8).min(line.len() - from);
+                    let piece = line[from..from + len].to_vec();
+                    let at = at.min(line.len());
+                    line.splice(at..at, piece);
+                }
+                _ => line.push(byte),
+            }
+        }
+    }
+
+    #[test]
+    fn the_grammar_pass_accepts_what_serde_json_and_the_rule_accept() {
+        let paths: Vec<FieldPath> = [
+            ".data.shopper.id",
+            ".data.timestamp",
+            ".items[0].sku",
+            ".items[1]",
+            ".a",
+            ".id",
+            ".\u{e9}t\u{e9}",
+            ".data",
+        ]
+        .iter()
+        .map(|s| p(s))
+        .collect();
+        let deep = |n: usize| format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+        let mut cases: Vec<Vec<u8>> = [
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"a":"\ud83d"}"#,
+            r#"{"a":"\ude00"}"#,
+            r#"{"a":"\ud83dx\ude00"}"#,
+            r#"{"\ud800":1}"#,
+            r#"{"a":"\u12G4"}"#,
+            r#"{"a":"\ud83d\u0041"}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":1e308}"#,
+            r#"{"a":1e309}"#,
+            r#"{"a":-1e309}"#,
+            r#"{"a":1e-400}"#,
+            r#"{"a":0e99999}"#,
+            r#"{"a":1e99999}"#,
+            r#"{"a":1.7976931348623157e308}"#,
+            r#"{"a":1.7976931348623159e308}"#,
+            r#"{"a":01}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":-.5}"#,
+            r#"{"a":1e}"#,
+            r#"{"a":1e+}"#,
+            r#"{"a":2E-3}"#,
+            r#"{"a":-}"#,
+            r#"{"a":+1}"#,
+            "{\"a\":\"\x01\"}",
+            "{\"a\":\"\t\"}",
+            "{\"a\":\"\x7f\"}",
+            " {} ",
+            "{}",
+            "{} {}",
+            "[]",
+            "1",
+            "\"s\"",
+            "",
+            " ",
+            "{\"a\":tru}",
+            "{\"a\":nulll}",
+            "{\"a\":True}",
+            "{\"a\":1,}",
+            "{\"a\":1 \"b\":2}",
+            "{,}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":[1,]}",
+            "{\"a\":[,1]}",
+            r#"{"a\u0062":1,"a":2,"a":{"b":3}}"#,
+            "{\"a\":1}\r",
+            "{\"a\":1}\n",
+            "\u{feff}{}",
+            r#"{"data":{"shopper":{"id":1},"shopper":{"x":2}}}"#,
+            r#"{"items":[{"sku":"a"},{"sku":"b"}],"items":[]}"#,
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        cases.push(deep(127).into_bytes());
+        cases.push(deep(128).into_bytes());
+        cases.push(format!("{{\"a\":{}0}}", "1".repeat(308)).into_bytes());
+        cases.push(format!("{{\"a\":{}}}", "9".repeat(309)).into_bytes());
+        cases.push(format!("{{\"a\":-{}.5}}", "9".repeat(307)).into_bytes());
+        cases.push(b"{\"a\":\"\xff\"}".to_vec());
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut line = Vec::new();
+            random_value(&mut rng, 0, &mut line);
+            cases.push(line.clone());
+            mutate(&mut rng, &mut line);
+            cases.push(line);
+        }
+        for line in &cases {
+            let fast = by_grammar(line, &paths);
+            let slow = by_serde(line, &paths);
+            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
+            // Any JSON value, as check_value takes it.
+            let any_fast = utf8(line).is_ok() && grammar::accepts_value(line);
+            let any_slow = check_value_serde(line).is_ok();
+            assert_eq!(any_fast, any_slow, "{:?}", String::from_utf8_lossy(line));
+            accepted += usize::from(fast.is_some());
+        }
+        // Both kinds are well represented.
+        assert!(
+            accepted > 5_000 && accepted < cases.len() - 5_000,
+            "{accepted} of {}",
+            cases.len()
+        );
     }
 }
