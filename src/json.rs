@@ -86,20 +86,52 @@ pub fn scan_object(line: &[u8], path: Option<&FieldPath>) -> Result<Option<Vec<u
     if path.is_some_and(|p| p.segments().is_empty()) {
         found = Some(object);
     }
-    // Like [`scalar`], but the line is known to be UTF-8 here: no second check.
-    Ok(found.and_then(|at| {
-        let raw = &line[at];
-        match raw.first() {
-            Some(b'"') if memchr::memchr(b'\\', raw).is_none() => {
-                Some(raw[1..raw.len() - 1].to_vec())
-            }
-            Some(b'"') => serde_json::from_slice::<String>(raw)
-                .ok()
-                .map(String::into_bytes),
-            Some(b'n') => None,
-            _ => Some(raw.to_vec()),
+    Ok(found.and_then(|at| key_text(&line[at])))
+}
+
+/// A key's bytes: a string's contents, or any other value's JSON text;
+/// `None` for null. Like [`scalar`], but the line is known to be UTF-8.
+fn key_text(raw: &[u8]) -> Option<Vec<u8>> {
+    match raw.first() {
+        Some(b'"') if memchr::memchr(b'\\', raw).is_none() => Some(raw[1..raw.len() - 1].to_vec()),
+        Some(b'"') => serde_json::from_slice::<String>(raw)
+            .ok()
+            .map(String::into_bytes),
+        Some(b'n') => None,
+        _ => Some(raw.to_vec()),
+    }
+}
+
+/// [`scan_object`] for an event that begins with a position member that
+/// was already checked and ends before `rest` (as
+/// `position::Located::rest` gives it): the other members are checked and
+/// searched as the event without the member, in place, not copied.
+/// Errors are the whole line's, so their byte offsets are the line's.
+pub fn scan_object_after(
+    line: &[u8],
+    rest: usize,
+    path: Option<&FieldPath>,
+) -> Result<Option<Vec<u8>>, ScanError> {
+    let segments = path.map_or(&[][..], |p| p.segments());
+    if path.is_some() && segments.is_empty() {
+        // The whole event is the key: the event without its member.
+        let mut body = Vec::with_capacity(line.len() - rest + 1);
+        body.push(b'{');
+        if line[rest - 1] == b',' && line.get(skip_ws(line, rest)) == Some(&b'}') {
+            body.push(b',');
         }
-    }))
+        body.extend_from_slice(&line[rest..]);
+        return scan_object(&body, path);
+    }
+    let mut found = None;
+    if utf8(&line[rest..]).is_ok() && grammar::path_after(line, rest, segments, &mut found).is_ok()
+    {
+        return Ok(found.and_then(|at| key_text(&line[at])));
+    }
+    scan_object(line, path)?;
+    Err(ScanError::NotJson(format!(
+        "the members after the position member (from byte {rest}) are not valid JSON"
+    )))
 }
 
 /// A top-level member: its key (as a range of the line when it has no
@@ -1648,6 +1680,30 @@ mod tests {
             assert_eq!(any_fast, any_slow, "{:?}", String::from_utf8_lossy(line));
             accepted += usize::from(fast.is_some());
         }
+        // A positioned event is judged and searched as the event without
+        // its member.
+        let key = p(".data.shopper.id");
+        for line in cases.iter().filter(|l| l.first() == Some(&b'{')) {
+            let empty = line.get(skip_ws(line, 1)) == Some(&b'}');
+            let mut positioned = br#"{"unilog":{"log":"L","partition":0,"offset":1}"#.to_vec();
+            if !empty {
+                positioned.push(b',');
+            }
+            positioned.extend_from_slice(&line[1..]);
+            let Ok(Some(found)) = crate::position::locate(&positioned) else {
+                panic!("no member in {:?}", String::from_utf8_lossy(&positioned));
+            };
+            assert_eq!(
+                scan_object_after(&positioned, found.rest, Some(&key)).ok(),
+                scan_object(line, Some(&key)).ok(),
+                "{:?}",
+                String::from_utf8_lossy(&positioned)
+            );
+        }
+        let trailing = br#"{"unilog":{"log":"L","partition":0,"offset":1},}"#;
+        let found = crate::position::locate(trailing).unwrap().unwrap();
+        assert!(scan_object_after(trailing, found.rest, None).is_err());
+        assert!(scan_object_after(trailing, found.rest, Some(&p("."))).is_err());
         // Both kinds are well represented.
         assert!(
             accepted > 5_000 && accepted < cases.len() - 5_000,

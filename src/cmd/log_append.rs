@@ -10,7 +10,7 @@ use clap::Parser;
 use crate::cli::{self, Counts, FailureArgs, InputArgs, Outcome, Progress};
 use crate::event::{FailureMessage, Original};
 use crate::io::{self, json_failure, Failures, FilterStep, Output};
-use crate::json::scan_object;
+use crate::json::{scan_object, scan_object_after};
 use crate::location::Location;
 use crate::path::FieldPath;
 use crate::position::{self, Position as SourcePosition};
@@ -235,7 +235,6 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut accepted_bytes = 0u64;
     let mut progress = Progress::new("events");
     let mut chunk = Chunk::default();
-    let mut unpositioned = Vec::new();
     // A send fails only when the writer has stopped; its own error, reported
     // below, says why.
     let send = |msg: ToWriter| {
@@ -267,16 +266,11 @@ pub fn run(args: Args) -> Result<Outcome> {
                     }
                 };
                 // locate has checked the member; only the rest needs a scan.
-                let body: &[u8] = match &found {
-                    Some(f) => {
-                        unpositioned.clear();
-                        unpositioned.push(b'{');
-                        unpositioned.extend_from_slice(f.rest(bytes));
-                        &unpositioned
-                    }
-                    None => bytes,
+                let scanned = match &found {
+                    Some(f) => scan_object_after(bytes, f.rest, args.key.as_ref()),
+                    None => scan_object(bytes, args.key.as_ref()),
                 };
-                match scan_object(body, args.key.as_ref()) {
+                match scanned {
                     Ok(key) => {
                         let partition = args
                             .partition

@@ -128,6 +128,16 @@ impl<'a> Cursor<'a> {
             self.i += 1;
             return Ok(());
         }
+        self.members(depth, member)
+    }
+
+    /// An object's members from the cursor (at the first key) to its
+    /// closing brace; `depth` is the object's own.
+    fn members(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(&mut Self, RawKey, usize) -> Step,
+    ) -> Step {
         loop {
             if self.peek() != Some(b'"') {
                 return Err(Rejected);
@@ -446,6 +456,39 @@ fn path_value(
         }),
         _ => c.value(depth).map(drop),
     }
+}
+
+/// [`path`] for the rest of an object whose first member (the position
+/// member, already checked) ends before `at`: just past the comma after it,
+/// or at the closing brace. The rest is judged as the object without that
+/// member: `{"unilog":{…},}` is refused as `{"unilog":{…},}` would be.
+pub(super) fn path_after(
+    line: &[u8],
+    at: usize,
+    path: &[Segment],
+    found: &mut Option<Range<usize>>,
+) -> Step {
+    let mut c = Cursor { b: line, i: at };
+    c.skip_ws();
+    if at > 0 && line[at - 1] == b',' {
+        match path.split_first() {
+            Some((Segment::Field(name), rest)) => c.members(1, |c, key, d| {
+                if key.is(line, name) {
+                    *found = None;
+                    path_value(c, line, rest, found, d)
+                } else {
+                    c.value(d).map(drop)
+                }
+            })?,
+            _ => c.members(1, |c, _, d| c.value(d).map(drop))?,
+        }
+    } else {
+        if c.peek() != Some(b'}') {
+            return Err(Rejected);
+        }
+        c.i += 1;
+    }
+    c.end()
 }
 
 /// [`object`], answering a path set's nodes (see `PathSet`): each node's
