@@ -685,7 +685,11 @@ impl Engine {
                 bytes,
             } => {
                 self.tally.read += 1;
-                self.last_input = Instant::now();
+                // The clock matters per event only to tell idle input and
+                // partitions apart; otherwise the close point's will do.
+                if self.options.idle_partition.is_some() || self.options.idle_close.is_some() {
+                    self.last_input = Instant::now();
+                }
                 self.line(input, line_no, bytes, failures, late)?;
                 self.since_close += 1;
                 if self.since_close >= BATCH {
@@ -1061,6 +1065,9 @@ impl Engine {
     ) -> Result<()> {
         self.since_close = 0;
         let now = Instant::now();
+        if self.options.idle_partition.is_none() && self.options.idle_close.is_none() {
+            self.last_input = now;
+        }
         let wm = self.watermarks.advance(now);
         let (mut rendered, found) = self.backend.decide(wm)?;
         for f in found {
