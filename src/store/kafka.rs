@@ -442,6 +442,10 @@ pub fn open_producer(
         .set("acks", "all")
         .set("message.timeout.ms", &ms)
         .set("linger.ms", "5")
+        // Connect to the bootstrap brokers at once rather than when first
+        // needed: the idempotent producer asks for its id as soon as a
+        // broker is up, instead of on its next 500 ms retry.
+        .set("enable.sparse.connections", "false")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000");
     let producer: BaseProducer<Ctx> = pcfg
@@ -493,19 +497,36 @@ impl KafkaProducer {
     /// Sends what is queued and serves delivery reports until every event
     /// sent has one, or `timeout` passes. rdkafka's `flush` waits in whole
     /// steps of 100 ms between its checks, which a short pipeline pays on
-    /// every batch; this checks every millisecond.
+    /// every batch; and each `rd_kafka_flush` wakes every broker thread, so
+    /// this asks for one flush (what lingers is sent now) and then only
+    /// serves reports until none is outstanding.
     fn await_deliveries(&self, timeout: Duration) -> Result<(), KafkaError> {
         let deadline = Instant::now() + timeout;
-        loop {
-            match self.producer.flush(Duration::ZERO) {
-                Ok(()) => return Ok(()),
-                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
-                    if Instant::now() < deadline =>
-                {
-                    self.producer.poll(Duration::from_millis(1))
-                }
-                Err(e) => return Err(e),
+        match self.producer.flush(Duration::ZERO) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+            Err(e) => return Err(e),
+        }
+        // The out queue counts reports not served yet too: at 0, each
+        // event sent has had its report.
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
             }
+            self.serve_reports();
+        }
+        Ok(())
+    }
+
+    /// Serves the delivery reports that have arrived, or waits a moment
+    /// when none has. Not `poll(1 ms)`: rdkafka polls until its deadline,
+    /// and below a millisecond left it polls without waiting, so every such
+    /// call spun a core the broker (often on the same machine) needed.
+    fn serve_reports(&self) {
+        let before = self.producer.in_flight_count();
+        self.producer.poll(Duration::ZERO);
+        if self.producer.in_flight_count() == before {
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 
@@ -567,7 +588,7 @@ impl LogProducer for KafkaProducer {
                     // The local queue is full: serve delivery reports until
                     // there is room, for at most the timeout.
                     record = back;
-                    self.producer.poll(Duration::from_millis(1));
+                    self.serve_reports();
                     if let Some(e) = self.delivery_error() {
                         return Err(failed(
                             &self.url,
