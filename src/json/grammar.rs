@@ -116,7 +116,7 @@ impl<'a> Cursor<'a> {
     fn object(
         &mut self,
         depth: usize,
-        mut member: impl FnMut(&mut Self, RawKey, usize) -> Step,
+        member: impl FnMut(&mut Self, RawKey, usize) -> Step,
     ) -> Step {
         let depth = depth + 1;
         if depth > MAX_DEPTH {
