@@ -30,7 +30,6 @@ use std::fmt;
 use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use crate::path::{FieldPath, Segment};
 
@@ -216,8 +215,8 @@ enum Want<'a> {
     Members(&'a mut Vec<Member>),
     /// The value at the path given beside it (the last one when a key repeats).
     Path(&'a mut Option<Range<usize>>),
-    /// The values of a [`PathSet`]'s paths.
-    Paths(Walk<'a>),
+    /// The values of a [`PathSet`]'s nodes.
+    Paths(&'a [PathNode], &'a mut [Option<Range<usize>>]),
 }
 
 /// Validates `line` as one JSON object, keeping what `want` asks for;
@@ -228,59 +227,45 @@ fn scan_root(line: &[u8], mut want: Want<'_>, path: &[Segment]) -> Result<Range<
         Want::Nothing => grammar::object(line),
         Want::Members(members) => grammar::members(line, members),
         Want::Path(found) => grammar::path(line, path, found),
-        Want::Paths(walk) => grammar::nodes(line, walk.nodes, walk.at),
+        Want::Paths(nodes, at) => grammar::nodes(line, nodes, at),
     };
-    if let Ok(object) = fast {
-        return Ok(object);
-    }
-    // Not acceptable: serde_json's pass says what is wrong, and where.
-    if let Want::Members(members) = &mut want {
-        members.clear();
-    }
-    scan_root_serde(line, want, path)
+    fast.map_err(|_| refusal(line))
 }
 
-/// [`scan_root`] by serde_json's visitors: the same verdict, slower, with
-/// serde_json's messages; the grammar pass is checked against it.
-fn scan_root_serde(
-    line: &[u8],
-    want: Want<'_>,
-    path: &[Segment],
-) -> Result<Range<usize>, ScanError> {
+/// Why a line the grammar pass refused is not an acceptable object: in
+/// serde_json's words (with line and column), or the rule's.
+fn refusal(line: &[u8]) -> ScanError {
+    match serde_object(line).and_then(|()| check_rules(line)) {
+        Err(e) => e,
+        // The grammar pass is tested to refuse nothing that these accept.
+        Ok(()) => ScanError::Refused("refused by unilog's JSON check".to_string()),
+    }
+}
+
+/// serde_json's verdict on `line` as one JSON object, with the depth,
+/// surrogate and range checks of its visitors: the messages the grammar
+/// pass does not write, and what that pass is tested against.
+fn serde_object(line: &[u8]) -> Result<(), ScanError> {
     let text = utf8(line).map_err(ScanError::NotUtf8)?;
     let mut not_object = None;
-    // Member ranges come from RawValue, which skips without checking.
-    let checked_apart = matches!(want, Want::Members(_));
     let mut de = serde_json::Deserializer::from_str(text);
     // serde_json stops recursive visitors at 127 levels; the rule allows
     // MAX_DEPTH, and the visitors count and stop there themselves (`nest`).
     de.disable_recursion_limit();
     let root = Root {
-        line,
-        want,
-        path,
         not_object: &mut not_object,
     };
     let result = de::Deserializer::deserialize_any(&mut de, root).and_then(|()| de.end());
     match (result, not_object) {
-        (Ok(()), _) => {}
-        (Err(_), Some(kind)) => return Err(ScanError::NotObject(kind)),
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(kind)) => Err(ScanError::NotObject(kind)),
         // The checking pass says only that something is wrong; the plain
         // parse and the rule say what, and where.
         (Err(e), None) => {
-            check_value(line)?;
-            return Err(ScanError::NotJson(e.to_string()));
+            check_value_serde(line)?;
+            Err(ScanError::NotJson(e.to_string()))
         }
     }
-    if checked_apart {
-        check_rules(line)?;
-    }
-    let start = skip_ws(line, 0);
-    let mut end = line.len();
-    while end > start && is_ws(line[end - 1]) {
-        end -= 1;
-    }
-    Ok(start..end)
 }
 
 /// The most arrays and objects an event may nest, the event object itself
@@ -314,11 +299,7 @@ fn check_value_serde(text: &[u8]) -> Result<(), ScanError> {
 /// Applies the rule's depth, surrogate and number checks to text that is
 /// already known to be valid JSON, in one pass over its bytes.
 pub fn check_rules(b: &[u8]) -> Result<(), ScanError> {
-    check_rules_within(b, 0)
-}
-
-/// [`check_rules`] for a value whose container is `depth` levels deep.
-fn check_rules_within(b: &[u8], mut depth: usize) -> Result<(), ScanError> {
+    let mut depth = 0;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -386,9 +367,20 @@ fn lone_surrogate(at: usize) -> ScanError {
 }
 
 /// The four hex digits at `at` as a number.
+#[inline]
 fn hex4(b: &[u8], at: usize) -> Option<u32> {
-    let digits = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
-    u32::from_str_radix(digits, 16).ok()
+    let digits = b.get(at..at + 4)?;
+    let mut n = 0;
+    for &d in digits {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return None,
+        };
+        n = n * 16 + u32::from(v);
+    }
+    Some(n)
 }
 
 /// The end of the valid number at `i`, refusing one past a double's range.
@@ -420,51 +412,25 @@ fn check_number(b: &[u8], i: usize) -> Result<usize, ScanError> {
 }
 
 /// The root of a line, which must be an object.
-struct Root<'a, 'p> {
-    line: &'p [u8],
-    want: Want<'a>,
-    path: &'p [Segment],
+struct Root<'a> {
     /// Set to the JSON kind found when the line is not an object.
     not_object: &'a mut Option<&'static str>,
 }
 
-impl Root<'_, '_> {
+impl Root<'_> {
     fn not_object<E: de::Error>(self, kind: &'static str) -> Result<(), E> {
         *self.not_object = Some(kind);
         Err(E::custom("not an object"))
     }
 }
 
-impl<'de> Visitor<'de> for Root<'_, '_> {
+impl<'de> Visitor<'de> for Root<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let base = self.line.as_ptr() as usize;
-        match self.want {
-            Want::Nothing => Checked { depth: 0 }.visit_map(map),
-            Want::Members(members) => {
-                while let Some(key) = map.next_key_seed(KeySeed { base })? {
-                    let value = map.next_value_seed(RangeSeed { base })?;
-                    members.push(Member { key, value });
-                }
-                Ok(())
-            }
-            Want::Path(found) => PathVisitor {
-                line: self.line,
-                segments: self.path,
-                found,
-                depth: 0,
-            }
-            .visit_map(map),
-            Want::Paths(mut walk) => NodeSeed {
-                walk: &mut walk,
-                node: 0,
-                depth: 0,
-            }
-            .visit_map(map),
-        }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        Checked { depth: 0 }.visit_map(map)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
         self.not_object("array")
@@ -486,48 +452,6 @@ impl<'de> Visitor<'de> for Root<'_, '_> {
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.not_object("null")
-    }
-}
-
-/// Skips (and so validates) one value, giving its range in the line.
-struct RangeSeed {
-    base: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for RangeSeed {
-    type Value = Range<usize>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Range<usize>, D::Error> {
-        let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
-        let start = raw.get().as_ptr() as usize - self.base;
-        Ok(start..start + raw.get().len())
-    }
-}
-
-/// Walks one level (as a visitor) or one value (as a seed): descends into
-/// the member or element the next segment names and skips everything else,
-/// which still validates it; with no segments left, records where the value
-/// is.
-struct PathVisitor<'a, 'p> {
-    line: &'p [u8],
-    segments: &'p [Segment],
-    found: &'a mut Option<Range<usize>>,
-    /// How deep the value's container is, for the depth rule.
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for PathVisitor<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        if self.segments.is_empty() {
-            let base = self.line.as_ptr() as usize;
-            let found = RangeSeed { base }.deserialize(d)?;
-            // RawValue skips without checking: check the (small) value here.
-            check_rules_within(&self.line[found.clone()], self.depth)
-                .map_err(|e| de::Error::custom(e))?;
-            *self.found = Some(found);
-            return Ok(());
-        }
-        d.deserialize_any(self)
     }
 }
 
@@ -557,58 +481,6 @@ macro_rules! accept_scalars {
             Ok(())
         }
     };
-}
-
-impl<'de> Visitor<'de> for PathVisitor<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some((Segment::Field(name), rest)) = self.segments.split_first() else {
-            return Checked { depth: self.depth }.visit_map(map);
-        };
-        let depth = nest::<A::Error>(self.depth)?;
-        let base = self.line.as_ptr() as usize;
-        while let Some(key) = map.next_key_seed(KeySeed { base })? {
-            if key.is(self.line, name) {
-                map.next_value_seed(PathVisitor {
-                    line: self.line,
-                    segments: rest,
-                    found: &mut *self.found,
-                    depth,
-                })?;
-            } else {
-                map.next_value_seed(Checked { depth })?;
-            }
-        }
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Some((&Segment::Index(wanted), rest)) = self.segments.split_first() else {
-            return Checked { depth: self.depth }.visit_seq(seq);
-        };
-        let depth = nest::<A::Error>(self.depth)?;
-        let mut index = 0usize;
-        loop {
-            let more = if index == wanted {
-                let seed = PathVisitor {
-                    line: self.line,
-                    segments: rest,
-                    found: &mut *self.found,
-                    depth,
-                };
-                seq.next_element_seed(seed)?.is_some()
-            } else {
-                seq.next_element_seed(Checked { depth })?.is_some()
-            };
-            if !more {
-                return Ok(());
-            }
-            index += 1;
-        }
-    }
-    accept_scalars!();
 }
 
 /// One level deeper than `depth`, or an error past the shared limit.
@@ -653,32 +525,6 @@ impl<'de> Visitor<'de> for Checked {
         Ok(())
     }
     accept_scalars!();
-}
-
-/// An object key as a range of the line, decoded only when it has escapes.
-struct KeySeed {
-    base: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Key;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key, E> {
-        let start = key.as_ptr() as usize - self.base;
-        Ok(Key::Span(start..start + key.len()))
-    }
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-        Ok(Key::Owned(key.into()))
-    }
 }
 
 /// JSON's insignificant whitespace (RFC 8259: space, tab, LF, CR).
@@ -836,7 +682,7 @@ pub fn find(b: &[u8], from: Range<usize>, segments: &[Segment]) -> Option<Range<
 }
 
 /// Several paths answered in the pass that validates the event: the one
-/// serde pass of [`TopLevel::scan`] descends only into the members and
+/// validating pass of [`TopLevel::scan`] descends only into the members and
 /// elements some path goes through (`.data.shopper.id` and
 /// `.data.timestamp` share the walk into `.data`) and skips the rest,
 /// checking it against the shared rule on the way. Results are those of
@@ -916,12 +762,7 @@ impl PathSet {
         out: &mut Vec<Option<Range<usize>>>,
     ) -> Result<Range<usize>, ScanError> {
         self.at.iter_mut().for_each(|a| *a = None);
-        let walk = Walk {
-            line,
-            nodes: &self.nodes,
-            at: &mut self.at,
-        };
-        let object = scan_root(line, Want::Paths(walk), &[])?;
+        let object = scan_root(line, Want::Paths(&self.nodes, &mut self.at), &[])?;
         self.at[0] = Some(object.clone());
         for (i, node) in self.nodes.iter().enumerate() {
             if !node.after {
@@ -943,97 +784,6 @@ impl PathSet {
         }
         Ok(object)
     }
-}
-
-/// A [`PathSet`] being answered by the validating pass.
-struct Walk<'a> {
-    line: &'a [u8],
-    nodes: &'a [PathNode],
-    at: &'a mut [Option<Range<usize>>],
-}
-
-/// One value some path goes through (as a seed), or its contents (as a
-/// visitor): descends into the members and elements the node's children
-/// name, records the values recorded whole, skips (and checks) the rest.
-struct NodeSeed<'w, 'a> {
-    walk: &'w mut Walk<'a>,
-    node: usize,
-    /// How deep the value's container is, for the depth rule.
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let walk = &mut *self.walk;
-        // A repeated key: the last one wins, below it too.
-        for &n in &walk.nodes[self.node].below {
-            walk.at[n] = None;
-        }
-        if !walk.nodes[self.node].whole {
-            return d.deserialize_any(self);
-        }
-        let base = walk.line.as_ptr() as usize;
-        let found = RangeSeed { base }.deserialize(d)?;
-        // RawValue skips without checking: check the (small) value here.
-        check_rules_within(&walk.line[found.clone()], self.depth)
-            .map_err(|e| de::Error::custom(e))?;
-        walk.at[self.node] = Some(found);
-        Ok(())
-    }
-}
-
-impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let depth = nest::<A::Error>(self.depth)?;
-        let walk = self.walk;
-        let base = walk.line.as_ptr() as usize;
-        let children = &walk.nodes[self.node].children;
-        while let Some(key) = map.next_key_seed(KeySeed { base })? {
-            let wanted = children.iter().find_map(|(seg, child)| match seg {
-                Segment::Field(name) if key.is(walk.line, name) => Some(*child),
-                _ => None,
-            });
-            match wanted {
-                Some(node) => map.next_value_seed(NodeSeed {
-                    walk: &mut *walk,
-                    node,
-                    depth,
-                })?,
-                None => map.next_value_seed(Checked { depth })?,
-            }
-        }
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let depth = nest::<A::Error>(self.depth)?;
-        let walk = self.walk;
-        let children = &walk.nodes[self.node].children;
-        let mut index = 0usize;
-        loop {
-            let wanted = children.iter().find_map(|(seg, child)| match seg {
-                Segment::Index(i) if *i == index => Some(*child),
-                _ => None,
-            });
-            let more = match wanted {
-                Some(node) => seq.next_element_seed(NodeSeed {
-                    walk: &mut *walk,
-                    node,
-                    depth,
-                })?,
-                None => seq.next_element_seed(Checked { depth })?,
-            };
-            if more.is_none() {
-                return Ok(());
-            }
-            index += 1;
-        }
-    }
-    accept_scalars!();
 }
 
 /// A JSON value read from an event as a string the steps can use: a
@@ -1431,20 +1181,18 @@ mod tests {
         Some((object, member_list(line, &members), found))
     }
 
-    /// serde_json's pass, the rule, and `find` on what they accept.
+    /// serde_json's pass and the rule, then the trusted scanners (the
+    /// members of `TopLevel::scan_trusted`, `find`) on what they accept.
     fn by_serde(line: &[u8], paths: &[FieldPath]) -> Findings {
-        let object = scan_root_serde(line, Want::Nothing, &[]).ok()?;
-        let mut members = Vec::new();
-        assert_eq!(
-            scan_root_serde(line, Want::Members(&mut members), &[]).ok(),
-            Some(object.clone())
-        );
-        // The rule, which the members' pass applies, must agree with the checking pass.
+        serde_object(line).and_then(|()| check_rules(line)).ok()?;
+        let mut top = TopLevel::default();
+        top.scan_trusted(line);
+        let object = top.object.clone();
         let found = paths
             .iter()
             .map(|p| find(line, object.clone(), p.segments()))
             .collect();
-        Some((object, member_list(line, &members), found))
+        Some((object, member_list(line, &top.members), found))
     }
 
     /// A small deterministic generator (xorshift64*).

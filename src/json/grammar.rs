@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::{is_ws, Key, Member, PathNode, MAX_DEPTH, SAFE_DIGITS};
+use super::{hex4, is_ws, Key, Member, PathNode, MAX_DEPTH, SAFE_DIGITS};
 use crate::path::Segment;
 
 /// The line is not acceptable; serde_json's pass says why.
@@ -118,17 +118,26 @@ impl<'a> Cursor<'a> {
         depth: usize,
         member: impl FnMut(&mut Self, RawKey, usize) -> Step,
     ) -> Step {
+        match self.open(depth, b'}')? {
+            Some(depth) => self.members(depth, member),
+            None => Ok(()),
+        }
+    }
+
+    /// Enters the object or array at the cursor (`depth` is its
+    /// container's): its own depth, or `None` when `close` ends it at once.
+    fn open(&mut self, depth: usize, close: u8) -> Result<Option<usize>, Rejected> {
         let depth = depth + 1;
         if depth > MAX_DEPTH {
             return Err(Rejected);
         }
         self.i += 1;
         self.skip_ws();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.i += 1;
-            return Ok(());
+            return Ok(None);
         }
-        self.members(depth, member)
+        Ok(Some(depth))
     }
 
     /// An object's members from the cursor (at the first key) to its
@@ -171,16 +180,9 @@ impl<'a> Cursor<'a> {
         depth: usize,
         mut element: impl FnMut(&mut Self, usize, usize) -> Step,
     ) -> Step {
-        let depth = depth + 1;
-        if depth > MAX_DEPTH {
-            return Err(Rejected);
-        }
-        self.i += 1;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
+        let Some(depth) = self.open(depth, b']')? else {
             return Ok(());
-        }
+        };
         let mut index = 0;
         loop {
             element(self, index, depth)?;
@@ -354,23 +356,6 @@ fn escape(b: &[u8], i: usize) -> Result<usize, Rejected> {
         }
         _ => Err(Rejected),
     }
-}
-
-/// The four hex digits at `at` as a number.
-#[inline]
-fn hex4(b: &[u8], at: usize) -> Option<u32> {
-    let digits = b.get(at..at + 4)?;
-    let mut n = 0;
-    for &d in digits {
-        let v = match d {
-            b'0'..=b'9' => d - b'0',
-            b'a'..=b'f' => d - b'a' + 10,
-            b'A'..=b'F' => d - b'A' + 10,
-            _ => return None,
-        };
-        n = n * 16 + u32::from(v);
-    }
-    Some(n)
 }
 
 /// Runs `root` on the line's one top-level value, which must be an object;
