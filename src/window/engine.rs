@@ -687,7 +687,7 @@ impl Engine {
                 self.tally.read += 1;
                 // The clock matters per event only to tell idle input and
                 // partitions apart; otherwise the close point's will do.
-                if self.options.idle_partition.is_some() || self.options.idle_close.is_some() {
+                if self.clock_per_event() {
                     self.last_input = Instant::now();
                 }
                 self.line(input, line_no, bytes, failures, late)?;
@@ -743,6 +743,12 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// True when idleness is judged (`--idle-partition`, `--idle-close`):
+    /// then each event's arrival time matters, else a close point's will do.
+    fn clock_per_event(&self) -> bool {
+        self.options.idle_partition.is_some() || self.options.idle_close.is_some()
     }
 
     fn fail(
@@ -1065,7 +1071,7 @@ impl Engine {
     ) -> Result<()> {
         self.since_close = 0;
         let now = Instant::now();
-        if self.options.idle_partition.is_none() && self.options.idle_close.is_none() {
+        if !self.clock_per_event() {
             self.last_input = now;
         }
         let wm = self.watermarks.advance(now);
