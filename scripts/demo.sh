@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
+scripts/install-build-deps.sh
 echo "== building the tools: cargo build --bins --examples"
 if [ ! -x target/debug/log-tail ]; then
   echo "   The first build compiles about 250 crates: roughly 10 to 20 minutes on a"

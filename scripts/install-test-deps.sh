@@ -14,8 +14,9 @@
 #   with --print-python). scripts/test.sh exports it as UNILOG_TEST_PYTHON;
 #   the tests (tests/common::python) use that variable, else the file, else
 #   `python3`.
-# - For the Kafka tests (tests/kafka.rs): Debian's cmake and libcurl headers
-#   (rdkafka's cmake-build) and kcat; the Kafka-compatible broker nisshi,
+# - What the build needs (scripts/install-build-deps.sh: cmake and headers
+#   for rdkafka's cmake-build).
+# - For the Kafka tests (tests/kafka.rs): Debian's kcat; the Kafka-compatible broker nisshi,
 #   built once with cargo install into ${XDG_CACHE_HOME:-~/.cache}/unilog/
 #   nisshi-VERSION (about 8 minutes on 2 cores; later runs skip it); and a
 #   kcat wrapper in the venv that runs Debian's kcat on the librdkafka of
@@ -44,37 +45,13 @@ python_packages=(
 
 say() { echo "install-test-deps: $*" >&2; }
 
-# Runs a command as root: directly when we are root, else through sudo.
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null; then
-    sudo "$@"
-  else
-    say "need root to run '$*': run this script as root, or install sudo"
-    exit 2
-  fi
-}
-
-apt_updated=
-apt_install() {
-  if ! command -v apt-get >/dev/null; then
-    say "missing $*, and there is no apt-get here: install them with your package manager"
-    exit 2
-  fi
-  say "apt-get install $*"
-  if [ -z "$apt_updated" ]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt_updated=1
-  fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=scripts/lib/apt.sh
+source scripts/lib/apt.sh
+scripts/install-build-deps.sh
 
 need_apt=()
 command -v jq >/dev/null || need_apt+=(jq)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
-command -v cmake >/dev/null || need_apt+=(cmake)
-command -v curl-config >/dev/null || need_apt+=(libcurl4-openssl-dev)
 command -v kcat >/dev/null || need_apt+=(kcat)
 if ((${#need_apt[@]})); then apt_install "${need_apt[@]}"; fi
 

@@ -28,7 +28,6 @@ pub struct TempFile {
     dir: PathBuf,
     temp_name: String,
     file: File,
-    written: u64,
 }
 
 impl TempFile {
@@ -49,34 +48,41 @@ impl TempFile {
             dir,
             temp_name,
             file,
-            written: 0,
         })
     }
 
     /// Appends bytes (all of them, or an error naming the file).
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        self.file.write_all(bytes).with_context(|| {
-            format!("cannot write {}", self.dir.join(&self.temp_name).display())
-        })?;
-        self.written += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes written so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Fsyncs the file, ready to be committed as `final_name`.
-    pub fn finish(self, final_name: &str) -> Result<Finished> {
-        let tmp = self.dir.join(&self.temp_name);
         self.file
-            .sync_all()
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+            .write_all(bytes)
+            .with_context(|| format!("cannot write {}", self.path().display()))
+    }
+
+    /// Its temporary path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.temp_name)
+    }
+
+    /// A second handle on the file that appends where this one does (they
+    /// share the offset), for the thread that writes its blocks.
+    pub fn handle(&self) -> Result<File> {
+        self.file
+            .try_clone()
+            .with_context(|| format!("cannot write {}", self.path().display()))
+    }
+
+    /// Fsyncs the file, ready to be committed as `final_name`. Every
+    /// handle's writes must be done.
+    pub fn finish(self, final_name: &str) -> Result<Finished> {
+        let tmp = self.path();
+        let synced = self.file.sync_all().and_then(|()| self.file.metadata());
+        let bytes = synced
+            .with_context(|| format!("cannot write {}", tmp.display()))?
+            .len();
         Ok(Finished {
             tmp,
             path: self.dir.join(final_name),
-            bytes: self.written,
+            bytes,
         })
     }
 

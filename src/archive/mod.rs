@@ -19,6 +19,7 @@
 //! are in.
 
 pub mod avro;
+pub mod blocks;
 pub mod commit;
 pub mod layout;
 pub mod ndjson;

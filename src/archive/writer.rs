@@ -9,9 +9,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::avro::{self, BlockCodec};
+use super::blocks::{BlockWriter, Framing, Ticket};
 use super::commit::{self, Finished, Manifest, ManifestFile, TempFile};
 use super::layout::{self, FileKey, FileName, Format, Label, Layout, Period, TimeSource};
-use super::ndjson::{BlockCompressor, Compression};
+use super::ndjson::Compression;
 use super::positions::Coverage;
 use super::roll::RollPolicy;
 use super::scan;
@@ -99,6 +100,8 @@ struct OpenFile {
     events: u64,
     block: Vec<u8>,
     block_events: u64,
+    /// The last block handed to the writer: written before the file is.
+    last_block: Ticket,
 }
 
 /// A schema seen in this run.
@@ -148,7 +151,7 @@ pub struct Archiver {
     resolver: Option<Resolver>,
     typed: HashMap<String, Result<Option<Arc<Typed>>, Vec<FailureMessage>>>,
     checker: crate::schema::Checker,
-    compressor: Option<BlockCompressor>,
+    blocks: BlockWriter,
     top: TopLevel,
     /// Every schema this run has seen, parsed once: events of a few
     /// schemas interleave, so the last one alone would rarely match.
@@ -226,10 +229,7 @@ impl Archiver {
             .filter(|p| p.success)
             .map(|p| p.rel.clone())
             .collect();
-        let compressor = match opts.format {
-            Format::Avro => None,
-            _ => Some(BlockCompressor::new(opts.compression)?),
-        };
+        let blocks = BlockWriter::start(opts.codec, opts.compression)?;
         let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         Ok(Archiver {
             checker: crate::schema::Checker::new(resolver.clone()),
@@ -240,7 +240,7 @@ impl Archiver {
             next_seq: 0,
             failures,
             typed: HashMap::new(),
-            compressor,
+            blocks,
             top: TopLevel::default(),
             schemas: Vec::new(),
             schema_ids: HashMap::new(),
@@ -691,8 +691,7 @@ impl Archiver {
             seg.last_sub = p.sub;
         }
         if file.block.len() >= BLOCK_BYTES {
-            let (codec, comp) = (self.opts.codec, self.compressor.as_mut());
-            flush_block(file, codec, comp, &mut self.out)?;
+            hand_over_block(file, &mut self.blocks)?;
         }
         self.stats.archived += 1;
         Ok(true)
@@ -759,6 +758,7 @@ impl Archiver {
             events: 0,
             block: Vec::with_capacity(BLOCK_BYTES + (64 << 10)),
             block_events: 0,
+            last_block: 0,
         })
     }
 
@@ -774,9 +774,10 @@ impl Archiver {
         self.failures.flush()?;
         let mut finished: Vec<Finished> = Vec::with_capacity(seg.files.len());
         let mut listed = Vec::with_capacity(seg.files.len());
-        let (codec, format) = (self.opts.codec, self.opts.format);
+        let format = self.opts.format;
         for mut file in seg.files.drain(..) {
-            flush_block(&mut file, codec, self.compressor.as_mut(), &mut self.out)?;
+            hand_over_block(&mut file, &mut self.blocks)?;
+            self.blocks.wait_for(file.last_block)?;
             let key = match &seg.source {
                 Some(s) => FileKey::Positioned {
                     log: s.log.clone(),
@@ -895,31 +896,19 @@ impl Archiver {
     }
 }
 
-fn flush_block(
-    file: &mut OpenFile,
-    codec: BlockCodec,
-    compressor: Option<&mut BlockCompressor>,
-    out: &mut Vec<u8>,
-) -> Result<()> {
+/// Hands the file's gathered events, if any, to the block writer.
+fn hand_over_block(file: &mut OpenFile, blocks: &mut BlockWriter) -> Result<()> {
     if file.block_events == 0 {
         return Ok(());
     }
-    match (&file.body, compressor) {
-        (Body::Ndjson, Some(c)) => {
-            c.compress(&file.block, out)?;
-            file.temp.write_all(out)?;
-        }
-        (Body::Ndjson, None) => unreachable!("NDJSON files have a compressor"),
-        _ => {
-            codec.compress_into(&file.block, out)?;
-            // Framed as it is written: the block is not copied once more.
-            file.temp
-                .write_all(&avro::block_head(file.block_events, out.len()))?;
-            file.temp.write_all(out)?;
-            file.temp.write_all(&file.sync)?;
-        }
-    }
-    file.block.clear();
+    let framing = match &file.body {
+        Body::Ndjson => Framing::Ndjson,
+        Body::Generic | Body::Typed(_) => Framing::Avro {
+            events: file.block_events,
+            sync: file.sync,
+        },
+    };
+    file.last_block = blocks.hand_over(&file.temp, &mut file.block, framing)?;
     file.block_events = 0;
     Ok(())
 }
