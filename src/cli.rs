@@ -143,6 +143,7 @@ where
         Ok(args) => args,
         Err(e) => return argument_error(&mut cmd, e),
     };
+    crate::io::widen_pipes();
     match run(args) {
         Ok(Outcome::Ok) => ExitCode::from(EXIT_OK),
         Ok(Outcome::SomeFailed) => ExitCode::from(EXIT_FAILED_INPUTS),

@@ -335,6 +335,28 @@ pub fn fd_readable(fd: i32, timeout_ms: i32) -> bool {
     n != 0
 }
 
+/// The pipe capacity the tools ask for on their stdin and stdout.
+const PIPE_BYTES: i32 = 1 << 20;
+
+/// Widens stdin and stdout to [`PIPE_BYTES`] when they are pipes. Linux's
+/// default of 64 KiB makes the two ends of a fast pipeline take turns
+/// every few hundred events, each waking the other: `log-tail | log-append`
+/// ran in 0.96 s with it and 0.42 s with 1 MiB (1M events). Either end may
+/// ask; a refusal (a user over the kernel's pipe limit) leaves the pipe as
+/// it was, which only costs speed.
+pub fn widen_pipes() {
+    #[cfg(target_os = "linux")]
+    for fd in [0, 1] {
+        // SAFETY: fstat on a descriptor number with a zeroed stat to fill.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+            continue;
+        }
+        // SAFETY: fcntl on a pipe; a failure only means the old size stays.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES) };
+    }
+}
+
 /// True when stdout is a pipe whose reader has gone (`| head` finished):
 /// a follower that has nothing to write learns it here, not on its next write.
 pub fn stdout_closed() -> bool {

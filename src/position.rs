@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
@@ -26,8 +27,10 @@ pub const FANOUT: u32 = 1 << 16;
 /// which of the events made from that input it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Position {
-    /// The stable id of the source log (`log.json`'s `id`, or a Kafka URL).
-    pub log: String,
+    /// The stable id of the source log (`log.json`'s `id`, or a Kafka URL),
+    /// shared: every event of a source carries the same one, and a clone
+    /// per event must not allocate.
+    pub log: Arc<str>,
     /// The partition of the source log.
     pub partition: u32,
     /// The record's offset in that partition.
@@ -83,7 +86,7 @@ impl Position {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Source {
     /// The stable id of the log.
-    pub log: String,
+    pub log: Arc<str>,
     /// The partition.
     pub partition: u32,
 }
@@ -103,7 +106,7 @@ impl Source {
             return None;
         }
         Some(Source {
-            log: log.to_string(),
+            log: log.into(),
             partition: partition.parse().ok()?,
         })
     }
@@ -178,7 +181,7 @@ impl Held {
         // avoids allocating on the per-event path.
         self.0
             .iter()
-            .find(|(s, _)| s.partition == partition && s.log == log)
+            .find(|(s, _)| s.partition == partition && *s.log == *log)
             .map(|(_, m)| m)
     }
 
@@ -299,7 +302,7 @@ struct Member {
 impl Member {
     fn into_position(self) -> Position {
         Position {
-            log: self.log,
+            log: self.log.into(),
             partition: self.partition,
             offset: self.offset,
             sub: self.sub,
@@ -437,7 +440,7 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
     };
     Some(Located {
         position: Position {
-            log: log.to_string(),
+            log: shared_log_id(log),
             partition,
             offset,
             sub,
@@ -446,6 +449,19 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
         by,
         rest,
         head_end: Some(head_end),
+    })
+}
+
+/// `log` as an [`Arc`], the same one as the last event's when it names the
+/// same log: the events a thread reads mostly come from one log, and this
+/// runs for every one of them.
+fn shared_log_id(log: &str) -> Arc<str> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some(id) if **id == *log => id.clone(),
+        _ => last.insert(Arc::from(log)).clone(),
     })
 }
 

@@ -51,12 +51,12 @@ impl Resume {
             // (another pipeline's events): they need nothing of it.
             let involved: Vec<&(String, Held)> = held
                 .iter()
-                .filter(|(_, h)| h.iter().any(|(s, _)| s.log == log_id))
+                .filter(|(_, h)| h.iter().any(|(s, _)| *s.log == *log_id))
                 .collect();
             let mut points = BTreeMap::new();
             for &p in partitions {
                 let source = Source {
-                    log: log_id.to_string(),
+                    log: log_id.into(),
                     partition: p,
                 };
                 let point = involved

@@ -331,7 +331,7 @@ impl<'a> Cursor<'a> {
                     n => bail!("union index {n} in a position's time"),
                 };
                 Ok(Some(Position {
-                    log,
+                    log: log.into(),
                     partition,
                     offset,
                     sub,

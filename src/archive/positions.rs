@@ -73,7 +73,7 @@ impl Coverage {
             {
                 c.add(
                     Source {
-                        log: log.clone(),
+                        log: log.as_str().into(),
                         partition: *partition,
                     },
                     *first,
@@ -97,7 +97,7 @@ impl Coverage {
         // Sources are few; no allocation on the per-event path.
         self.by_source
             .iter()
-            .find(|(s, _)| s.partition == partition && s.log == log)
+            .find(|(s, _)| s.partition == partition && *s.log == *log)
             .map(|(_, r)| r)
     }
 

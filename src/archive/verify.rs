@@ -153,7 +153,7 @@ pub fn verify(root: &Path) -> Result<Report> {
                     },
                     Some(p),
                 ) => {
-                    if &p.log != log
+                    if *p.log != **log
                         || p.partition != *partition
                         || p.offset < *first
                         || p.offset > *last
@@ -167,7 +167,7 @@ pub fn verify(root: &Path) -> Result<Report> {
                                 p.log,
                                 p.partition
                             ),
-                            detail: json!({"file": f.rel, "log": p.log, "partition": p.partition, "offset": p.offset}),
+                            detail: json!({"file": f.rel, "log": &*p.log, "partition": p.partition, "offset": p.offset}),
                         });
                     }
                     if prev.is_some_and(|q| q >= (p.offset, p.sub)) {

@@ -780,7 +780,7 @@ impl Archiver {
             self.blocks.wait_for(file.last_block)?;
             let key = match &seg.source {
                 Some(s) => FileKey::Positioned {
-                    log: s.log.clone(),
+                    log: s.log.to_string(),
                     partition: s.partition,
                     first: seg.first,
                     last: seg.last,
@@ -806,7 +806,7 @@ impl Archiver {
             finished.push(done);
         }
         let manifest = Manifest {
-            log: seg.source.as_ref().map(|s| s.log.clone()),
+            log: seg.source.as_ref().map(|s| s.log.to_string()),
             partition: seg.source.as_ref().map(|s| s.partition),
             first: seg.source.as_ref().map(|_| seg.first),
             last: seg.source.as_ref().map(|_| seg.last),

@@ -287,7 +287,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         out: &mut out,
         missed: args.missed,
         here: log_id.map(|log| Position {
-            log,
+            log: log.into(),
             partition: 0,
             offset: 0,
             sub: 0,

@@ -518,11 +518,11 @@ pub struct Engine {
     since_close: usize,
     line_counter: u64,
     fixed: Vec<(i64, i64)>,
-    last_source: Option<(String, u32, usize)>,
+    last_source: Option<(Arc<str>, u32, usize)>,
     plain_partition: Option<usize>,
     last_input: Instant,
     last_report: Instant,
-    expected_logs: Vec<String>,
+    expected_logs: Vec<Arc<str>>,
     input_name: Option<Arc<str>>,
     checkpoints: u64,
 }
@@ -656,7 +656,7 @@ impl Engine {
     fn write_result(&self, out: &mut Output, p: &Pending) -> std::io::Result<()> {
         if self.state.is_some() {
             let pos = Position {
-                log: self.source_of(),
+                log: self.source_of().into(),
                 partition: 0,
                 offset: p.seq,
                 sub: 0,
@@ -1240,7 +1240,7 @@ impl Engine {
                 held.merge(&h);
             }
         }
-        let source = self.source_of();
+        let source: Arc<str> = self.source_of().into();
         let kept: Vec<Pending> = std::mem::take(&mut self.written)
             .into_iter()
             .filter(|p| {
