@@ -451,6 +451,12 @@ impl Output {
         Ok(())
     }
 
+    /// True when writing `n` more bytes sends output on its way now (the
+    /// buffer fills, or every line is flushed), not only into the buffer.
+    pub fn would_flush(&self, n: usize) -> bool {
+        self.line_buffered || self.writer.buffer().len() + n > self.writer.capacity()
+    }
+
     /// True when every line is flushed as written.
     pub fn is_line_buffered(&self) -> bool {
         self.line_buffered
@@ -632,6 +638,8 @@ pub struct Failures {
     sink: FailureSink,
     processor: &'static str,
     count: u64,
+    /// Failures routed since the last flush.
+    unflushed: bool,
 }
 
 /// How many failures are described on stderr before the rest are only counted.
@@ -644,6 +652,7 @@ impl Failures {
             sink: FailureSink::open(args.bad.as_deref(), args.producer_name())?,
             processor: cli::tool_name(),
             count: 0,
+            unflushed: false,
         })
     }
 
@@ -656,6 +665,7 @@ impl Failures {
         original: Original<'_>,
     ) -> Result<()> {
         self.count += 1;
+        self.unflushed = true;
         if self.count <= SHOWN_FAILURES {
             let first = errors
                 .first()
@@ -720,7 +730,22 @@ impl Failures {
 
     /// Makes the failure events written so far durable.
     pub fn flush(&mut self) -> Result<()> {
-        self.sink.flush()
+        self.sink.flush()?;
+        self.unflushed = false;
+        Ok(())
+    }
+
+    /// Call before output that goes downstream now (see
+    /// [`Output::would_flush`]): makes the failures routed so far durable
+    /// first, if there are any. A stage after this one acknowledges what
+    /// it receives (a destination records the source positions it holds),
+    /// so a failure must be in its log before any event of a later input
+    /// leaves: else a kill here loses it, and the rerun starts past it.
+    pub fn before_output(&mut self) -> Result<()> {
+        if self.unflushed {
+            self.flush()?;
+        }
+        Ok(())
     }
 }
 

@@ -65,9 +65,10 @@ impl fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
-/// `line` as text, or the offset where its UTF-8 goes wrong. serde_json
-/// skips the strings it ignores without checking their UTF-8, so the
-/// scanners check the whole line first (std's check is fast on ASCII).
+/// `line` as text, or the offset where its UTF-8 goes wrong: serde_json
+/// skips the strings it ignores without checking their UTF-8, so its pass
+/// (which says why a line is refused) checks the whole line first. The
+/// grammar pass checks UTF-8 itself.
 pub fn utf8(line: &[u8]) -> Result<&str, usize> {
     std::str::from_utf8(line).map_err(|e| e.valid_up_to())
 }
@@ -123,8 +124,7 @@ pub fn scan_object_after(
         return scan_object(&body, path);
     }
     let mut found = None;
-    if utf8(&line[rest..]).is_ok() && grammar::path_after(line, rest, segments, &mut found).is_ok()
-    {
+    if grammar::path_after(line, rest, segments, &mut found).is_ok() {
         return Ok(found.and_then(|at| key_text(&line[at])));
     }
     scan_object(line, path)?;
@@ -222,7 +222,6 @@ enum Want<'a> {
 /// Validates `line` as one JSON object, keeping what `want` asks for;
 /// returns the object's range (whitespace around it left out).
 fn scan_root(line: &[u8], mut want: Want<'_>, path: &[Segment]) -> Result<Range<usize>, ScanError> {
-    utf8(line).map_err(ScanError::NotUtf8)?;
     let fast = match &mut want {
         Want::Nothing => grammar::object(line),
         Want::Members(members) => grammar::members(line, members),
@@ -279,7 +278,7 @@ const SAFE_DIGITS: usize = 308;
 /// Checks a JSON text of any kind against the rule every tool applies
 /// (see the module documentation): valid JSON, then the rule.
 pub fn check_value(text: &[u8]) -> Result<(), ScanError> {
-    if utf8(text).is_ok() && grammar::accepts_value(text) {
+    if grammar::accepts_value(text) {
         return Ok(());
     }
     check_value_serde(text)
@@ -1157,7 +1156,6 @@ mod tests {
 
     /// The grammar pass's findings.
     fn by_grammar(line: &[u8], paths: &[FieldPath]) -> Findings {
-        utf8(line).ok()?;
         let object = grammar::object(line).ok()?;
         let mut members = Vec::new();
         assert_eq!(
@@ -1409,6 +1407,32 @@ mod tests {
         cases.push(format!("{{\"a\":{}}}", "9".repeat(309)).into_bytes());
         cases.push(format!("{{\"a\":-{}.5}}", "9".repeat(307)).into_bytes());
         cases.push(b"{\"a\":\"\xff\"}".to_vec());
+        // UTF-8 the grammar pass checks itself: whole characters of every
+        // length (also eight bytes in, where the word-wise scan meets them),
+        // and what is not UTF-8: a cut character, an overlong form, a
+        // surrogate, a stray continuation byte, non-ASCII outside strings.
+        for body in [
+            &b"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"[..],
+            b"12345678\xc3\xa9",
+            b"1234567\xc3\xa9x",
+            b"\xe2\x82",
+            b"12345678\xe2\x82",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\x80abc",
+            b"\xf4\x90\x80\x80",
+        ] {
+            let mut key = b"{\"".to_vec();
+            key.extend_from_slice(body);
+            key.extend_from_slice(b"\":1}");
+            cases.push(key);
+            let mut value = b"{\"a\":[\"".to_vec();
+            value.extend_from_slice(body);
+            value.extend_from_slice(b"\"]}");
+            cases.push(value);
+        }
+        cases.push(b"{\"a\":1}\xc2\xa0".to_vec());
+        cases.push(b"{\"a\":\xc3\xa9}".to_vec());
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut accepted = 0;
         for _ in 0..20_000 {
@@ -1423,7 +1447,7 @@ mod tests {
             let slow = by_serde(line, &paths);
             assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
             // Any JSON value, as check_value takes it.
-            let any_fast = utf8(line).is_ok() && grammar::accepts_value(line);
+            let any_fast = grammar::accepts_value(line);
             let any_slow = check_value_serde(line).is_ok();
             assert_eq!(any_fast, any_slow, "{:?}", String::from_utf8_lossy(line));
             accepted += usize::from(fast.is_some());

@@ -200,9 +200,10 @@ where
         }
     }
 
-    /// Writes a finished batch's output and routes its failures.
+    /// Routes a finished batch's failures and writes its output: when the
+    /// output goes downstream now, the failures so far are made durable
+    /// before it leaves.
     fn emit(&mut self, mut batch: Batch, failures: &mut Failures) -> Result<()> {
-        self.out.write_lines(&batch.out)?;
         self.tally.written += batch.written;
         self.tally.dropped += batch.dropped;
         for (i, errors) in batch.failed.drain(..) {
@@ -217,6 +218,10 @@ where
         for &(_, _, start, end) in &batch.lines {
             failures.processed(&batch.data[start..end]);
         }
+        if self.out.would_flush(batch.out.len()) {
+            failures.before_output()?;
+        }
+        self.out.write_lines(&batch.out)?;
         batch.clear();
         self.spare.push(batch);
         Ok(())
@@ -444,5 +449,70 @@ mod tests {
         let e = for_each_line_ordered(input(text), 1 << 20, &mut out, &mut failures, workers)
             .unwrap_err();
         assert!(e.to_string().contains("worker thread"), "{e}");
+    }
+
+    /// A writer that, whenever output reaches it, records how many failure
+    /// events the failure file holds by then.
+    struct Watching {
+        bad: std::path::PathBuf,
+        seen: Arc<Mutex<Vec<(usize, usize)>>>,
+        written: usize,
+    }
+    impl stdio::Write for Watching {
+        fn write(&mut self, b: &[u8]) -> stdio::Result<usize> {
+            let failures = std::fs::read(&self.bad)?.iter().filter(|&&c| c == b'\n').count();
+            self.written += b.iter().filter(|&&c| c == b'\n').count();
+            self.seen.lock().unwrap().push((self.written, failures));
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> stdio::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn failures_are_written_before_output_of_later_inputs_leaves() {
+        // Downstream acknowledges what it receives: were output of later
+        // inputs to leave before a failure is in its file, a kill between
+        // the two would lose the failure (and a rerun would start past it).
+        for threads in [1, 2] {
+            let bad = tempfile::NamedTempFile::new().unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let watching = Watching {
+                bad: bad.path().to_path_buf(),
+                seen: seen.clone(),
+                written: 0,
+            };
+            let mut out = Output::from_writer(Box::new(watching), false);
+            let mut failures = Failures::open(&FailureArgs {
+                bad: Some(bad.path().to_path_buf()),
+                producer: None,
+            })
+            .unwrap();
+            // Output lines of 8 bytes; a failure every 20,000 inputs, so
+            // the output buffer fills many times between two of them.
+            let mut text = Vec::new();
+            for i in 0..400_000u64 {
+                if i % 20_000 == 5 {
+                    text.extend_from_slice(b"x\n");
+                }
+                text.extend_from_slice(format!("{}\n", 1_000_000 + 2 * i).as_bytes());
+            }
+            let workers = (0..threads).map(|_| worker).collect();
+            for_each_line_ordered(input(text), 1 << 20, &mut out, &mut failures, workers).unwrap();
+            failures.flush().unwrap();
+            out.flush().unwrap();
+            let seen = seen.lock().unwrap();
+            assert!(seen.len() > 10, "the output left in several writes");
+            for &(lines, failed) in seen.iter() {
+                // Output up to line `lines` comes from inputs past the
+                // failures at every 20,000th line from the 6th.
+                let due = (lines as u64 + 20_000 - 6) / 20_000;
+                assert!(
+                    failed as u64 >= due.min(20),
+                    "{threads} threads: {lines} output lines left with {failed} failures written, not {due}"
+                );
+            }
+        }
     }
 }

@@ -400,10 +400,11 @@ fn decide(args: Args) -> Result<Outcome> {
                 original,
             } => return failures.route(input, line_no, vec![message], original),
             FilterStep::Idle => {
-                // The producer paused: let the next tool see what we have,
-                // then keep the throttles that reflect it.
-                out.flush()?;
+                // The producer paused: let the next tool see what we have
+                // (failures durable first), then keep the throttles that
+                // reflect it.
                 failures.flush()?;
+                out.flush()?;
                 if let Some(t) = &throttles {
                     t.save(decider.rules())?;
                 }
@@ -411,6 +412,10 @@ fn decide(args: Args) -> Result<Outcome> {
             }
         };
         let decision = decider.decide(bytes);
+        let size: usize = decision.commands.iter().map(|c| c.len() + 256).sum();
+        if size > 0 && out.would_flush(size) {
+            failures.before_output()?;
+        }
         write_commands(&mut out, bytes, &decision.commands)?;
         counts.written += decision.commands.len() as u64;
         throttled += decision.throttled;
@@ -420,8 +425,8 @@ fn decide(args: Args) -> Result<Outcome> {
         failures.processed(bytes);
         Ok(())
     })?;
-    out.flush()?;
     failures.flush()?;
+    out.flush()?;
     if let Some(t) = &throttles {
         t.save(decider.rules())?;
     }
