@@ -10,8 +10,9 @@
 # both. Rows:
 #   append:  log-append URL < events            kcat -P -b ADDR -t TOPIC < events
 #            (a new topic of PARTITIONS partitions each run, made before the
-#            clock starts; both acks=all, log-append idempotent, and kcat
-#            with enable.idempotence=true as well as without)
+#            clock starts; both acks=all; log-append idempotent with lz4,
+#            its defaults; kcat with its defaults (no idempotence, no
+#            compression), with lz4, and with enable.idempotence=true)
 #   tail:    log-tail URL > /dev/null           kcat -C -b ADDR -t TOPIC -o beginning -e -q > /dev/null
 #            (the same topic, filled once by log-append)
 COUNT=${COUNT:-100000}
@@ -62,6 +63,7 @@ fresh fill; FILLED=$TOPIC
 for _ in $(seq "$RUNS"); do
   fresh la; TIMES[log-append]+="$(seconds "'$BIN/log-append' 'kafka://$ADDR/$TOPIC' < '$EVENTS'") "; check log-append "$TOPIC"
   fresh kp; TIMES["kcat -P"]+="$(seconds "'$KCAT' -P -b '$ADDR' -t '$TOPIC' < '$EVENTS'") "; check "kcat -P" "$TOPIC"
+  fresh kz; TIMES["kcat -P lz4"]+="$(seconds "'$KCAT' -P -b '$ADDR' -t '$TOPIC' -X compression.type=lz4 < '$EVENTS'") "; check "kcat -P lz4" "$TOPIC"
   fresh ki; TIMES["kcat -P idempotent"]+="$(seconds "'$KCAT' -P -b '$ADDR' -t '$TOPIC' -X enable.idempotence=true < '$EVENTS'") "; check "kcat -P idempotent" "$TOPIC"
   TIMES[log-tail]+="$(seconds "'$BIN/log-tail' 'kafka://$ADDR/$FILLED' > /dev/null") "
   TIMES["kcat -C -e"]+="$(seconds "'$KCAT' -C -b '$ADDR' -t '$FILLED' -o beginning -e -q > /dev/null") "
@@ -77,7 +79,8 @@ row() { # NAME: median seconds and events/s
 }
 ratio() { awk -v a="$(med "$2")" -v b="$(med "$1")" -v t="$3" 'BEGIN{printf "  %-40s %.2f\n", t, a/b}'; }
 echo "kafka: $COUNT events ($((BYTES / COUNT)) bytes each), $PARTITIONS partition(s), nisshi at $ADDR, median of $RUNS runs:"
-for name in log-append "kcat -P" "kcat -P idempotent" log-tail "kcat -C -e"; do row "$name"; done
+for name in log-append "kcat -P" "kcat -P lz4" "kcat -P idempotent" log-tail "kcat -C -e"; do row "$name"; done
 ratio log-append "kcat -P" "kcat -P / log-append:"
+ratio log-append "kcat -P lz4" "kcat -P lz4 / log-append:"
 ratio log-append "kcat -P idempotent" "kcat -P idempotent / log-append:"
 ratio log-tail "kcat -C -e" "kcat -C -e / log-tail:"

@@ -11,7 +11,11 @@ measure "window --tumbling 1m (count per key)" "$W" --tumbling 1m --key .data.sh
 measure "window -j 2 --tumbling 1m"           "$W" -j 2 --tumbling 1m --key .data.shopper.id "${TIME[@]}" "$EVENTS"
 # The same count per key and minute, as jq programs people write.
 REDUCE='reduce inputs as $e ({}; .[$e.data.shopper.id + " " + $e.data.timestamp[0:16]] += 1)'
-measure "jq -n reduce $(jq --version)" jq -n -c "$REDUCE" "$EVENTS"
+# jq 1.6's reduce slows down as its object grows (10 minutes and more on
+# 1M events here): it runs on a tenth of the events, which is named.
+TENTH=$WORK/events-$((COUNT / 10)).ndjson
+[ -s "$TENTH" ] || head -n $((COUNT / 10)) "$EVENTS" > "$TENTH"
+measure "jq -n reduce $(jq --version), a tenth" jq -n -c "$REDUCE" "$TENTH"
 if command -v jaq >/dev/null; then
   measure "jaq -n reduce $(jaq --version | cut -d' ' -f2)" jaq -n -c "$REDUCE" "$EVENTS"
 else

@@ -440,14 +440,30 @@ pub fn open_producer(
     pcfg.set("allow.auto.create.topics", "false")
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("message.timeout.ms", &ms)
-        .set("linger.ms", "5")
+        .set("message.timeout.ms", &ms);
+    // Tuning that UNILOG_KAFKA_CONFIG may change (what makes an event
+    // count as appended, above, it may not).
+    for (key, value) in [
+        ("linger.ms", "5"),
         // Connect to the bootstrap brokers at once rather than when first
         // needed: the idempotent producer asks for its id as soon as a
         // broker is up, instead of on its next 500 ms retry.
-        .set("enable.sparse.connections", "false")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000");
+        ("enable.sparse.connections", "false"),
+        ("batch.num.messages", "10000"),
+        ("queue.buffering.max.messages", "200000"),
+        // librdkafka's idempotent producer keeps one produce request in
+        // flight per partition (it caps requests, at most 5, by the
+        // messages in flight: rdkafka_broker.c, toppar_producer_serve), so
+        // each partition moves one batch per round trip. lz4 puts about
+        // four times as many JSON events in a batch of the same size:
+        // 100k events to one partition took 0.33 s without it, 0.22 s
+        // with it. Consumers decompress it transparently.
+        ("compression.type", "lz4"),
+    ] {
+        if cfg.get(key).is_none() {
+            pcfg.set(key, value);
+        }
+    }
     let producer: BaseProducer<Ctx> = pcfg
         .create_with_context(Ctx::default())
         .context("cannot make a Kafka producer")?;
