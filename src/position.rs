@@ -336,23 +336,42 @@ impl Located {
     /// Appends `line` (the line this member was found in) to `out` as a log
     /// stores it: the member first, without the source's append time (the
     /// record has its own) and with the producer `by` that appended it.
-    pub fn write_stored(&self, out: &mut Vec<u8>, line: &[u8], by: &str) {
+    pub fn write_stored(&self, out: &mut Vec<u8>, line: &[u8], by: &StoredBy) {
         let Some(head_end) = self.head_end else {
             let source = Position {
                 time_ms: None,
                 ..self.position.clone()
             };
-            return write_before(out, &source, Some(by), self.rest(line));
+            return write_before(out, &source, Some(&by.name), self.rest(line));
         };
         let start = crate::json::skip_ws(line, 0);
         out.extend_from_slice(&line[start..head_end]);
-        out.extend_from_slice(b",\"by\":");
-        crate::json::push_str(out, by);
-        out.push(b'}');
+        out.extend_from_slice(&by.member_end);
         if line[self.rest - 1] == b',' {
             out.push(b',');
         }
         out.extend_from_slice(self.rest(line));
+    }
+}
+
+/// A producer's name as [`Located::write_stored`] writes it, made once:
+/// it ends every event the producer stores.
+pub struct StoredBy {
+    name: String,
+    /// `,"by":NAME}`.
+    member_end: Vec<u8>,
+}
+
+impl StoredBy {
+    /// The producer `name`.
+    pub fn new(name: &str) -> StoredBy {
+        let mut member_end = b",\"by\":".to_vec();
+        crate::json::push_str(&mut member_end, name);
+        member_end.push(b'}');
+        StoredBy {
+            name: name.to_string(),
+            member_end,
+        }
     }
 }
 
@@ -414,7 +433,7 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
         i: value_at,
     };
     cur.literal(b"{\"log\":")?;
-    let log = cur.plain_string()?;
+    let log = shared_log_id_at(&mut cur)?;
     cur.literal(b",\"partition\":")?;
     let partition = u32::try_from(cur.integer()?).ok()?;
     cur.literal(b",\"offset\":")?;
@@ -440,7 +459,7 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
     };
     Some(Located {
         position: Position {
-            log: shared_log_id(log),
+            log,
             partition,
             offset,
             sub,
@@ -452,16 +471,27 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
     })
 }
 
-/// `log` as an [`Arc`], the same one as the last event's when it names the
-/// same log: the events a thread reads mostly come from one log, and this
-/// runs for every one of them.
-fn shared_log_id(log: &str) -> Arc<str> {
+/// The log id string at the cursor, as an [`Arc`]: the same one as the
+/// last event's when the bytes are the same (a thread's events mostly come
+/// from one log, and this runs for every one of them), so that it is
+/// neither checked nor allocated again.
+fn shared_log_id_at(cur: &mut Cursor<'_>) -> Option<Arc<str>> {
     thread_local! {
         static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
     }
-    LAST.with_borrow_mut(|last| match last {
-        Some(id) if **id == *log => id.clone(),
-        _ => last.insert(Arc::from(log)).clone(),
+    LAST.with_borrow_mut(|last| {
+        if let Some(id) = last {
+            let end = cur.i + id.len() + 2;
+            let same = cur.b.get(cur.i..end).is_some_and(|quoted| {
+                quoted[0] == b'"' && quoted[end - cur.i - 1] == b'"' && &quoted[1..quoted.len() - 1] == id.as_bytes()
+            });
+            if same {
+                cur.i = end;
+                return Some(id.clone());
+            }
+        }
+        let text = cur.plain_string()?;
+        Some(last.insert(Arc::from(text)).clone())
     })
 }
 
@@ -715,8 +745,8 @@ mod tests {
                         "{what}"
                     );
                     let (mut copied, mut written) = (Vec::new(), Vec::new());
-                    fast.write_stored(&mut copied, line, "log-append");
-                    slow.write_stored(&mut written, line, "log-append");
+                    fast.write_stored(&mut copied, line, &StoredBy::new("log-append"));
+                    slow.write_stored(&mut written, line, &StoredBy::new("log-append"));
                     assert_eq!(copied, written, "{what}");
                 }
                 None => assert_eq!(
@@ -728,6 +758,22 @@ mod tests {
             }
         }
         assert_eq!(canonical, 8, "every written member is read byte by byte");
+    }
+
+    #[test]
+    fn log_ids_are_read_right_when_they_change_from_line_to_line() {
+        // The reader reuses the last id when the bytes match: ids that are
+        // prefixes of one another must not be taken for each other.
+        for ids in [["abc", "abcd", "abc"], ["abcd", "abc", "ab\\u0063"]] {
+            for (i, id) in ids.iter().enumerate() {
+                let line = format!(r#"{{"unilog":{{"log":"{id}","partition":1,"offset":{i}}},"a":1}}"#);
+                let found = locate(line.as_bytes()).unwrap().unwrap();
+                let want = if id.contains('\\') { "abc" } else { id };
+                assert_eq!(&*found.position.log, want, "{line}");
+                assert_eq!(found.position.offset, i as u64);
+                assert_eq!(found.rest(line.as_bytes()), br#""a":1}"#);
+            }
+        }
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Chunk {
         &mut self,
         found: position::Located,
         line: &[u8],
-        by: &str,
+        by: &position::StoredBy,
         partition: Option<u32>,
     ) {
         found.write_stored(&mut self.bytes, line, by);
@@ -218,6 +218,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
 
     let producer_name = args.failures.producer_name().to_string();
+    let stored_by = position::StoredBy::new(&producer_name);
     let dedup = Dedup {
         name: producer_name.clone(),
         producer: None,
@@ -277,7 +278,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                             .or_else(|| key.map(|k| partition_for_key(&k, partitions)));
                         match found {
                             None => chunk.push(bytes, partition),
-                            Some(f) => chunk.push_positioned(f, bytes, &producer_name, partition),
+                            Some(f) => chunk.push_positioned(f, bytes, &stored_by, partition),
                         }
                         accepted += 1;
                         accepted_bytes += bytes.len() as u64;

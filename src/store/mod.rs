@@ -564,9 +564,21 @@ fn read_config(dir: &Path) -> Result<LogConfig> {
     parse_config(&text, &path)
 }
 
-/// A new log id: random, so that two logs never share one.
+/// A new log id: 80 random bits as 16 characters of lowercase base32, so
+/// that two logs never share one. Every positioned event carries its
+/// source's id through the pipe and into its destination, so it is kept
+/// short: a UUID's 36 characters made the member a third longer. (Logs
+/// made before keep the UUID they were given.)
 fn new_log_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let uuid = uuid::Uuid::new_v4();
+    let b = uuid.as_bytes();
+    // A v4 UUID's bytes 6 and 8 carry its version and variant bits.
+    let random = [b[0], b[1], b[2], b[3], b[4], b[5], b[9], b[10], b[11], b[12]];
+    let bits = random.iter().fold(0u128, |acc, &x| acc << 8 | u128::from(x));
+    (0..16)
+        .map(|i| char::from(ALPHABET[((bits >> (75 - 5 * i)) & 31) as usize]))
+        .collect()
 }
 
 fn partition_dir_name(p: u32) -> String {
@@ -716,6 +728,21 @@ mod tests {
             "an existing log keeps its partitions"
         );
         assert!(log.check_partition(3).is_err());
+    }
+
+    #[test]
+    fn log_ids_are_short_random_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..2000).map(|_| new_log_id()).collect();
+        assert_eq!(ids.len(), 2000);
+        for id in &ids {
+            assert_eq!(id.len(), 16, "{id}");
+            assert!(id.bytes().all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7')), "{id}");
+        }
+        // Every character position takes many values: no bit is fixed.
+        for i in 0..16 {
+            let seen: std::collections::HashSet<u8> = ids.iter().map(|id| id.as_bytes()[i]).collect();
+            assert!(seen.len() > 24, "position {i}: {} values", seen.len());
+        }
     }
 
     #[test]
