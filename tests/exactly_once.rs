@@ -59,8 +59,9 @@ fn stages(raw: &Path, out: &Path, bad: &Path) -> Vec<Command> {
     vec![tail, validate, enrich, append]
 }
 
-/// Starts the stages connected by pipes.
-fn start(mut stages: Vec<Command>) -> Vec<Child> {
+/// Starts the stages connected by pipes; each one's stderr goes to
+/// `stage-I.stderr` in `logs`, for the message when a run fails.
+fn start(mut stages: Vec<Command>, logs: &Path) -> Vec<Child> {
     let mut children: Vec<Child> = Vec::new();
     let last = stages.len() - 1;
     for (i, stage) in stages.iter_mut().enumerate() {
@@ -74,13 +75,26 @@ fn start(mut stages: Vec<Command>) -> Vec<Child> {
         } else {
             Stdio::piped()
         });
-        stage.stderr(Stdio::null());
+        let err = std::fs::File::create(logs.join(format!("stage-{i}.stderr"))).unwrap();
+        stage.stderr(Stdio::from(err));
         children.push(stage.spawn().unwrap());
     }
     children
 }
 
 /// Waits for every stage; returns whether all exited on their own (0 or 1).
+/// What the stages of the last run said on stderr.
+fn stderr_of(logs: &Path) -> String {
+    (0..4)
+        .map(|i| {
+            let text = std::fs::read_to_string(logs.join(format!("stage-{i}.stderr")))
+                .unwrap_or_default();
+            format!("stage {i}: {}", text.trim())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn wait_all(children: &mut [Child]) -> bool {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut clean = true;
@@ -187,8 +201,12 @@ fn killing_any_stage_at_random_and_rerunning_loses_and_repeats_nothing() {
     // The reference: one uninterrupted run, timed to aim the kills.
     let (raw, ref_out, ref_bad) = make_logs(dir.path(), "ref", &input);
     let began = Instant::now();
-    let mut children = start(stages(&raw, &ref_out, &ref_bad));
-    assert!(wait_all(&mut children), "the uninterrupted run failed");
+    let mut children = start(stages(&raw, &ref_out, &ref_bad), dir.path());
+    assert!(
+        wait_all(&mut children),
+        "the uninterrupted run failed:\n{}",
+        stderr_of(dir.path())
+    );
     let whole_run_ms = began.elapsed().as_millis().max(50) as u64;
 
     // The same source (a copy keeps its log id), killed over and over.
@@ -207,7 +225,7 @@ fn killing_any_stage_at_random_and_rerunning_loses_and_repeats_nothing() {
     let mut killed = BTreeMap::<&str, u32>::new();
     let names = ["log-tail", "validate", "enrich", "log-append"];
     for _ in 0..rounds {
-        let mut children = start(stages(&raw_copy, &out, &bad));
+        let mut children = start(stages(&raw_copy, &out, &bad), dir.path());
         // Most kills land within a whole run's time; every round makes
         // some progress, so the rounds cover the run from start to end.
         let wait = rng.below(whole_run_ms / 4 + 20);
@@ -218,10 +236,11 @@ fn killing_any_stage_at_random_and_rerunning_loses_and_repeats_nothing() {
         wait_all(&mut children);
     }
     eprintln!("killed: {killed:?}");
-    let mut children = start(stages(&raw_copy, &out, &bad));
+    let mut children = start(stages(&raw_copy, &out, &bad), dir.path());
     assert!(
         wait_all(&mut children),
-        "the last, uninterrupted rerun failed"
+        "the last, uninterrupted rerun failed:\n{}",
+        stderr_of(dir.path())
     );
 
     let want = by_source(&ref_out);
@@ -292,7 +311,7 @@ fn an_event_that_kills_a_filter_is_processed_after_the_fix() {
         }
         let mut append = Command::new(bin("log-append"));
         append.arg(&out).arg("--bad").arg(&bad);
-        let mut children = start(vec![tail, filter, append]);
+        let mut children = start(vec![tail, filter, append], dir.path());
         wait_all(&mut children)
     };
     assert!(!run(false), "the filter dies on the poison event");

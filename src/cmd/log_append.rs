@@ -38,6 +38,16 @@ use crate::store::{
 /// stored event, with "by":NAME added (the producer, see --producer) and
 /// "time" left out (the record has its own), so
 /// that log-tail --resume-from LOG knows where a rerun must start.
+///
+/// On Kafka, events are sent compressed with lz4 (the idempotent producer
+/// sends one batch per round trip and partition, and lz4 puts about four
+/// times as many events in a batch). Security and client settings come
+/// from the environment, never from arguments: UNILOG_KAFKA_SECURITY_PROTOCOL,
+/// UNILOG_KAFKA_SASL_MECHANISM, UNILOG_KAFKA_USERNAME, UNILOG_KAFKA_PASSWORD
+/// or UNILOG_KAFKA_PASSWORD_FILE, UNILOG_KAFKA_TLS_CA, and
+/// UNILOG_KAFKA_CONFIG, a file of librdkafka key=value settings (it may
+/// change the tuning, compression.type=none say, but not acks or
+/// idempotence).
 #[derive(Debug, Parser)]
 #[command(
     version,
