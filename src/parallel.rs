@@ -460,7 +460,10 @@ mod tests {
     }
     impl stdio::Write for Watching {
         fn write(&mut self, b: &[u8]) -> stdio::Result<usize> {
-            let failures = std::fs::read(&self.bad)?.iter().filter(|&&c| c == b'\n').count();
+            let failures = std::fs::read(&self.bad)?
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count();
             self.written += b.iter().filter(|&&c| c == b'\n').count();
             self.seen.lock().unwrap().push((self.written, failures));
             Ok(b.len())

@@ -483,7 +483,9 @@ fn shared_log_id_at(cur: &mut Cursor<'_>) -> Option<Arc<str>> {
         if let Some(id) = last {
             let end = cur.i + id.len() + 2;
             let same = cur.b.get(cur.i..end).is_some_and(|quoted| {
-                quoted[0] == b'"' && quoted[end - cur.i - 1] == b'"' && &quoted[1..quoted.len() - 1] == id.as_bytes()
+                quoted[0] == b'"'
+                    && quoted[end - cur.i - 1] == b'"'
+                    && &quoted[1..quoted.len() - 1] == id.as_bytes()
             });
             if same {
                 cur.i = end;
@@ -766,7 +768,8 @@ mod tests {
         // prefixes of one another must not be taken for each other.
         for ids in [["abc", "abcd", "abc"], ["abcd", "abc", "ab\\u0063"]] {
             for (i, id) in ids.iter().enumerate() {
-                let line = format!(r#"{{"unilog":{{"log":"{id}","partition":1,"offset":{i}}},"a":1}}"#);
+                let line =
+                    format!(r#"{{"unilog":{{"log":"{id}","partition":1,"offset":{i}}},"a":1}}"#);
                 let found = locate(line.as_bytes()).unwrap().unwrap();
                 let want = if id.contains('\\') { "abc" } else { id };
                 assert_eq!(&*found.position.log, want, "{line}");

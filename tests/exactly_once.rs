@@ -87,8 +87,8 @@ fn start(mut stages: Vec<Command>, logs: &Path) -> Vec<Child> {
 fn stderr_of(logs: &Path) -> String {
     (0..4)
         .map(|i| {
-            let text = std::fs::read_to_string(logs.join(format!("stage-{i}.stderr")))
-                .unwrap_or_default();
+            let text =
+                std::fs::read_to_string(logs.join(format!("stage-{i}.stderr"))).unwrap_or_default();
             format!("stage {i}: {}", text.trim())
         })
         .collect::<Vec<_>>()

@@ -574,8 +574,12 @@ fn new_log_id() -> String {
     let uuid = uuid::Uuid::new_v4();
     let b = uuid.as_bytes();
     // A v4 UUID's bytes 6 and 8 carry its version and variant bits.
-    let random = [b[0], b[1], b[2], b[3], b[4], b[5], b[9], b[10], b[11], b[12]];
-    let bits = random.iter().fold(0u128, |acc, &x| acc << 8 | u128::from(x));
+    let random = [
+        b[0], b[1], b[2], b[3], b[4], b[5], b[9], b[10], b[11], b[12],
+    ];
+    let bits = random
+        .iter()
+        .fold(0u128, |acc, &x| acc << 8 | u128::from(x));
     (0..16)
         .map(|i| char::from(ALPHABET[((bits >> (75 - 5 * i)) & 31) as usize]))
         .collect()
@@ -736,11 +740,15 @@ mod tests {
         assert_eq!(ids.len(), 2000);
         for id in &ids {
             assert_eq!(id.len(), 16, "{id}");
-            assert!(id.bytes().all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7')), "{id}");
+            assert!(
+                id.bytes().all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7')),
+                "{id}"
+            );
         }
         // Every character position takes many values: no bit is fixed.
         for i in 0..16 {
-            let seen: std::collections::HashSet<u8> = ids.iter().map(|id| id.as_bytes()[i]).collect();
+            let seen: std::collections::HashSet<u8> =
+                ids.iter().map(|id| id.as_bytes()[i]).collect();
             assert!(seen.len() > 24, "position {i}: {} values", seen.len());
         }
     }
