@@ -234,3 +234,35 @@ fn a_stale_index_is_only_a_hint() {
     assert_eq!(got.first().unwrap().0, 150);
     assert_eq!(got.len(), 150);
 }
+
+#[test]
+fn end_offsets_read_while_another_process_appends_are_ones_it_wrote() {
+    // Readers scan a segment's tail without the partition's lock (a
+    // failure sink opening its marks, say); records appended meanwhile
+    // must not be counted, nor make the scan go past what it measured.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut a = Appender::open(&path, &opts(config(1, 1 << 30))).unwrap();
+    a.append(event(0).as_bytes(), None).unwrap();
+    a.commit().unwrap();
+    let log = Log::open(&path).unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 1..6000 {
+            a.append(event(i).as_bytes(), None).unwrap();
+            if i % 3 == 0 {
+                a.commit().unwrap();
+            }
+        }
+        a.commit().unwrap();
+    });
+    let mut last = 0;
+    while !writer.is_finished() {
+        let end = read::end_offset(&log, 0).unwrap();
+        assert!(end >= last && end <= 6000, "{last} then {end}");
+        let tail = append::inspect_tail(&log, 0).unwrap().unwrap();
+        assert!(!tail.corrupt && tail.next_offset >= end, "{tail:?}");
+        last = end;
+    }
+    writer.join().unwrap();
+    assert_eq!(read::end_offset(&log, 0).unwrap(), 6000);
+}

@@ -601,7 +601,11 @@ pub fn scan_tail(dir: &Path, base: u64, known: Option<(u64, u64)>) -> Result<Tai
     let mut bad_at: Option<u64> = None;
     let mut read_pos = pos;
     'outer: loop {
-        let n = file.read_at(&mut buf[carry..], read_pos)?;
+        // Only the `len` bytes measured above: a reader scans without the
+        // partition's lock, and records appended meanwhile are past them.
+        let unread = len.saturating_sub(read_pos);
+        let room = (buf.len() - carry).min(usize::try_from(unread).unwrap_or(usize::MAX));
+        let n = file.read_at(&mut buf[carry..carry + room], read_pos)?;
         if n == 0 {
             break;
         }
@@ -644,7 +648,7 @@ pub fn scan_tail(dir: &Path, base: u64, known: Option<(u64, u64)>) -> Result<Tai
         next_offset: expected,
         last_time_ms: last_time,
         valid_len: pos,
-        torn_bytes: len - pos,
+        torn_bytes: len.saturating_sub(pos),
         corrupt,
     })
 }
@@ -670,11 +674,15 @@ fn last_time_before(file: &File, end: u64) -> Result<i64> {
 /// record.
 pub fn end_offset(log: &Log, p: u32) -> Result<u64> {
     let dir = log.partition_dir(p);
+    // The recovery point first: what was durable then is in the segment
+    // when it is scanned after, however much is appended in between (read
+    // the other way round, a sync in between looked like lost records).
+    let recovery_point = super::recovery::load(&dir)?;
     let end = match segment::list(&dir)?.last() {
         Some(&base) => scan_tail(&dir, base, None)?.next_offset,
         None => 0,
     };
-    if let Some(rp) = super::recovery::load(&dir)? {
+    if let Some(rp) = recovery_point {
         if end < rp.next_offset {
             bail!(
                 "damaged log: partition {p} lost acknowledged records: they were durable up to offset {} (its recovery point), but its valid records end at offset {end}. Run `log-tail --verify` and restore the partition from a backup",
