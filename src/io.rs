@@ -735,14 +735,14 @@ impl Failures {
         Ok(())
     }
 
-    /// Call before output that goes downstream now (see
-    /// [`Output::would_flush`]): makes the failures routed so far durable
-    /// first, if there are any. A stage after this one acknowledges what
-    /// it receives (a destination records the source positions it holds),
-    /// so a failure must be in its log before any event of a later input
+    /// Call before writing `bytes` to `out`: when that sends output
+    /// downstream now ([`Output::would_flush`]), makes the failures routed
+    /// so far durable first. A stage after this one acknowledges what it
+    /// receives (a destination records the source positions it holds), so
+    /// a failure must be in its log before any event of a later input
     /// leaves: else a kill here loses it, and the rerun starts past it.
-    pub fn before_output(&mut self) -> Result<()> {
-        if self.unflushed {
+    pub fn before_output(&mut self, out: &Output, bytes: usize) -> Result<()> {
+        if self.unflushed && out.would_flush(bytes) {
             self.flush()?;
         }
         Ok(())

@@ -218,9 +218,7 @@ where
         for &(_, _, start, end) in &batch.lines {
             failures.processed(&batch.data[start..end]);
         }
-        if self.out.would_flush(batch.out.len()) {
-            failures.before_output()?;
-        }
+        failures.before_output(&self.out, batch.out.len())?;
         self.out.write_lines(&batch.out)?;
         batch.clear();
         self.spare.push(batch);

@@ -482,12 +482,9 @@ fn shared_log_id_at(cur: &mut Cursor<'_>) -> Option<Arc<str>> {
     LAST.with_borrow_mut(|last| {
         if let Some(id) = last {
             let end = cur.i + id.len() + 2;
-            let same = cur.b.get(cur.i..end).is_some_and(|quoted| {
-                quoted[0] == b'"'
-                    && quoted[end - cur.i - 1] == b'"'
-                    && &quoted[1..quoted.len() - 1] == id.as_bytes()
-            });
-            if same {
+            let quoted = cur.b.get(cur.i..end);
+            let inner = quoted.and_then(|q| q.strip_prefix(b"\"")?.strip_suffix(b"\""));
+            if inner == Some(id.as_bytes()) {
                 cur.i = end;
                 return Some(id.clone());
             }

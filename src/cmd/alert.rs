@@ -412,11 +412,7 @@ fn decide(args: Args) -> Result<Outcome> {
             }
         };
         let decision = decider.decide(bytes);
-        let size: usize = decision.commands.iter().map(|c| c.len() + 256).sum();
-        if size > 0 && out.would_flush(size) {
-            failures.before_output()?;
-        }
-        write_commands(&mut out, bytes, &decision.commands)?;
+        write_commands(&mut out, &mut failures, bytes, &decision.commands)?;
         counts.written += decision.commands.len() as u64;
         throttled += decision.throttled;
         if !decision.errors.is_empty() {
@@ -671,15 +667,22 @@ fn failure_line(input: &str, line: u64, errors: Vec<FailureMessage>, original: &
     .to_line()
 }
 
-/// Writes the commands decided on one input; when the input carries its
+/// Writes the commands decided on one input, failures routed before them
+/// made durable first when they leave now; when the input carries its
 /// position, each command cites it with its own sub-index, so that a
 /// destination log holds each command once however often the input is
 /// replayed.
-fn write_commands(out: &mut Output, input: &[u8], commands: &[Vec<u8>]) -> Result<()> {
+fn write_commands(
+    out: &mut Output,
+    failures: &mut Failures,
+    input: &[u8],
+    commands: &[Vec<u8>],
+) -> Result<()> {
     let cited = match crate::position::locate(input) {
         Ok(Some(found)) if !commands.is_empty() => found.position,
         _ => {
             for cmd in commands {
+                failures.before_output(out, cmd.len() + 1)?;
                 out.write_line(cmd)?;
             }
             return Ok(());
@@ -695,6 +698,7 @@ fn write_commands(out: &mut Output, input: &[u8], commands: &[Vec<u8>]) -> Resul
         })?;
         line.clear();
         crate::position::write_before(&mut line, &at, None, &cmd[1..]);
+        failures.before_output(out, line.len() + 1)?;
         out.write_line(&line)?;
     }
     Ok(())
