@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use crate::cli::{self, FailureArgs};
 use crate::event::{kind, Failure, FailureMessage, InputPosition, Original};
 use crate::json::ScanError;
-use crate::position::{self, Held, Position};
+use crate::position::{self, Held};
 use crate::store;
 
 /// Default cap on one input line: a larger line is a failure, not an event
@@ -509,10 +509,10 @@ impl LogSink {
         match position::locate(event) {
             Ok(Some(found)) => {
                 let producer = self.producer()?;
-                if producer.holds(&found.position) {
+                if producer.holds(found.position.as_ref()) {
                     return Ok(());
                 }
-                producer.record(&found.position);
+                producer.record(found.position.as_ref());
                 let mut stored = Vec::with_capacity(event.len() + 24);
                 position::write_before(
                     &mut stored,
@@ -535,12 +535,11 @@ impl LogSink {
         let producer = self.producer()?;
         producer.wrote(&written);
         for (source, mark) in processed.iter() {
-            producer.record(&Position {
-                log: source.log.clone(),
+            producer.record(position::PositionRef {
+                log: &source.log,
                 partition: source.partition,
                 offset: mark.offset,
                 sub: mark.sub,
-                time_ms: None,
             });
         }
         producer.save(true)

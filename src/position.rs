@@ -9,6 +9,7 @@
 //! what it already holds ([`Held::holds`]). Together that is exactly-once
 //! through a pipe that has no transactions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -82,6 +83,44 @@ impl Position {
     }
 }
 
+/// A position whose log id is borrowed: the per-event form. Cloning or
+/// dropping an [`Arc`] is an atomic operation, and on the hot path of a
+/// destination (every event) those were a tenth of its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionRef<'a> {
+    /// The stable id of the source log.
+    pub log: &'a str,
+    /// The partition of the source log.
+    pub partition: u32,
+    /// The record's offset in that partition.
+    pub offset: u64,
+    /// Which of the events made from that input it is.
+    pub sub: u32,
+}
+
+impl PositionRef<'_> {
+    /// The position as a (not complete) mark.
+    fn mark(&self) -> Mark {
+        Mark {
+            offset: self.offset,
+            sub: self.sub,
+            complete: false,
+        }
+    }
+}
+
+impl Position {
+    /// The position with its log id borrowed.
+    pub fn as_ref(&self) -> PositionRef<'_> {
+        PositionRef {
+            log: &self.log,
+            partition: self.partition,
+            offset: self.offset,
+            sub: self.sub,
+        }
+    }
+}
+
 /// A source partition: a log id and a partition number.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Source {
@@ -136,7 +175,7 @@ fn is_false(b: &bool) -> bool {
 
 impl Mark {
     /// True when this mark is at or past `(offset, sub)`.
-    fn covers(&self, offset: u64, sub: u32) -> bool {
+    pub fn covers(&self, offset: u64, sub: u32) -> bool {
         if self.complete {
             offset <= self.offset
         } else {
@@ -146,7 +185,7 @@ impl Mark {
 
     /// The higher of two marks (a complete mark at an offset is past every
     /// sub of that offset).
-    fn max(self, other: Mark) -> Mark {
+    pub fn max(self, other: Mark) -> Mark {
         let rank = |m: &Mark| (m.offset, m.complete, m.sub);
         if rank(&other) > rank(&self) {
             other
@@ -170,7 +209,12 @@ impl Held {
     /// True when `position` is at or below what is held for its source: a
     /// duplicate that the destination already has.
     pub fn holds(&self, position: &Position) -> bool {
-        self.get(&position.log, position.partition)
+        self.holds_ref(position.as_ref())
+    }
+
+    /// [`Held::holds`] for a borrowed position.
+    pub fn holds_ref(&self, position: PositionRef<'_>) -> bool {
+        self.get(position.log, position.partition)
             .is_some_and(|m| m.covers(position.offset, position.sub))
     }
 
@@ -187,16 +231,25 @@ impl Held {
 
     /// Raises the mark for the position's source (never lowers it).
     pub fn record(&mut self, position: &Position) {
+        self.record_ref(position.as_ref())
+    }
+
+    /// [`Held::record`] for a borrowed position.
+    pub fn record_ref(&mut self, position: PositionRef<'_>) {
         // The per-event path: no allocation when the source is known.
         let mark = position.mark();
         match self
             .0
             .iter_mut()
-            .find(|(s, _)| s.partition == position.partition && s.log == position.log)
+            .find(|(s, _)| s.partition == position.partition && *s.log == *position.log)
         {
             Some((_, held)) => *held = held.max(mark),
             None => {
-                self.0.insert(position.source(), mark);
+                let source = Source {
+                    log: position.log.into(),
+                    partition: position.partition,
+                };
+                self.0.insert(source, mark);
             }
         }
     }
@@ -321,16 +374,72 @@ pub struct Located {
     /// Where the event's other members begin in the line (just past the
     /// member's `,`), or its closing `}` when it has none.
     pub rest: usize,
-    /// For a member as [`write_member`] writes it: the end of its
-    /// `{"log":…,"offset":O` (and `"sub"`), which a destination copies as
-    /// it is instead of writing it anew.
-    head_end: Option<usize>,
 }
 
 impl Located {
     /// The line's members after the position member, ending with its `}`.
     pub fn rest<'a>(&self, line: &'a [u8]) -> &'a [u8] {
         &line[self.rest..]
+    }
+}
+
+/// A position member found at the start of an event line, its log id
+/// borrowed from the line (see [`locate_ref`]): for the per-event path of a
+/// destination, which must not pay an atomic count per event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedRef<'a> {
+    /// The source log's id: borrowed, unless the member spelled it with
+    /// escapes.
+    pub log: Cow<'a, str>,
+    /// The partition of the source log.
+    pub partition: u32,
+    /// The record's offset in that partition.
+    pub offset: u64,
+    /// Which of the events made from that input it is.
+    pub sub: u32,
+    /// The source log's append time in ms since the epoch, when given.
+    pub time_ms: Option<i64>,
+    /// The producer that stored the event, when it was read from a log.
+    pub by: Option<String>,
+    /// Where the event's other members begin in the line (just past the
+    /// member's `,`), or its closing `}` when it has none.
+    pub rest: usize,
+    /// For a member as [`write_member`] writes it: the end of its
+    /// `{"log":…,"offset":O` (and `"sub"`), which a destination copies as
+    /// it is instead of writing it anew.
+    head_end: Option<usize>,
+}
+
+impl LocatedRef<'_> {
+    /// The position, borrowed.
+    pub fn position(&self) -> PositionRef<'_> {
+        PositionRef {
+            log: &self.log,
+            partition: self.partition,
+            offset: self.offset,
+            sub: self.sub,
+        }
+    }
+
+    /// The line's members after the position member, ending with its `}`.
+    pub fn rest<'l>(&self, line: &'l [u8]) -> &'l [u8] {
+        &line[self.rest..]
+    }
+
+    /// The owned form, its log id shared with the last event's when it is
+    /// the same (see [`shared_log_id`]).
+    pub fn into_located(self) -> Located {
+        Located {
+            position: Position {
+                log: shared_log_id(&self.log),
+                partition: self.partition,
+                offset: self.offset,
+                sub: self.sub,
+                time_ms: self.time_ms,
+            },
+            by: self.by,
+            rest: self.rest,
+        }
     }
 
     /// Appends `line` (the line this member was found in) to `out` as a log
@@ -339,8 +448,11 @@ impl Located {
     pub fn write_stored(&self, out: &mut Vec<u8>, line: &[u8], by: &StoredBy) {
         let Some(head_end) = self.head_end else {
             let source = Position {
+                log: Arc::from(&*self.log),
+                partition: self.partition,
+                offset: self.offset,
+                sub: self.sub,
                 time_ms: None,
-                ..self.position.clone()
             };
             return write_before(out, &source, Some(&by.name), self.rest(line));
         };
@@ -354,7 +466,7 @@ impl Located {
     }
 }
 
-/// A producer's name as [`Located::write_stored`] writes it, made once:
+/// A producer's name as [`LocatedRef::write_stored`] writes it, made once:
 /// it ends every event the producer stores.
 pub struct StoredBy {
     name: String,
@@ -379,6 +491,11 @@ impl StoredBy {
 /// copying the event: `Ok(None)` when it has none, an error when a member
 /// is there but is not a position. Only a member written first counts.
 pub fn locate(line: &[u8]) -> Result<Option<Located>, String> {
+    Ok(locate_ref(line)?.map(LocatedRef::into_located))
+}
+
+/// [`locate`] with the log id borrowed from the line.
+pub fn locate_ref(line: &[u8]) -> Result<Option<LocatedRef<'_>>, String> {
     let start = crate::json::skip_ws(line, 0);
     if !line[start..].starts_with(PREFIX) {
         return Ok(None);
@@ -391,7 +508,7 @@ pub fn locate(line: &[u8]) -> Result<Option<Located>, String> {
 }
 
 /// [`locate`] for any member: a full parse of its value at `value_at`.
-fn locate_parsed(line: &[u8], value_at: usize) -> Result<Located, String> {
+fn locate_parsed(line: &[u8], value_at: usize) -> Result<LocatedRef<'static>, String> {
     let after = &line[value_at..];
     let mut stream = serde_json::Deserializer::from_slice(after).into_iter::<Member>();
     let member = match stream.next() {
@@ -413,10 +530,13 @@ fn locate_parsed(line: &[u8], value_at: usize) -> Result<Located, String> {
             ))
         }
     }
-    let by = member.by.clone();
-    Ok(Located {
-        position: member.into_position(),
-        by,
+    Ok(LocatedRef {
+        log: Cow::Owned(member.log),
+        partition: member.partition,
+        offset: member.offset,
+        sub: member.sub,
+        time_ms: member.time,
+        by: member.by,
         rest: i,
         head_end: None,
     })
@@ -427,13 +547,13 @@ fn locate_parsed(line: &[u8], value_at: usize) -> Result<Located, String> {
 /// path of every destination. Anything else, including every malformed
 /// member, is left to the full parse in [`locate`], which also gives the
 /// error.
-fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
+fn locate_canonical(line: &[u8], value_at: usize) -> Option<LocatedRef<'_>> {
     let mut cur = Cursor {
         b: line,
         i: value_at,
     };
     cur.literal(b"{\"log\":")?;
-    let log = shared_log_id_at(&mut cur)?;
+    let log = log_id_at(&mut cur)?;
     cur.literal(b",\"partition\":")?;
     let partition = u32::try_from(cur.integer()?).ok()?;
     cur.literal(b",\"offset\":")?;
@@ -457,40 +577,54 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<Located> {
         b'}' => cur.i,
         _ => return None,
     };
-    Some(Located {
-        position: Position {
-            log,
-            partition,
-            offset,
-            sub,
-            time_ms,
-        },
+    Some(LocatedRef {
+        log: Cow::Borrowed(log),
+        partition,
+        offset,
+        sub,
+        time_ms,
         by,
         rest,
         head_end: Some(head_end),
     })
 }
 
-/// The log id string at the cursor, as an [`Arc`]: the same one as the
-/// last event's when the bytes are the same (a thread's events mostly come
-/// from one log, and this runs for every one of them), so that it is
-/// neither checked nor allocated again.
-fn shared_log_id_at(cur: &mut Cursor<'_>) -> Option<Arc<str>> {
+/// The log id string at the cursor. A thread's events mostly come from one
+/// log, so the last id seen is compared first: equal bytes need neither
+/// the search for the closing quote nor the checks of a new id.
+fn log_id_at<'a>(cur: &mut Cursor<'a>) -> Option<&'a str> {
+    thread_local! {
+        static LAST: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if !last.is_empty() {
+            let end = cur.i + last.len() + 2;
+            let quoted = cur.b.get(cur.i..end);
+            let inner = quoted.and_then(|q| q.strip_prefix(b"\"")?.strip_suffix(b"\""));
+            if let Some(inner) = inner.filter(|inner| *inner == last.as_bytes()) {
+                cur.i = end;
+                // SAFETY: the bytes equal those of a `String`, so they are
+                // UTF-8.
+                return Some(unsafe { std::str::from_utf8_unchecked(inner) });
+            }
+        }
+        let id = cur.plain_string()?;
+        last.clear();
+        last.push_str(id);
+        Some(id)
+    })
+}
+
+/// `id` as an [`Arc`]: the same one as the last call's on this thread
+/// when the text is the same (a thread's events mostly come from one log),
+/// so that it is not allocated again for every event.
+fn shared_log_id(id: &str) -> Arc<str> {
     thread_local! {
         static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
     }
-    LAST.with_borrow_mut(|last| {
-        if let Some(id) = last {
-            let end = cur.i + id.len() + 2;
-            let quoted = cur.b.get(cur.i..end);
-            let inner = quoted.and_then(|q| q.strip_prefix(b"\"")?.strip_suffix(b"\""));
-            if inner == Some(id.as_bytes()) {
-                cur.i = end;
-                return Some(id.clone());
-            }
-        }
-        let text = cur.plain_string()?;
-        Some(last.insert(Arc::from(text)).clone())
+    LAST.with_borrow_mut(|last| match last {
+        Some(shared) if **shared == *id => shared.clone(),
+        _ => last.insert(Arc::from(id)).clone(),
     })
 }
 
@@ -555,6 +689,63 @@ pub fn write_before(out: &mut Vec<u8>, position: &Position, by: Option<&str>, re
         out.push(b',');
     }
     out.extend_from_slice(rest);
+}
+
+/// Writes events of one source log with their position first, as
+/// [`write_before`] does, but with the member's opening and the log id
+/// (escaped) made once: `log-tail --with-position` runs it for every event.
+pub struct PositionWriter {
+    /// `{"unilog":{"log":ID,"partition":`.
+    head: Vec<u8>,
+}
+
+impl PositionWriter {
+    /// A writer for positions in the log `log`.
+    pub fn new(log: &str) -> PositionWriter {
+        let mut head = PREFIX.to_vec();
+        head.extend_from_slice(b"{\"log\":");
+        crate::json::push_str(&mut head, log);
+        head.extend_from_slice(b",\"partition\":");
+        PositionWriter { head }
+    }
+
+    /// Appends to `out` the event whose members after its `{` are `rest`,
+    /// with the position `partition`, `offset`, append time `time_ms` first.
+    pub fn write_before(
+        &self,
+        out: &mut Vec<u8>,
+        partition: u32,
+        offset: u64,
+        time_ms: i64,
+        rest: &[u8],
+    ) {
+        self.write_head(out, partition, offset, time_ms, rest);
+        out.extend_from_slice(rest);
+    }
+
+    /// [`PositionWriter::write_before`] without `rest` itself: what goes
+    /// before it, for a caller that writes the two pieces where they go
+    /// without copying `rest` first.
+    pub fn write_head(
+        &self,
+        out: &mut Vec<u8>,
+        partition: u32,
+        offset: u64,
+        time_ms: i64,
+        rest: &[u8],
+    ) {
+        let mut num = itoa::Buffer::new();
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(num.format(partition).as_bytes());
+        out.extend_from_slice(b",\"offset\":");
+        out.extend_from_slice(num.format(offset).as_bytes());
+        out.extend_from_slice(b",\"time\":");
+        out.extend_from_slice(num.format(time_ms).as_bytes());
+        out.push(b'}');
+        if rest.get(crate::json::skip_ws(rest, 0)) != Some(&b'}') {
+            out.push(b',');
+        }
+    }
 }
 
 /// How a positioned event line begins.
@@ -634,6 +825,36 @@ pub fn from_value(value: &serde_json::Value) -> Result<Position, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_position_writer_writes_what_write_before_writes() {
+        let log = "log \"quoted\" \u{e9}";
+        let writer = PositionWriter::new(log);
+        for rest in [
+            &b"}"[..],
+            b" }",
+            br#""a":1}"#,
+            br#" "schema":"x","data":{}}"#,
+        ] {
+            let position = Position {
+                log: log.into(),
+                partition: 3,
+                offset: 12345678901,
+                sub: 0,
+                time_ms: Some(1796625661724),
+            };
+            let mut expected = Vec::new();
+            write_before(&mut expected, &position, None, rest);
+            let mut got = Vec::new();
+            writer.write_before(&mut got, 3, 12345678901, 1796625661724, rest);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected)
+            );
+            let found = locate(&got).unwrap().unwrap();
+            assert_eq!(found.position, position);
+        }
+    }
 
     fn pos(offset: u64, sub: u32) -> Position {
         Position {
@@ -739,8 +960,8 @@ mod tests {
                     let slow = slow.unwrap();
                     let what = String::from_utf8_lossy(line);
                     assert_eq!(
-                        (&fast.position, &fast.by, fast.rest),
-                        (&slow.position, &slow.by, slow.rest),
+                        (fast.position(), fast.time_ms, &fast.by, fast.rest),
+                        (slow.position(), slow.time_ms, &slow.by, slow.rest),
                         "{what}"
                     );
                     let (mut copied, mut written) = (Vec::new(), Vec::new());
@@ -750,7 +971,7 @@ mod tests {
                 }
                 None => assert_eq!(
                     locate(line).map(Option::unwrap),
-                    slow,
+                    slow.map(LocatedRef::into_located),
                     "{}",
                     String::from_utf8_lossy(line)
                 ),

@@ -13,7 +13,7 @@ use crate::io::{self, json_failure, Failures, FilterStep, Output};
 use crate::json::{scan_object, scan_object_after};
 use crate::location::Location;
 use crate::path::FieldPath;
-use crate::position::{self, Position as SourcePosition};
+use crate::position::{self, Mark, PositionRef};
 use crate::store::partitioner::partition_for_key;
 use crate::store::{
     self, FileSettings, LogProducer, Position, ProducerMarks, ProducerOptions, Route,
@@ -147,7 +147,20 @@ struct Chunk {
     ends: Vec<usize>,
     partitions: Vec<Option<u32>>,
     /// Each event's source position, for those that carry one.
-    sources: Vec<Option<SourcePosition>>,
+    sources: Vec<Option<ChunkSource>>,
+    /// The source log ids the chunk's positions name, once each: a
+    /// position per event that owned its id (an `Arc`) would cost two
+    /// atomic operations per event, a tenth of log-append's time.
+    logs: Vec<Box<str>>,
+}
+
+/// A source position in a chunk, its log an index into [`Chunk::logs`].
+#[derive(Clone, Copy)]
+struct ChunkSource {
+    log: usize,
+    partition: u32,
+    offset: u64,
+    sub: u32,
 }
 
 impl Chunk {
@@ -162,7 +175,7 @@ impl Chunk {
     /// has its own; where it came from is log, partition and offset).
     fn push_positioned(
         &mut self,
-        found: position::Located,
+        found: position::LocatedRef<'_>,
         line: &[u8],
         by: &position::StoredBy,
         partition: Option<u32>,
@@ -170,13 +183,28 @@ impl Chunk {
         found.write_stored(&mut self.bytes, line, by);
         self.ends.push(self.bytes.len());
         self.partitions.push(partition);
-        self.sources.push(Some(found.position));
+        let source = found.position();
+        // Mostly one log: the search ends at the last one.
+        let log = match self.logs.iter().rposition(|l| **l == *source.log) {
+            Some(i) => i,
+            None => {
+                self.logs.push(Box::from(source.log));
+                self.logs.len() - 1
+            }
+        };
+        self.sources.push(Some(ChunkSource {
+            log,
+            partition: source.partition,
+            offset: source.offset,
+            sub: source.sub,
+        }));
     }
     fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
         self.partitions.clear();
         self.sources.clear();
+        self.logs.clear();
     }
 }
 
@@ -260,7 +288,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 line_no,
                 bytes,
             } => {
-                let found = match position::locate(bytes) {
+                let found = match position::locate_ref(bytes) {
                     Ok(found) => found,
                     Err(message) => {
                         failures.route(
@@ -377,18 +405,40 @@ struct Dedup {
 }
 
 impl Dedup {
-    /// True when the event at `source` should be appended (and records it).
-    fn admit(&mut self, appender: &mut dyn LogProducer, source: &SourcePosition) -> Result<bool> {
-        if self.producer.is_none() {
+    /// Starts deciding a chunk's events: opens the marks at the first
+    /// chunk that has positioned events.
+    fn chunk<'c>(
+        &mut self,
+        appender: &mut dyn LogProducer,
+        logs: &'c [Box<str>],
+    ) -> Result<ChunkMarks<'c>> {
+        if self.producer.is_none() && !logs.is_empty() {
             self.producer = Some(appender.marks(&self.name)?);
         }
-        let producer = self.producer.as_mut().expect("opened above");
-        if producer.holds(source) {
-            self.duplicates += 1;
-            return Ok(false);
+        Ok(ChunkMarks {
+            logs,
+            sources: Vec::new(),
+            last: 0,
+        })
+    }
+
+    /// Raises the producer's marks to the chunk's highest admitted
+    /// positions, and counts its duplicates.
+    fn end_chunk(&mut self, chunk: ChunkMarks<'_>, duplicates: u64) {
+        self.duplicates += duplicates;
+        let Some(producer) = self.producer.as_mut() else {
+            return;
+        };
+        for source in &chunk.sources {
+            if let Some((offset, sub)) = source.top {
+                producer.record(PositionRef {
+                    log: &chunk.logs[source.log],
+                    partition: source.partition,
+                    offset,
+                    sub,
+                });
+            }
         }
-        producer.record(source);
-        Ok(true)
     }
 
     fn wrote(&mut self, positions: &[Position]) {
@@ -406,8 +456,78 @@ impl Dedup {
     }
 }
 
+/// One chunk's dedup: each source's mark is looked up in the producer's
+/// once, then raised here event by event, and handed back at the chunk's
+/// end ([`Dedup::end_chunk`]); a map lookup per event was a tenth of the
+/// writing thread's work.
+struct ChunkMarks<'c> {
+    logs: &'c [Box<str>],
+    sources: Vec<ChunkMark>,
+    /// The entry the last event used: events of one source come in runs.
+    last: usize,
+}
+
+struct ChunkMark {
+    log: usize,
+    partition: u32,
+    /// How far the source is held, with the chunk's events so far.
+    mark: Option<Mark>,
+    /// The highest position admitted from this chunk.
+    top: Option<(u64, u32)>,
+}
+
+impl ChunkMarks<'_> {
+    /// True when the event at `source` should be appended: its position
+    /// is not held yet (and from now on it is).
+    fn admit(&mut self, producer: &dyn ProducerMarks, source: &ChunkSource) -> bool {
+        let found = match self.sources.get(self.last) {
+            Some(s) if s.log == source.log && s.partition == source.partition => Some(self.last),
+            _ => self
+                .sources
+                .iter()
+                .position(|s| s.log == source.log && s.partition == source.partition),
+        };
+        let i = found.unwrap_or_else(|| {
+            self.sources.push(ChunkMark {
+                log: source.log,
+                partition: source.partition,
+                mark: producer
+                    .held()
+                    .get(&self.logs[source.log], source.partition)
+                    .copied(),
+                top: None,
+            });
+            self.sources.len() - 1
+        });
+        self.last = i;
+        let entry = &mut self.sources[i];
+        if entry
+            .mark
+            .is_some_and(|m| m.covers(source.offset, source.sub))
+        {
+            return false;
+        }
+        let mark = Mark {
+            offset: source.offset,
+            sub: source.sub,
+            complete: false,
+        };
+        entry.mark = Some(entry.mark.map_or(mark, |m| m.max(mark)));
+        entry.top = Some((source.offset, source.sub));
+        true
+    }
+}
+
 /// The writing thread: appends each chunk, flushes every [`SYNC_BYTES`]
-/// or when asked, and only then acknowledges. Returns the events appended.
+/// or when the input paused, and only then acknowledges. Returns the
+/// events appended.
+///
+/// A pause asks for a flush, but when more events are already waiting the
+/// flush waits for them: the input only paused for an instant (a reader
+/// faster than its writer finds the pipe empty dozens of times a second),
+/// and an fsync per such pause made the writer spend as long in fsync as
+/// in appending. A producer that really stopped leaves nothing waiting,
+/// so its events are flushed at once.
 fn write_loop(
     mut appender: Box<dyn LogProducer>,
     chunks: mpsc::Receiver<ToWriter>,
@@ -416,17 +536,37 @@ fn write_loop(
     mut dedup: Dedup,
 ) -> Result<(u64, Acks, u64)> {
     let mut written = 0u64;
-    for msg in chunks.iter() {
+    let mut flush_asked = false;
+    loop {
+        let msg = if flush_asked {
+            match chunks.try_recv() {
+                Ok(msg) => msg,
+                Err(mpsc::TryRecvError::Empty) => {
+                    flush_asked = false;
+                    written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, false)?;
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match chunks.recv() {
+                Ok(msg) => msg,
+                Err(mpsc::RecvError) => break,
+            }
+        };
         match msg {
             ToWriter::Events(mut chunk) => {
+                let mut marks = dedup.chunk(&mut *appender, &chunk.logs)?;
+                let mut duplicates = 0;
                 let mut start = 0;
                 for ((&end, &partition), source) in
                     chunk.ends.iter().zip(&chunk.partitions).zip(&chunk.sources)
                 {
                     let event = &chunk.bytes[start..end];
                     start = end;
-                    if let Some(source) = source {
-                        if !dedup.admit(&mut *appender, source)? {
+                    if let (Some(source), Some(producer)) = (source, &dedup.producer) {
+                        if !marks.admit(&**producer, source) {
+                            duplicates += 1;
                             continue;
                         }
                     }
@@ -436,15 +576,14 @@ fn write_loop(
                     };
                     appender.append(route, event)?;
                 }
+                dedup.end_chunk(marks, duplicates);
                 chunk.clear();
                 let _ = recycle.send(chunk);
                 if appender.unflushed_bytes() >= SYNC_BYTES {
                     written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, false)?;
                 }
             }
-            ToWriter::Sync => {
-                written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, false)?
-            }
+            ToWriter::Sync => flush_asked = true,
         }
     }
     written += flush_and_ack(&mut *appender, &mut acks, &mut dedup, true)?;
@@ -505,4 +644,104 @@ fn print_positions(acks: &mut Acks, unacked: &[Position]) -> Result<()> {
         Err(e) => return Err(e).context("cannot print positions"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::{Held, Source};
+
+    /// Marks kept in memory, as a backend's would be.
+    struct InMemory(Held);
+
+    impl ProducerMarks for InMemory {
+        fn holds(&self, position: PositionRef<'_>) -> bool {
+            self.0.holds_ref(position)
+        }
+        fn record(&mut self, position: PositionRef<'_>) {
+            self.0.record_ref(position)
+        }
+        fn finished(&mut self, source: &Source, offset: u64) {
+            self.0.record_complete(source, offset)
+        }
+        fn wrote(&mut self, _: &[Position]) {}
+        fn save(&mut self, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn held(&self) -> &Held {
+            &self.0
+        }
+    }
+
+    fn at(log: usize, partition: u32, offset: u64, sub: u32) -> ChunkSource {
+        ChunkSource {
+            log,
+            partition,
+            offset,
+            sub,
+        }
+    }
+
+    #[test]
+    fn a_chunk_admits_each_position_once_past_what_is_held() {
+        let logs: Vec<Box<str>> = vec!["A".into(), "B".into()];
+        let mut held = Held::new();
+        held.record_complete(
+            &Source {
+                log: "A".into(),
+                partition: 0,
+            },
+            4,
+        );
+        let mut producer = InMemory(held);
+        let mut marks = ChunkMarks {
+            logs: &logs,
+            sources: Vec::new(),
+            last: 0,
+        };
+        let events = [
+            (at(0, 0, 4, 0), false), // held before the chunk
+            (at(0, 0, 5, 0), true),
+            (at(1, 0, 5, 0), true),  // another log, same place
+            (at(0, 1, 1, 0), true),  // another partition
+            (at(0, 0, 5, 0), false), // fed twice in one chunk
+            (at(0, 0, 5, 1), true),  // a second event derived from 5
+            (at(0, 0, 5, 1), false),
+            (at(1, 0, 3, 0), false), // behind what the chunk admitted
+            (at(0, 0, 9, 0), true),
+        ];
+        for (source, admitted) in &events {
+            assert_eq!(
+                marks.admit(&producer, source),
+                *admitted,
+                "{}/{} {}.{}",
+                logs[source.log],
+                source.partition,
+                source.offset,
+                source.sub
+            );
+        }
+        let tops: Vec<_> = marks.sources.iter().map(|s| s.top).collect();
+        assert_eq!(tops, [Some((9, 0)), Some((5, 0)), Some((1, 0))]);
+        let mut dedup = Dedup {
+            name: "t".into(),
+            producer: Some(Box::new(std::mem::replace(
+                &mut producer,
+                InMemory(Held::new()),
+            ))),
+            duplicates: 0,
+        };
+        dedup.end_chunk(marks, 4);
+        assert_eq!(dedup.duplicates, 4);
+        let p = dedup.producer.as_ref().unwrap();
+        let pos = |log, partition, offset| PositionRef {
+            log,
+            partition,
+            offset,
+            sub: 0,
+        };
+        assert!(p.holds(pos("A", 0, 9)) && !p.holds(pos("A", 0, 10)));
+        assert!(p.holds(pos("B", 0, 5)) && !p.holds(pos("B", 0, 6)));
+        assert!(p.holds(pos("A", 1, 1)) && !p.holds(pos("A", 1, 2)));
+    }
 }

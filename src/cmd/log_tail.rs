@@ -10,7 +10,7 @@ use crate::cli::{self, Outcome, OutputArgs};
 use crate::inspect::{GroupPosition, GroupReport};
 use crate::io::{self, Output};
 use crate::location::Location;
-use crate::position::{self, Position};
+use crate::position::{self, PositionWriter};
 use crate::resume;
 use crate::store::record::Record;
 use crate::store::{self, append, Log, LogConsumer, PartitionReader, StartAt};
@@ -286,13 +286,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut tail = Tail {
         out: &mut out,
         missed: args.missed,
-        here: log_id.map(|log| Position {
-            log: log.into(),
-            partition: 0,
-            offset: 0,
-            sub: 0,
-            time_ms: None,
-        }),
+        here: log_id.map(|log| PositionWriter::new(&log)),
         remaining: args.count.unwrap_or(u64::MAX),
         buf: Vec::new(),
         progress: cli::Progress::new("events"),
@@ -319,9 +313,8 @@ fn pick_partitions(
 struct Tail<'o> {
     out: &'o mut Output,
     missed: MissedPolicy,
-    /// When positions are written: the position being written, whose log
-    /// id stays and whose place changes per record.
-    here: Option<Position>,
+    /// When positions are written: writes them, for this log.
+    here: Option<PositionWriter>,
     remaining: u64,
     buf: Vec<u8>,
     /// Shown on a terminal while catching up (see `cli::progress_wanted`).
@@ -411,30 +404,36 @@ impl Tail<'_> {
                 .write_line(rec.event)
                 .context("cannot write output");
         };
+        // The member is made here and the event's own bytes go straight
+        // to the output: no copy of the whole event per record.
         self.buf.clear();
-        here.partition = partition;
-        here.offset = rec.offset;
-        here.time_ms = Some(rec.time_ms);
-        with_position(&mut self.buf, here, rec.event);
+        let rest = rest_of(rec.event);
+        here.write_head(&mut self.buf, partition, rec.offset, rec.time_ms, rest);
         self.out
-            .write_line(&self.buf)
+            .write_parts(&[&self.buf, rest])
             .context("cannot write output")
     }
 }
 
-/// Writes the event with `"unilog":{"log":ID,"partition":P,"offset":O,"time":MS}`
-/// as its first member, in place of the position it was stored with, if
-/// any; the rest of the event is left as it was.
-fn with_position(buf: &mut Vec<u8>, here: &Position, event: &[u8]) {
-    let rest = match position::locate(event) {
+/// Writes the record's event with its place here first, in place of the
+/// position it was stored with, if any (what [`Tail::emit`] writes).
+#[cfg(test)]
+fn with_position(buf: &mut Vec<u8>, here: &PositionWriter, partition: u32, rec: &Record<'_>) {
+    here.write_before(buf, partition, rec.offset, rec.time_ms, rest_of(rec.event));
+}
+
+/// The event's members after its `{`, without the position it was stored
+/// with, if any: `--with-position` puts its own there, the rest of the
+/// event is left as it was.
+fn rest_of(event: &[u8]) -> &[u8] {
+    match position::locate_ref(event) {
         Ok(Some(stored)) => stored.rest(event),
         // Not a position member (or none): the event's members stay as they are.
         _ => {
             let open = event.iter().position(|&b| b == b'{').unwrap_or(0);
             &event[open + 1..]
         }
-    };
-    position::write_before(buf, here, None, rest);
+    }
 }
 
 /// A group position past the partition's end (its events were lost, or its
@@ -652,16 +651,6 @@ mod tests {
         assert!(parse_start("-x").is_err());
     }
 
-    fn at(log: &str, partition: u32, rec: &Record<'_>) -> Position {
-        Position {
-            log: log.into(),
-            partition,
-            offset: rec.offset,
-            sub: 0,
-            time_ms: Some(rec.time_ms),
-        }
-    }
-
     #[test]
     fn position_is_spliced_in_first() {
         let rec = Record {
@@ -670,7 +659,7 @@ mod tests {
             event: br#"{"a":1}"#,
         };
         let mut buf = Vec::new();
-        with_position(&mut buf, &at("L", 2, &rec), rec.event);
+        with_position(&mut buf, &PositionWriter::new("L"), 2, &rec);
         assert_eq!(
             buf,
             br#"{"unilog":{"log":"L","partition":2,"offset":7,"time":99},"a":1}"#
@@ -681,7 +670,7 @@ mod tests {
             time_ms: 1,
             event: b"{ }",
         };
-        with_position(&mut buf, &at("L", 0, &rec), rec.event);
+        with_position(&mut buf, &PositionWriter::new("L"), 0, &rec);
         assert_eq!(
             buf,
             br#"{"unilog":{"log":"L","partition":0,"offset":0,"time":1} }"#
@@ -696,7 +685,7 @@ mod tests {
             event: br#"{"unilog":{"log":"UP","partition":1,"offset":70,"by":"log-append"},"a":1}"#,
         };
         let mut buf = Vec::new();
-        with_position(&mut buf, &at("L", 0, &rec), rec.event);
+        with_position(&mut buf, &PositionWriter::new("L"), 0, &rec);
         assert_eq!(
             buf,
             br#"{"unilog":{"log":"L","partition":0,"offset":3,"time":5},"a":1}"#

@@ -17,7 +17,7 @@ pub use super::append::Position;
 use super::read::Missed;
 pub use super::read::StartAt;
 use super::record::Record;
-use crate::position::{Held, Position as SourcePosition, Source};
+use crate::position::{Held, PositionRef, Source};
 
 /// Where an appended event goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +77,10 @@ pub struct Flushed {
 /// member on every backend.
 pub trait ProducerMarks: Send {
     /// True when the producer already holds `position`: a duplicate.
-    fn holds(&self, position: &SourcePosition) -> bool;
+    fn holds(&self, position: PositionRef<'_>) -> bool;
 
     /// Records that the event at `position` is being appended.
-    fn record(&mut self, position: &SourcePosition);
+    fn record(&mut self, position: PositionRef<'_>);
 
     /// Records that everything derived from `source` up to `offset` is
     /// appended.

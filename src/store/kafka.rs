@@ -39,7 +39,7 @@ use super::backend::{
 use super::partitioner::partition_for_key;
 use super::read::Missed;
 use super::record::Record;
-use crate::position::{Held, Position as SourcePosition, Source};
+use crate::position::{Held, PositionRef, Source};
 
 /// How long an operation may take when neither `--timeout` nor
 /// `UNILOG_KAFKA_TIMEOUT` says.
@@ -727,11 +727,11 @@ struct KafkaMarks {
 }
 
 impl ProducerMarks for KafkaMarks {
-    fn holds(&self, position: &SourcePosition) -> bool {
-        self.held.holds(position)
+    fn holds(&self, position: PositionRef<'_>) -> bool {
+        self.held.holds_ref(position)
     }
-    fn record(&mut self, position: &SourcePosition) {
-        self.held.record(position);
+    fn record(&mut self, position: PositionRef<'_>) {
+        self.held.record_ref(position);
     }
     fn finished(&mut self, source: &Source, offset: u64) {
         self.held.record_complete(source, offset);

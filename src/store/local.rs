@@ -16,7 +16,7 @@ use super::producer::Producer;
 use super::read::{end_offset, PartitionReader};
 use super::record::Record;
 use super::Log;
-use crate::position::{Held, Position as SourcePosition, Source};
+use crate::position::{Held, PositionRef, Source};
 
 /// Records read from one partition before the next one's turn.
 const TURN: u64 = 4096;
@@ -110,10 +110,10 @@ impl LogProducer for FileProducer {
 }
 
 impl ProducerMarks for Producer {
-    fn holds(&self, position: &SourcePosition) -> bool {
+    fn holds(&self, position: PositionRef<'_>) -> bool {
         Producer::holds(self, position)
     }
-    fn record(&mut self, position: &SourcePosition) {
+    fn record(&mut self, position: PositionRef<'_>) {
         Producer::record(self, position)
     }
     fn finished(&mut self, source: &Source, offset: u64) {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{self, Mode};
 use super::{append, open_lock, Log, PartitionReader, StartAt};
-use crate::position::{self, Held, Position, Source};
+use crate::position::{self, Held, PositionRef, Source};
 
 /// The directory in a log that holds the producers' files.
 pub const DIR: &str = "producers";
@@ -159,13 +159,13 @@ impl Producer {
     }
 
     /// True when the producer already holds `position`: a duplicate.
-    pub fn holds(&self, position: &Position) -> bool {
-        self.held.holds(position)
+    pub fn holds(&self, position: PositionRef<'_>) -> bool {
+        self.held.holds_ref(position)
     }
 
     /// Records that the event at `position` is being appended.
-    pub fn record(&mut self, position: &Position) {
-        self.held.record(position);
+    pub fn record(&mut self, position: PositionRef<'_>) {
+        self.held.record_ref(position);
         self.changed = true;
     }
 
@@ -276,6 +276,7 @@ pub fn all_held(log: &Log) -> Result<Vec<(String, Held)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::position::Position;
     use crate::store::{AppendOptions, Appender};
 
     fn pos(offset: u64) -> Position {
@@ -306,7 +307,7 @@ mod tests {
         // No file was saved (as after a crash before the save): the scan
         // finds the producer's own record and no one else's.
         let mine = Producer::open(appender.log(), "mine").unwrap();
-        assert!(mine.holds(&pos(4)) && !mine.holds(&pos(5)));
+        assert!(mine.holds(pos(4).as_ref()) && !mine.holds(pos(5).as_ref()));
         let err = Producer::open(appender.log(), "mine")
             .err()
             .unwrap()
@@ -314,7 +315,7 @@ mod tests {
         assert!(err.contains("--producer"), "{err}");
         drop(mine);
         let theirs = Producer::open(appender.log(), "theirs").unwrap();
-        assert!(theirs.holds(&pos(9)));
+        assert!(theirs.holds(pos(9).as_ref()));
     }
 
     #[test]
@@ -327,7 +328,7 @@ mod tests {
         p.save(true).unwrap();
         drop(p);
         let p = Producer::open(appender.log(), "validate").unwrap();
-        assert!(p.holds(&pos(41)));
+        assert!(p.holds(pos(41).as_ref()));
         assert_eq!(p.held().resume_at(&pos(0).source()), Some(42));
         let all = all_held(appender.log()).unwrap();
         assert_eq!(all.len(), 1);
