@@ -148,9 +148,9 @@ struct Chunk {
     partitions: Vec<Option<u32>>,
     /// Each event's source position, for those that carry one.
     sources: Vec<Option<ChunkSource>>,
-    /// The source log ids the chunk's positions name, once each: a
-    /// position per event that owned its id (an `Arc`) would cost two
-    /// atomic operations per event, a tenth of log-append's time.
+    /// The source log ids the chunk's positions name, once each, so a
+    /// position is a few numbers: nothing per event is allocated, counted
+    /// or shared between the reading and the writing thread.
     logs: Vec<Box<str>>,
 }
 
@@ -429,15 +429,13 @@ impl Dedup {
         let Some(producer) = self.producer.as_mut() else {
             return;
         };
-        for source in &chunk.sources {
-            if let Some((offset, sub)) = source.top {
-                producer.record(PositionRef {
-                    log: &chunk.logs[source.log],
-                    partition: source.partition,
-                    offset,
-                    sub,
-                });
-            }
+        for source in chunk.sources.iter().filter(|s| s.admitted) {
+            producer.record(PositionRef {
+                log: &chunk.logs[source.log],
+                partition: source.partition,
+                offset: source.mark.offset,
+                sub: source.mark.sub,
+            });
         }
     }
 
@@ -457,9 +455,8 @@ impl Dedup {
 }
 
 /// One chunk's dedup: each source's mark is looked up in the producer's
-/// once, then raised here event by event, and handed back at the chunk's
-/// end ([`Dedup::end_chunk`]); a map lookup per event was a tenth of the
-/// writing thread's work.
+/// once, then raised here event by event (numbers only, no log id
+/// compared), and handed back at the chunk's end ([`Dedup::end_chunk`]).
 struct ChunkMarks<'c> {
     logs: &'c [Box<str>],
     sources: Vec<ChunkMark>,
@@ -467,13 +464,18 @@ struct ChunkMarks<'c> {
     last: usize,
 }
 
+/// A source's mark during one chunk.
 struct ChunkMark {
     log: usize,
     partition: u32,
-    /// How far the source is held, with the chunk's events so far.
-    mark: Option<Mark>,
-    /// The highest position admitted from this chunk.
-    top: Option<(u64, u32)>,
+    /// True when the source is held at all (then `mark` says how far); a
+    /// flag beside the mark rather than an `Option`, as it is read and
+    /// written for every event.
+    held: bool,
+    mark: Mark,
+    /// True when an event of this chunk was admitted: `mark` is then its
+    /// position, to be recorded at the chunk's end.
+    admitted: bool,
 }
 
 impl ChunkMarks<'_> {
@@ -488,32 +490,36 @@ impl ChunkMarks<'_> {
                 .position(|s| s.log == source.log && s.partition == source.partition),
         };
         let i = found.unwrap_or_else(|| {
+            let held = producer
+                .held()
+                .get(&self.logs[source.log], source.partition)
+                .copied();
             self.sources.push(ChunkMark {
                 log: source.log,
                 partition: source.partition,
-                mark: producer
-                    .held()
-                    .get(&self.logs[source.log], source.partition)
-                    .copied(),
-                top: None,
+                held: held.is_some(),
+                mark: held.unwrap_or(Mark {
+                    offset: 0,
+                    sub: 0,
+                    complete: false,
+                }),
+                admitted: false,
             });
             self.sources.len() - 1
         });
         self.last = i;
         let entry = &mut self.sources[i];
-        if entry
-            .mark
-            .is_some_and(|m| m.covers(source.offset, source.sub))
-        {
+        if entry.held && entry.mark.covers(source.offset, source.sub) {
             return false;
         }
-        let mark = Mark {
+        // Not covered, so past the mark: the position is the new mark.
+        entry.held = true;
+        entry.mark = Mark {
             offset: source.offset,
             sub: source.sub,
             complete: false,
         };
-        entry.mark = Some(entry.mark.map_or(mark, |m| m.max(mark)));
-        entry.top = Some((source.offset, source.sub));
+        entry.admitted = true;
         true
     }
 }
@@ -721,8 +727,12 @@ mod tests {
                 source.sub
             );
         }
-        let tops: Vec<_> = marks.sources.iter().map(|s| s.top).collect();
-        assert_eq!(tops, [Some((9, 0)), Some((5, 0)), Some((1, 0))]);
+        let tops: Vec<_> = marks
+            .sources
+            .iter()
+            .map(|s| (s.admitted, s.mark.offset, s.mark.sub))
+            .collect();
+        assert_eq!(tops, [(true, 9, 0), (true, 5, 0), (true, 1, 0)]);
         let mut dedup = Dedup {
             name: "t".into(),
             producer: Some(Box::new(std::mem::replace(
