@@ -640,8 +640,8 @@ impl<'a> Cursor<'a> {
         self.optional(text).then_some(())
     }
 
-    /// The texts are constants of known length, so the comparison is a
-    /// few integer compares rather than a call.
+    /// The texts are constants of known length, which the compiler can
+    /// compare inline.
     fn optional<const N: usize>(&mut self, text: &[u8; N]) -> bool {
         let found = self.b.get(self.i..self.i + N).is_some_and(|r| r == text);
         if found {
@@ -665,12 +665,10 @@ impl<'a> Cursor<'a> {
     /// A non-negative integer without leading zeros, sign or fraction.
     fn integer(&mut self) -> Option<u64> {
         let start = self.i;
-        let digits = self.b[start.min(self.b.len())..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
+        let tail = self.b.get(start..)?;
+        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        let text = &tail[..digits];
         self.i += digits;
-        let text = &self.b[start..self.i];
         // 19 digits never overflow a u64; only a 20th needs checks.
         let value = if digits <= 19 {
             text.iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'))
