@@ -665,18 +665,20 @@ impl<'a> Cursor<'a> {
     /// A non-negative integer without leading zeros, sign or fraction.
     fn integer(&mut self) -> Option<u64> {
         let start = self.i;
-        let tail = self.b.get(start..)?;
-        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
-        let text = &tail[..digits];
-        self.i += digits;
-        // 19 digits never overflow a u64; only a 20th needs checks.
-        let value = if digits <= 19 {
-            text.iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'))
-        } else {
-            text.iter().try_fold(0u64, |v, &c| {
-                v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-            })?
-        };
+        let mut value = 0u64;
+        while let Some(digit) = self.b.get(self.i).map(|c| c.wrapping_sub(b'0')) {
+            if digit > 9 {
+                break;
+            }
+            // 19 digits never overflow a u64; only a 20th needs checks.
+            value = if self.i - start < 19 {
+                value * 10 + u64::from(digit)
+            } else {
+                value.checked_mul(10)?.checked_add(u64::from(digit))?
+            };
+            self.i += 1;
+        }
+        let digits = self.i - start;
         if digits == 0 || (digits > 1 && self.b[start] == b'0') {
             return None;
         }
