@@ -589,40 +589,38 @@ fn locate_canonical(line: &[u8], value_at: usize) -> Option<LocatedRef<'_>> {
     })
 }
 
-/// The log id string at the cursor. A thread's events mostly come from one
-/// log, so the last id seen is compared first: equal bytes need neither
-/// the search for the closing quote nor the checks of a new id.
+thread_local! {
+    /// The last log id read on this thread: a thread's events mostly come
+    /// from one log, so it is what the next event's id is compared with.
+    static LAST_LOG_ID: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The log id string at the cursor. Compared first with the last id read:
+/// equal bytes need neither the search for the closing quote nor the
+/// checks of a new id.
 fn log_id_at<'a>(cur: &mut Cursor<'a>) -> Option<&'a str> {
-    thread_local! {
-        static LAST: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    LAST.with_borrow_mut(|last| {
-        if !last.is_empty() {
+    LAST_LOG_ID.with_borrow_mut(|last| {
+        if let Some(last) = last {
             let end = cur.i + last.len() + 2;
             let quoted = cur.b.get(cur.i..end);
             let inner = quoted.and_then(|q| q.strip_prefix(b"\"")?.strip_suffix(b"\""));
             if let Some(inner) = inner.filter(|inner| *inner == last.as_bytes()) {
                 cur.i = end;
-                // SAFETY: the bytes equal those of a `String`, so they are
+                // SAFETY: the bytes equal those of a `str`, so they are
                 // UTF-8.
                 return Some(unsafe { std::str::from_utf8_unchecked(inner) });
             }
         }
         let id = cur.plain_string()?;
-        last.clear();
-        last.push_str(id);
+        *last = Some(Arc::from(id));
         Some(id)
     })
 }
 
-/// `id` as an [`Arc`]: the same one as the last call's on this thread
-/// when the text is the same (a thread's events mostly come from one log),
-/// so that it is not allocated again for every event.
+/// `id` as an [`Arc`]: the last id read on this thread when the text is
+/// the same, so that it is not allocated again for every event.
 fn shared_log_id(id: &str) -> Arc<str> {
-    thread_local! {
-        static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
-    }
-    LAST.with_borrow_mut(|last| match last {
+    LAST_LOG_ID.with_borrow_mut(|last| match last {
         Some(shared) if **shared == *id => shared.clone(),
         _ => last.insert(Arc::from(id)).clone(),
     })
@@ -695,10 +693,16 @@ impl<'a> Cursor<'a> {
 pub fn write_before(out: &mut Vec<u8>, position: &Position, by: Option<&str>, rest: &[u8]) {
     out.extend_from_slice(PREFIX);
     write_member_by(out, position, by);
+    push_separator(out, rest);
+    out.extend_from_slice(rest);
+}
+
+/// The `,` between the member and the event's other members `rest`, unless
+/// there are none.
+fn push_separator(out: &mut Vec<u8>, rest: &[u8]) {
     if rest.get(crate::json::skip_ws(rest, 0)) != Some(&b'}') {
         out.push(b',');
     }
-    out.extend_from_slice(rest);
 }
 
 /// Writes events of one source log with their position first, as
@@ -713,9 +717,7 @@ impl PositionWriter {
     /// A writer for positions in the log `log`.
     pub fn new(log: &str) -> PositionWriter {
         let mut head = PREFIX.to_vec();
-        head.extend_from_slice(b"{\"log\":");
-        crate::json::push_str(&mut head, log);
-        head.extend_from_slice(b",\"partition\":");
+        write_member_opening(&mut head, log);
         PositionWriter { head }
     }
 
@@ -744,17 +746,9 @@ impl PositionWriter {
         time_ms: i64,
         rest: &[u8],
     ) {
-        let mut num = itoa::Buffer::new();
         out.extend_from_slice(&self.head);
-        out.extend_from_slice(num.format(partition).as_bytes());
-        out.extend_from_slice(b",\"offset\":");
-        out.extend_from_slice(num.format(offset).as_bytes());
-        out.extend_from_slice(b",\"time\":");
-        out.extend_from_slice(num.format(time_ms).as_bytes());
-        out.push(b'}');
-        if rest.get(crate::json::skip_ws(rest, 0)) != Some(&b'}') {
-            out.push(b',');
-        }
+        write_member_after_opening(out, partition, offset, 0, Some(time_ms), None);
+        push_separator(out, rest);
     }
 }
 
@@ -782,12 +776,9 @@ pub fn split(line: &[u8]) -> Result<Option<(Position, Vec<u8>)>, String> {
 pub fn write_with(out: &mut Vec<u8>, position: &Position, event: &[u8]) {
     let open = event.iter().position(|&b| b == b'{').unwrap_or(event.len());
     let rest = event.get(open + 1..).unwrap_or(b"}");
-    let empty = rest.get(crate::json::skip_ws(rest, 0)) == Some(&b'}');
     out.extend_from_slice(PREFIX);
     write_member(out, position);
-    if !empty {
-        out.push(b',');
-    }
+    push_separator(out, rest);
     out.extend_from_slice(rest);
 }
 
@@ -798,19 +789,46 @@ pub fn write_member(out: &mut Vec<u8>, position: &Position) {
 
 /// [`write_member`] with the producer that stores the event.
 fn write_member_by(out: &mut Vec<u8>, position: &Position, by: Option<&str>) {
+    write_member_opening(out, &position.log);
+    write_member_after_opening(
+        out,
+        position.partition,
+        position.offset,
+        position.sub,
+        position.time_ms,
+        by,
+    );
+}
+
+/// The member's value up to its partition number: `{"log":ID,"partition":`,
+/// the same for every event of a source log.
+fn write_member_opening(out: &mut Vec<u8>, log: &str) {
     out.extend_from_slice(b"{\"log\":");
-    crate::json::push_str(out, &position.log);
+    crate::json::push_str(out, log);
     out.extend_from_slice(b",\"partition\":");
-    out.extend_from_slice(itoa::Buffer::new().format(position.partition).as_bytes());
+}
+
+/// The rest of the member's value after [`write_member_opening`], from the
+/// partition number to the closing `}`.
+fn write_member_after_opening(
+    out: &mut Vec<u8>,
+    partition: u32,
+    offset: u64,
+    sub: u32,
+    time_ms: Option<i64>,
+    by: Option<&str>,
+) {
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(num.format(partition).as_bytes());
     out.extend_from_slice(b",\"offset\":");
-    out.extend_from_slice(itoa::Buffer::new().format(position.offset).as_bytes());
-    if position.sub != 0 {
+    out.extend_from_slice(num.format(offset).as_bytes());
+    if sub != 0 {
         out.extend_from_slice(b",\"sub\":");
-        out.extend_from_slice(itoa::Buffer::new().format(position.sub).as_bytes());
+        out.extend_from_slice(num.format(sub).as_bytes());
     }
-    if let Some(time) = position.time_ms {
+    if let Some(time) = time_ms {
         out.extend_from_slice(b",\"time\":");
-        out.extend_from_slice(itoa::Buffer::new().format(time).as_bytes());
+        out.extend_from_slice(num.format(time).as_bytes());
     }
     if let Some(by) = by {
         out.extend_from_slice(b",\"by\":");
